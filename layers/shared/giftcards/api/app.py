@@ -1,0 +1,57 @@
+"""The resolver every function uses: validation on, exact decimal JSON, the contract's error shape."""
+
+from __future__ import annotations
+
+import functools
+import json
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from giftcards import errors
+from giftcards.auth import subject_from_claims
+
+# Non-integer numbers become Decimal so that 27.5 stays 27.5; NaN/Infinity become Decimal too, and the
+# amount validator rejects them with a 422 rather than the parser with a 400.
+parse_json = functools.partial(json.loads, parse_float=Decimal, parse_constant=Decimal)
+
+
+def _serialize(obj: Any) -> str:
+    return json.dumps(obj, separators=(',', ':'), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, 'isoformat'):
+        return value.isoformat()
+    if hasattr(value, 'model_dump'):
+        return value.model_dump(mode='json')
+    raise TypeError(f'{type(value).__name__} is not JSON serializable')
+
+
+def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=_serialize)
+    for router in routers:
+        app.include_router(router)
+    errors.register(app)
+    return app
+
+
+def caller_subject(router: Router | APIGatewayHttpResolver) -> str:
+    """The verified subject of the request being handled (401 without one)."""
+    event = router.current_event
+    try:
+        claims = event.request_context.authorizer.jwt_claim
+    except (AttributeError, KeyError, TypeError):
+        claims = None
+    return subject_from_claims(claims)
+
+
+def source(router: Router | APIGatewayHttpResolver) -> dict[str, str | None]:
+    """Where a request came from, for fraud review: API Gateway's source IP (never X-Forwarded-For)."""
+    event = router.current_event
+    http = event.request_context.http
+    return {'ip': http.source_ip, 'user_agent': http.user_agent}

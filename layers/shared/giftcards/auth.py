@@ -1,0 +1,123 @@
+"""Who is calling and what they may do: the only place roles are decided.
+
+Identity is the verified JWT's `sub` (or `client_id` for app-client tokens), taken from the HTTP API JWT
+authorizer's claims. Roles and tenant scope come from the `memberships` table, never from the token.
+A caller outside its scope gets 404 for what it may not see and 403 for what it may see but not do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from giftcards import errors
+from giftcards.db import UnitOfWork
+
+
+class Role(str, Enum):
+    PLATFORM_ADMIN = 'platform_admin'
+    AGENCY_ADMIN = 'agency_admin'
+    CLIENT_ADMIN = 'client_admin'
+    CLIENT_INTEGRATION = 'client_integration'
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str
+    platform_admin: bool = False
+    agency_admin_of: frozenset[str] = field(default_factory=frozenset)
+    client_admin_of: frozenset[str] = field(default_factory=frozenset)
+    integration_of: frozenset[str] = field(default_factory=frozenset)
+
+    # --- what the caller may see (else 404) ---
+    def sees_agency(self, agency_id: str) -> bool:
+        return self.platform_admin or agency_id in self.agency_admin_of
+
+    def sees_client(self, client_id: str, agency_id: str) -> bool:
+        return (self.sees_agency(agency_id) or client_id in self.client_admin_of
+                or client_id in self.integration_of)
+
+    # --- what the caller may do (else 403) ---
+    def administers_agency(self, agency_id: str) -> bool:
+        return self.sees_agency(agency_id)
+
+    def administers_client(self, client_id: str, agency_id: str) -> bool:
+        return self.sees_agency(agency_id) or client_id in self.client_admin_of
+
+    def may_provision(self, client_id: str) -> bool:
+        return self.platform_admin or client_id in self.client_admin_of or client_id in self.integration_of
+
+
+def subject_from_claims(claims: dict[str, Any] | None) -> str:
+    claims = claims or {}
+    subject = claims.get('sub') or claims.get('client_id')
+    if not isinstance(subject, str) or not subject:
+        raise errors.Unauthorized()
+    return subject
+
+
+def load_caller(uow: UnitOfWork, subject: str) -> Caller:
+    rows = uow.fetch('SELECT role, agency_id::text, client_id::text FROM memberships WHERE subject = :s', s=subject)
+    by_role: dict[str, set[str]] = {r.value: set() for r in Role}
+    for row in rows:
+        by_role[row['role']].add(row['agency_id'] or row['client_id'] or '')
+    return Caller(
+        subject=subject,
+        platform_admin=bool(by_role['platform_admin']),
+        agency_admin_of=frozenset(by_role['agency_admin']),
+        client_admin_of=frozenset(by_role['client_admin']),
+        integration_of=frozenset(by_role['client_integration']),
+    )
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def require_platform_admin(caller: Caller) -> None:
+    if not caller.platform_admin:
+        raise errors.Forbidden('Only a platform admin may do this.')
+
+
+def visible_agency(uow: UnitOfWork, caller: Caller, agency_id: str) -> dict[str, Any]:
+    """The agency row if the caller may see it; 404 otherwise (also for an unknown id)."""
+    if not is_uuid(agency_id):
+        raise errors.NotFound('No such agency.')
+    row = uow.fetch_one('SELECT id::text, name, account_id::text, created_at FROM agencies WHERE id = :id',
+                        id=agency_id)
+    if row is None or not caller.sees_agency(row['id']):
+        raise errors.NotFound('No such agency.')
+    return row
+
+
+def visible_client(uow: UnitOfWork, caller: Caller, client_id: str) -> dict[str, Any]:
+    if not is_uuid(client_id):
+        raise errors.NotFound('No such client.')
+    row = uow.fetch_one(
+        'SELECT id::text, agency_id::text, name, account_id::text, created_at FROM clients WHERE id = :id',
+        id=client_id,
+    )
+    if row is None or not caller.sees_client(row['id'], row['agency_id']):
+        raise errors.NotFound('No such client.')
+    return row
+
+
+def visible_campaign(uow: UnitOfWork, caller: Caller, campaign_id: str, *, lock: bool = False) -> dict[str, Any]:
+    if not is_uuid(campaign_id):
+        raise errors.NotFound('No such campaign.')
+    row = uow.fetch_one(
+        'SELECT c.id::text, c.client_id::text, cl.agency_id::text, c.name, c.status, c.paused_reason,'
+        ' c.budget_mode, c.account_id::text, c.created_at, c.updated_at'
+        ' FROM campaigns c JOIN clients cl ON cl.id = c.client_id WHERE c.id = :id'
+        + (' FOR UPDATE OF c' if lock else ''),
+        id=campaign_id,
+    )
+    if row is None or not caller.sees_client(row['client_id'], row['agency_id']):
+        raise errors.NotFound('No such campaign.')
+    return row

@@ -1,0 +1,256 @@
+"""PostgreSQL access through pg8000: parameterized SQL only, no ORM.
+
+- One lazily opened connection per thread (a warm Lambda has one thread; the local server has many),
+  reopened when it has gone stale. TLS with a verifying context for any non-local server.
+- `UnitOfWork`: a transaction that rolls back unless `commit()` was called.
+- `in_transaction(work)`: runs `work(uow)` and commits, retrying serialization failures and deadlocks
+  a bounded number of times. Only for work whose sole side effects are in this database.
+- Constraint violations become domain errors through `register_constraint`.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from giftcards import errors
+from giftcards.config import Settings, get_settings
+
+Role = Literal['app', 'owner']
+T = TypeVar('T')
+
+SERIALIZATION_FAILURE, DEADLOCK, QUERY_CANCELED = '40001', '40P01', '57014'
+_RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK}
+_INTEGRITY = {'23505', '23514', '23503', '23P01', '23502'}
+
+_constraints: dict[str, Callable[[], errors.DomainError]] = {}
+_local = threading.local()
+
+
+class RetryableError(Exception):
+    """A serialization failure or deadlock: the transaction was rolled back and may be run again."""
+
+
+def register_constraint(name: str, error: Callable[[], errors.DomainError]) -> None:
+    """Map a named database constraint to the domain error its violation means."""
+    _constraints[name] = error
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get('C')
+    return None
+
+
+def translate(exc: DatabaseError) -> Exception:
+    """The domain error a database error stands for, or the original error when it means a bug."""
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    code = info.get('C')
+    if code in _RETRYABLE:
+        return RetryableError(info.get('M'))
+    if code == QUERY_CANCELED:
+        return errors.ServiceUnavailable('The database took too long to answer; try again.')
+    if code in _INTEGRITY and info.get('n') in _constraints:
+        return _constraints[info['n']]()
+    if code and code.startswith('P0') and info.get('M', '').startswith('giftcards:'):
+        # Raised by our own triggers: "giftcards:<code>: message".
+        _, err_code, message = info['M'].split(':', 2)
+        return errors.ValidationFailed(message.strip(), code=err_code)
+    return exc
+
+
+# --- connecting ----------------------------------------------------------------------------------------
+
+def _url_params(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    params: dict[str, Any] = {
+        'user': unquote(parts.username or 'postgres'),
+        'password': unquote(parts.password) if parts.password else None,
+        'database': unquote(parts.path.lstrip('/')) or 'postgres',
+    }
+    host = query.get('host', [parts.hostname or ''])[0]
+    port = parts.port or int(query.get('port', ['5432'])[0])
+    if host.startswith('/'):
+        params['unix_sock'] = f'{host}/.s.PGSQL.{port}'
+    else:
+        params['host'], params['port'] = host or 'localhost', port
+    sslmode = query.get('sslmode', [None])[0]
+    if sslmode is not None:
+        params['_sslmode'] = sslmode
+    return params
+
+
+def _secret_params(arn: str, settings: Settings) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
+    secret: Any = parameters.get_secret(arn, transform='json', max_age=settings.secrets_max_age_s)
+    return {
+        'user': secret['username'],
+        'password': secret['password'],
+        'host': settings.db_host or secret['host'],
+        'port': int(secret.get('port', 5432)),
+        'database': secret.get('dbname') or settings.db_name,
+    }
+
+
+def connection_params(role: Role = 'app', settings: Settings | None = None) -> dict[str, Any]:
+    """pg8000 keyword arguments for the application or the owner (migrating) role."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        params = _url_params(settings.database_url)
+        if role == 'app' and settings.db_app_user:
+            params['user'] = settings.db_app_user
+            params['password'] = settings.db_app_password.get_secret_value() if settings.db_app_password else None
+    else:
+        arn = settings.db_secret_arn if role == 'app' else settings.db_owner_secret_arn
+        if not arn:
+            raise RuntimeError('Set DATABASE_URL, or DB_SECRET_ARN / DB_OWNER_SECRET_ARN in AWS.')
+        params = _secret_params(arn, settings)
+    sslmode = params.pop('_sslmode', None)
+    local = 'unix_sock' in params or params.get('host') in ('localhost', '127.0.0.1', '::1')
+    want_tls = settings.db_tls if settings.db_tls is not None else not local
+    if sslmode == 'disable':
+        want_tls = False
+    if want_tls:
+        params['ssl_context'] = ssl.create_default_context()  # verifies the certificate and host name
+    # pg8000's timeout bounds connecting and every socket read; the server-side statement_timeout
+    # (set on the role by the migrations) fires first, so a hung server cannot hold a Lambda forever.
+    params['timeout'] = settings.db_connect_timeout_s + settings.db_statement_timeout_ms / 1000
+    params['application_name'] = f'giftcards-{settings.environment}'
+    return params
+
+
+def connect(role: Role = 'app', settings: Settings | None = None) -> pg8000.native.Connection:
+    try:
+        return pg8000.native.Connection(**connection_params(role, settings))
+    except (InterfaceError, OSError) as exc:
+        raise errors.ServiceUnavailable('The database is unavailable; try again.') from exc
+
+
+def get_connection(role: Role = 'app') -> pg8000.native.Connection:
+    """This thread's connection for `role`, opened on first use."""
+    conns: dict[str, pg8000.native.Connection] = getattr(_local, 'conns', None) or {}
+    _local.conns = conns
+    if role not in conns:
+        conns[role] = connect(role)
+    return conns[role]
+
+
+def drop_connection(role: Role = 'app') -> None:
+    conns = getattr(_local, 'conns', {})
+    conn = conns.pop(role, None)
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: S110 - it is being thrown away; a broken socket may not close cleanly
+            pass
+
+
+def reset_connections() -> None:
+    """Close this thread's connections (tests, and after the database was recreated)."""
+    for role in list(getattr(_local, 'conns', {})):
+        drop_connection(role)
+
+
+# --- unit of work --------------------------------------------------------------------------------------
+
+class UnitOfWork:
+    """One transaction. Rolls back on exit unless `commit()` was called."""
+
+    def __init__(self, role: Role = 'app', conn: pg8000.native.Connection | None = None) -> None:
+        self.role = role
+        self._given = conn
+        self.conn: pg8000.native.Connection
+        self.committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.committed = False
+        if self._given is not None:
+            self.conn = self._given
+            self._run('BEGIN')
+            return self
+        self.conn = get_connection(self.role)
+        try:
+            self.conn.run('BEGIN')
+        except (InterfaceError, OSError):
+            # A stale connection (the server or proxy closed it while the Lambda was frozen): nothing was
+            # sent, so reconnect once and start again.
+            drop_connection(self.role)
+            self.conn = get_connection(self.role)
+            self._run('BEGIN')
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.committed:
+            try:
+                self.conn.run('ROLLBACK')
+            except (InterfaceError, OSError, DatabaseError):
+                if self._given is None:
+                    drop_connection(self.role)
+
+    def _run(self, sql: str, **params: Any) -> list[list[Any]]:
+        try:
+            return self.conn.run(sql, **params)
+        except DatabaseError as exc:
+            raise translate(exc) from exc
+        except (InterfaceError, OSError) as exc:
+            if self._given is None:
+                drop_connection(self.role)
+            raise errors.ServiceUnavailable('The database connection was lost; try again.') from exc
+
+    def fetch(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        rows = self._run(sql, **params)
+        names = [c['name'] for c in self.conn.columns or []]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def fetch_one(self, sql: str, **params: Any) -> dict[str, Any] | None:
+        rows = self.fetch(sql, **params)
+        return rows[0] if rows else None
+
+    def value(self, sql: str, **params: Any) -> Any:
+        rows = self._run(sql, **params)
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, **params: Any) -> int:
+        """Run a statement; answers the number of rows it touched."""
+        self._run(sql, **params)
+        return int(self.conn.row_count)
+
+    def commit(self) -> None:
+        self._run('COMMIT')
+        self.committed = True
+
+
+def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: Role = 'app') -> T:
+    """Run `work` in a transaction and commit; run it again on serialization failure or deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with UnitOfWork(role) as uow:
+                result = work(uow)
+                uow.commit()
+                return result
+        except RetryableError:
+            if attempt == attempts:
+                break
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not security
+    raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
+
+
+@contextmanager
+def owner_connection() -> Iterator[pg8000.native.Connection]:
+    """A fresh connection as the owner role (migrations, administration); closed afterwards."""
+    conn = connect('owner')
+    try:
+        yield conn
+    finally:
+        conn.close()

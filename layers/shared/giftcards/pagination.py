@@ -1,0 +1,49 @@
+"""Keyset pagination: `?limit=` (default 50, max 500) and an opaque `?cursor=`; answers
+`{"items": [...], "next_cursor": "..." | null}`. Rows are ordered by a (sort key, id) pair."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from giftcards import errors
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def encode_cursor(*key: Any) -> str:
+    raw = json.dumps([k.isoformat() if isinstance(k, datetime) else k for k in key], separators=(',', ':'))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip('=')
+
+
+def decode_cursor(cursor: str | None, size: int = 2) -> list[Any]:
+    """The key a cursor carries, or `[None] * size` for the first page. A forged cursor is a 422."""
+    if not cursor:
+        return [None] * size
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + '=' * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str | int) for k in key):
+        raise errors.ValidationFailed('cursor: not a cursor this API issued', details=[
+            {'field': 'cursor', 'message': 'not a cursor this API issued'}])
+    return key
+
+
+def page(rows: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], tuple[Any, ...]],
+         render: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """`rows` were fetched with LIMIT limit + 1; the extra row only says that another page exists."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        'items': [render(r) for r in rows],
+        'next_cursor': encode_cursor(*key(rows[-1])) if more and rows else None,
+    }
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,73 @@
+"""Test fixtures: a fresh PostgreSQL database per test session, built by the project's own migrations.
+
+The server is the embedded one (pgserver) unless DATABASE_URL names another; the session's database is
+created on it and dropped at the end, so parallel sessions and the dev database never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
+os.environ.setdefault('POWERTOOLS_METRICS_NAMESPACE', 'GiftCardsTest')
+os.environ.setdefault('POWERTOOLS_SERVICE_NAME', 'giftcards')
+os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')
+os.environ.setdefault('ENVIRONMENT', 'local')
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path='/' + name))
+
+
+@pytest.fixture(scope='session')
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from giftcard_local import embedded
+    from giftcards import db
+    from giftcards.config import get_settings
+    from giftcards.migrations_runner import migrate
+
+    os.environ.setdefault('GIFTCARD_HOME', str(tmp_path_factory.getbasetemp().parent / 'giftcard-home'))
+    base = embedded.database_url()
+    name = f'gc_test_{uuid.uuid4().hex[:12]}'
+    admin_url = _with_database(base, 'postgres')
+    os.environ['DATABASE_URL'] = admin_url
+    get_settings.cache_clear()
+    with db.owner_connection() as conn:
+        conn.run(f'CREATE DATABASE "{name}"')
+    url = _with_database(base, name)
+    os.environ['DATABASE_URL'] = url
+    get_settings.cache_clear()
+    with db.owner_connection() as conn:
+        migrate(conn)
+    yield url
+    db.reset_connections()
+    os.environ['DATABASE_URL'] = admin_url
+    get_settings.cache_clear()
+    with db.owner_connection() as conn:
+        conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    os.environ['DATABASE_URL'] = url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def owner(database_url: str) -> Iterator[object]:
+    """An owner-role connection to the test database (setting up memberships, inspecting state)."""
+    from giftcards import db
+
+    with db.owner_connection() as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics() -> Iterator[None]:
+    from giftcards.observability import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
