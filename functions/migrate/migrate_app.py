@@ -1,0 +1,1 @@
+"""The migrate function: applies pending migrations on every deploy (CloudFormation custom resource)."""
