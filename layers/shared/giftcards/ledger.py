@@ -1,0 +1,209 @@
+"""The double-entry ledger: `transfer_credit` is the one function every movement of credit goes through.
+
+A transfer debits its source with a conditional UPDATE (`balance_cents >= amount`, so the database, not
+Python, decides whether the money is there), credits its destination, and writes the transfer and its
+two entries, all in the caller's transaction. Both account rows are locked in id order first, so two
+transfers in opposite directions cannot deadlock. The database re-checks at commit that every transfer
+has exactly two entries summing to zero, and refuses UPDATE/DELETE of ledger rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from giftcards import db, errors
+from giftcards.db import UnitOfWork
+
+Kind = Literal['allocation', 'reclaim', 'redemption', 'refund', 'reversal']
+
+db.register_constraint('credit_accounts_balance_nonnegative', errors.InsufficientCredit)
+db.register_constraint(
+    'credit_transfers_reversed_once', lambda: errors.Conflict('This transfer was already reversed.', code='already_reversed')
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    account_id: str
+    amount_cents: int
+    balance_after_cents: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: str
+    kind: str
+    amount_cents: int
+    created_at: datetime
+    debit: Entry  # the source's entry (negative amount)
+    credit: Entry  # the destination's entry (positive amount)
+
+
+_LOCK = 'SELECT id::text FROM credit_accounts WHERE id IN (CAST(:a AS uuid), CAST(:b AS uuid)) ORDER BY id FOR NO KEY UPDATE'
+
+# One round trip for the movement itself. The credit depends on the debit's row, so nothing is credited
+# (and no transfer written) when the conditional debit finds too little money.
+_MOVE = """
+WITH debit AS (
+    UPDATE credit_accounts SET balance_cents = balance_cents - CAST(:amount AS bigint)
+     WHERE id = CAST(:from_id AS uuid) AND (owner_type = 'platform' OR balance_cents >= CAST(:amount AS bigint))
+    RETURNING balance_cents
+), credit AS (
+    UPDATE credit_accounts SET balance_cents = balance_cents + CAST(:amount AS bigint)
+     WHERE id = CAST(:to_id AS uuid) AND EXISTS (SELECT 1 FROM debit)
+    RETURNING balance_cents
+), transfer AS (
+    INSERT INTO credit_transfers (id, kind, from_account_id, to_account_id, amount_cents, initiator, notes, reverses_id)
+    SELECT CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid), CAST(:amount AS bigint),
+           :initiator, :notes, CAST(:reverses AS uuid)
+      FROM credit
+    RETURNING created_at
+), entries AS (
+    INSERT INTO credit_entries (transfer_id, account_id, amount_cents, balance_after_cents)
+    SELECT CAST(:tid AS uuid), CAST(:from_id AS uuid), -CAST(:amount AS bigint), debit.balance_cents FROM debit, transfer
+    UNION ALL
+    SELECT CAST(:tid AS uuid), CAST(:to_id AS uuid), CAST(:amount AS bigint), credit.balance_cents FROM credit, transfer
+    RETURNING id, amount_cents, balance_after_cents
+)
+SELECT entries.id, entries.amount_cents, entries.balance_after_cents, transfer.created_at FROM entries, transfer
+"""
+
+
+def transfer_credit(
+    uow: UnitOfWork,
+    from_account_id: str,
+    to_account_id: str,
+    amount_cents: int,
+    kind: Kind,
+    *,
+    initiator: str,
+    notes: str | None = None,
+    reverses_id: str | None = None,
+) -> Transfer:
+    """Move `amount_cents` from one account to another inside `uow`'s transaction.
+
+    Raises InsufficientCredit when the source (other than the platform) holds less than the amount, and
+    NotFound when either account does not exist. Nothing is written in either case.
+    """
+    if amount_cents <= 0:
+        raise errors.ValidationFailed('amount must be greater than 0')
+    if from_account_id == to_account_id:
+        raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
+    locked = uow.fetch(_LOCK, a=from_account_id, b=to_account_id)
+    if len(locked) != 2:
+        raise errors.NotFound('No such account.')
+    tid = str(uuid.uuid4())
+    rows = uow.fetch(
+        _MOVE, tid=tid, kind=kind, from_id=from_account_id, to_id=to_account_id, amount=amount_cents,
+        initiator=initiator, notes=notes, reverses=reverses_id,
+    )
+    if not rows:
+        raise errors.InsufficientCredit()
+    debit = next(r for r in rows if r['amount_cents'] < 0)
+    credit = next(r for r in rows if r['amount_cents'] > 0)
+    return Transfer(
+        id=tid, kind=kind, amount_cents=amount_cents, created_at=debit['created_at'],
+        debit=Entry(debit['id'], from_account_id, debit['amount_cents'], debit['balance_after_cents']),
+        credit=Entry(credit['id'], to_account_id, credit['amount_cents'], credit['balance_after_cents']),
+    )
+
+
+def reverse_transfer(uow: UnitOfWork, transfer_id: str, *, kind: Kind, initiator: str, notes: str | None = None) -> Transfer:
+    """Undo a transfer with a new one in the opposite direction (a refund of a redemption, a correction)."""
+    original = uow.fetch_one(
+        'SELECT from_account_id::text, to_account_id::text, amount_cents FROM credit_transfers WHERE id = CAST(:id AS uuid)',
+        id=transfer_id,
+    )
+    if original is None:
+        raise errors.NotFound('No such transfer.')
+    return transfer_credit(
+        uow, original['to_account_id'], original['from_account_id'], original['amount_cents'], kind,
+        initiator=initiator, notes=notes, reverses_id=transfer_id,
+    )
+
+
+def system_account(uow: UnitOfWork, name: str = 'spend') -> str:
+    return str(uow.value("SELECT id::text FROM credit_accounts WHERE system_name = :n", n=name))
+
+
+def platform_account(uow: UnitOfWork) -> str:
+    return str(uow.value("SELECT id::text FROM credit_accounts WHERE owner_type = 'platform'"))
+
+
+def switch_budget_mode(uow: UnitOfWork, campaign_id: str, new_mode: str, *, initiator: str) -> Transfer | None:
+    """Change a campaign's budget mode in the caller's transaction.
+
+    isolated -> shared returns the campaign's whole balance to its client; shared -> isolated starts the
+    campaign at 0 (a shared campaign holds nothing: allocations into it are refused).
+    """
+    if new_mode not in ('shared', 'isolated'):
+        raise errors.ValidationFailed("budget_mode must be 'shared' or 'isolated'")
+    row = uow.fetch_one(
+        'SELECT c.budget_mode, c.account_id::text AS account_id, cl.account_id::text AS client_account_id,'
+        ' a.balance_cents FROM campaigns c JOIN clients cl ON cl.id = c.client_id'
+        ' JOIN credit_accounts a ON a.id = c.account_id WHERE c.id = CAST(:id AS uuid) FOR UPDATE OF c, a',
+        id=campaign_id,
+    )
+    if row is None:
+        raise errors.NotFound('No such campaign.')
+    if row['budget_mode'] == new_mode:
+        return None
+    transfer = None
+    if new_mode == 'shared' and row['balance_cents'] > 0:
+        transfer = transfer_credit(
+            uow, row['account_id'], row['client_account_id'], row['balance_cents'], 'reclaim',
+            initiator=initiator, notes='budget mode switched to shared: remaining balance returned to the client',
+        )
+    uow.execute('UPDATE campaigns SET budget_mode = :m, updated_at = now() WHERE id = CAST(:id AS uuid)',
+                m=new_mode, id=campaign_id)
+    return transfer
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    accounts: int
+    transfers: int
+    balance_mismatches: list[str]
+    unbalanced_transfers: list[str]
+    total_balance_cents: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.balance_mismatches and not self.unbalanced_transfers and self.total_balance_cents == 0
+
+    def summary(self) -> str:
+        verdict = 'ledger ok' if self.ok else 'LEDGER VIOLATION'
+        return (f'{verdict}: {self.accounts} accounts, {self.transfers} transfers, '
+                f'{len(self.balance_mismatches)} balance mismatches, {len(self.unbalanced_transfers)} unbalanced '
+                f'transfers, sum of balances {self.total_balance_cents} cents')
+
+
+def check(uow: UnitOfWork) -> CheckReport:
+    """Recompute every invariant from the entries: balances, two balanced entries per transfer, sum zero."""
+    mismatches = uow.fetch(
+        'SELECT a.id::text FROM credit_accounts a LEFT JOIN ('
+        '  SELECT account_id, sum(amount_cents) AS total FROM credit_entries GROUP BY account_id) e'
+        ' ON e.account_id = a.id WHERE a.balance_cents <> coalesce(e.total, 0) ORDER BY a.id'
+    )
+    unbalanced = uow.fetch(
+        'SELECT t.id::text FROM credit_transfers t LEFT JOIN credit_entries e ON e.transfer_id = t.id'
+        ' GROUP BY t.id, t.from_account_id, t.to_account_id, t.amount_cents'
+        ' HAVING count(e.id) <> 2 OR coalesce(sum(e.amount_cents), 0) <> 0'
+        '  OR count(*) FILTER (WHERE (e.account_id = t.from_account_id AND e.amount_cents = -t.amount_cents)'
+        '                         OR (e.account_id = t.to_account_id AND e.amount_cents = t.amount_cents)) <> 2'
+        ' ORDER BY t.id'
+    )
+    counts = uow.fetch_one(
+        'SELECT (SELECT count(*) FROM credit_accounts) AS accounts, (SELECT count(*) FROM credit_transfers) AS transfers,'
+        ' (SELECT coalesce(sum(balance_cents), 0) FROM credit_accounts) AS total'
+    )
+    assert counts is not None
+    return CheckReport(
+        accounts=int(counts['accounts']), transfers=int(counts['transfers']),
+        balance_mismatches=[r['id'] for r in mismatches], unbalanced_transfers=[r['id'] for r in unbalanced],
+        total_balance_cents=int(counts['total']),
+    )
