@@ -1,0 +1,128 @@
+"""Secrets at rest: envelope encryption for card data and keyed hashes for lookups without plaintext.
+
+- Envelope encryption: a 256-bit data key from KMS (`GenerateDataKey`; locally, wrapped by a master key in
+  $GIFTCARD_HOME) encrypts values with AES-GCM; the associated data binds each ciphertext to its row (the
+  card id), so a ciphertext copied onto another row does not decrypt. Only the wrapped data key is stored.
+- Keyed hashes: HMAC-SHA256 under a secret (Secrets Manager; locally a file in $GIFTCARD_HOME), so a
+  redemption code or card code can be found or de-duplicated without storing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from giftcards.config import get_settings
+
+_NONCE = 12
+
+
+class KeyProvider(Protocol):
+    def generate_data_key(self) -> tuple[bytes, bytes]:
+        """A fresh data key: (plaintext key, wrapped key to store)."""
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        """The plaintext of a stored wrapped key."""
+
+
+def _local_secret(name: str, size: int = 32) -> bytes:
+    """A random secret kept in $GIFTCARD_HOME (created once, readable only by its owner)."""
+    home = Path(get_settings().giftcard_home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / name
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, 'wb') as fh:
+                fh.write(os.urandom(size))
+    secret = path.read_bytes()
+    if len(secret) != size:
+        raise RuntimeError(f'{path} is damaged: expected {size} bytes')
+    return secret
+
+
+class LocalKeys:
+    """Development stand-in for KMS: data keys wrapped by a master key file."""
+
+    def __init__(self) -> None:
+        self._master = AESGCM(_local_secret('card-master.key'))
+
+    def generate_data_key(self) -> tuple[bytes, bytes]:
+        key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE)
+        return key, nonce + self._master.encrypt(nonce, key, b'giftcards-data-key')
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], b'giftcards-data-key')
+
+
+class KmsKeys:
+    """Data keys from AWS KMS under the stack's key."""
+
+    def __init__(self, key_id: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self._key_id = key_id
+        self._kms = boto3.client('kms', config=Config(connect_timeout=2, read_timeout=5, retries={'max_attempts': 3}))
+
+    def generate_data_key(self) -> tuple[bytes, bytes]:
+        out = self._kms.generate_data_key(KeyId=self._key_id, KeySpec='AES_256',
+                                          EncryptionContext={'purpose': 'giftcards-card-data'})
+        return out['Plaintext'], out['CiphertextBlob']
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        out = self._kms.decrypt(CiphertextBlob=wrapped, KeyId=self._key_id,
+                                EncryptionContext={'purpose': 'giftcards-card-data'})
+        return bytes(out['Plaintext'])
+
+
+_provider_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def key_provider() -> KeyProvider:
+    settings = get_settings()
+    with _provider_lock:
+        return KmsKeys(settings.kms_key_id) if settings.kms_key_id else LocalKeys()
+
+
+def seal(key: bytes, plaintext: str, associated: bytes) -> bytes:
+    """AES-GCM encrypt `plaintext` under a data key, bound to `associated` (for example the card id)."""
+    nonce = os.urandom(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), associated)
+
+
+def unseal(key: bytes, sealed: bytes, associated: bytes) -> str:
+    return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], associated).decode()
+
+
+@lru_cache(maxsize=1)
+def _hash_key() -> bytes:
+    settings = get_settings()
+    arn = os.environ.get('CODE_HASH_SECRET_ARN')
+    if arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret = parameters.get_secret(arn, max_age=settings.secrets_max_age_s)
+        return secret.encode() if isinstance(secret, str) else bytes(secret)
+    return _local_secret('hash.key')
+
+
+def keyed_hash(purpose: str, value: str) -> bytes:
+    """HMAC-SHA256 of `value` for one purpose ('redemption_code', 'card_code', ...): equal inputs, equal hashes."""
+    return hmac.new(_hash_key(), purpose.encode() + b'\x00' + value.encode(), hashlib.sha256).digest()
+
+
+def last4(value: str | None) -> str | None:
+    return value[-4:] if value else None
