@@ -1,0 +1,154 @@
+"""Local bearer tokens: what Cognito issues in AWS, signed here with a key under GIFTCARD_HOME.
+
+`verify_token` checks a token the way API Gateway's HTTP API JWT authorizer does: RS256 with a key found by
+`kid`, the issuer, `aud` (or `client_id` when there is no `aud`), `exp`, and `nbf` / `iat` when present.
+The local authorizer's audience list is `giftcard-api` plus every app client this key signed a token for:
+issuing a client token is how an app client is registered locally.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from giftcard_local import embedded
+
+LOCAL_ISSUER = 'http://127.0.0.1:3000/local-issuer'
+AUDIENCE = 'giftcard-api'
+PROVISION_SCOPE = 'giftcards/provision'
+KEY_FILE = 'jwt-signing-key.pem'
+DEFAULT_TTL_S = 12 * 3600
+ALGORITHM = 'RS256'
+
+_keys: dict[Path, SigningKey] = {}
+_keys_lock = threading.Lock()
+
+
+class InvalidToken(Exception):
+    """The token would not pass the authorizer; the message says why (for logs, not for callers)."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: rsa.RSAPrivateKey
+    kid: str
+
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.private_key.public_key()
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, 'big')
+    return base64.urlsafe_b64encode(raw).rstrip(b'=').decode()
+
+
+def _thumbprint(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint: a stable `kid` that changes whenever the key does."""
+    numbers = public_key.public_numbers()
+    jwk = json.dumps(
+        {'e': _b64url_uint(numbers.e), 'kty': 'RSA', 'n': _b64url_uint(numbers.n)},
+        separators=(',', ':'),
+        sort_keys=True,
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(jwk.encode()).digest()).rstrip(b'=').decode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key without ever exposing a partial file or replacing one another process wrote."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex}')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(pem)
+        with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
+            os.link(tmp, path)
+    finally:
+        tmp.unlink()
+
+
+def signing_key(home: Path | None = None) -> SigningKey:
+    """The local signing key in `home` (default GIFTCARD_HOME), created with 0600 permissions on first use."""
+    path = (home or embedded.home()) / KEY_FILE
+    with _keys_lock:
+        if path not in _keys:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_key_file(path)
+            private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(private_key, rsa.RSAPrivateKey):
+                raise InvalidToken(f'{path} does not hold an RSA key')
+            _keys[path] = SigningKey(private_key, _thumbprint(private_key.public_key()))
+        return _keys[path]
+
+
+def issue_token(subject: str, *, client: bool = False, ttl_s: int = DEFAULT_TTL_S, home: Path | None = None) -> str:
+    """A bearer token for `subject`: a user's ID token, or with `client` an app client's access token."""
+    key = signing_key(home)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        'sub': subject,
+        'iss': LOCAL_ISSUER,
+        'iat': now,
+        'exp': now + ttl_s,
+        'jti': str(uuid.uuid4()),
+    }
+    if client:
+        # Cognito's client-credentials access token: no `aud`; the authorizer matches `client_id` instead.
+        claims |= {'client_id': subject, 'token_use': 'access', 'scope': PROVISION_SCOPE}
+    else:
+        claims |= {'aud': AUDIENCE, 'token_use': 'id'}
+    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={'kid': key.kid})
+
+
+def verify_token(token: str, *, home: Path | None = None) -> dict[str, Any]:
+    """The token's claims if API Gateway's JWT authorizer would accept it; `InvalidToken` otherwise."""
+    key = signing_key(home)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f'malformed token: {exc}') from exc
+    if header.get('alg') != ALGORITHM:
+        raise InvalidToken(f'algorithm {header.get("alg")!r} is not {ALGORITHM}')
+    if header.get('kid') != key.kid:
+        raise InvalidToken('no signing key matches the token kid')
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.public_key,
+            algorithms=[ALGORITHM],
+            issuer=LOCAL_ISSUER,
+            options={'require': ['exp', 'iss'], 'verify_aud': False, 'verify_sub': False, 'verify_jti': False},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    _check_audience(claims)
+    return claims
+
+
+def _check_audience(claims: dict[str, Any]) -> None:
+    # As the authorizer: `aud` when present (a string or a list), otherwise `client_id`.
+    if 'aud' in claims:
+        aud = claims['aud']
+        audiences = aud if isinstance(aud, list) else [aud]
+        if AUDIENCE not in audiences:
+            raise InvalidToken('the token audience is not this API')
+        return
+    client_id = claims.get('client_id')
+    if not isinstance(client_id, str) or not client_id:
+        raise InvalidToken('the token has neither aud nor client_id')

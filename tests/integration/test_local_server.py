@@ -1,0 +1,667 @@
+"""The local API server: routing from the template, the JWT authorizer, the v2 event, concurrency, the monitor.
+
+Most tests run against a small template written here, whose functions echo the event they receive, so the
+assertions see exactly what API Gateway would hand a function. The project's template.yaml is served too.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import types
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from giftcard_local import tokens
+from giftcard_local.server import MAX_BODY_BYTES, LocalApi, LocalServer
+
+PROJECT = Path(__file__).resolve().parents[2]
+SERVER_NOT_FOUND = 'No route in the template'
+
+ECHO_HANDLER = """
+import base64
+import json
+import threading
+
+CALLS = [0]
+LOCK = threading.Lock()
+# Passes only when five requests are inside the handler at the same time.
+BARRIER = threading.Barrier(5, timeout=10)
+
+
+def lambda_handler(event, context):
+    with LOCK:
+        CALLS[0] += 1
+        calls = CALLS[0]
+    if event['rawPath'] == '/wait':
+        BARRIER.wait()
+    if event['rawPath'] == '/binary':
+        return {'statusCode': 200, 'isBase64Encoded': True, 'headers': {'Content-Type': 'application/octet-stream'},
+                'body': base64.b64encode(bytes(range(256))).decode()}
+    return {
+        'statusCode': 200,
+        'headers': {'Content-Type': 'application/json'},
+        'multiValueHeaders': {'X-Multi': ['one', 'two']},
+        'cookies': ['session=abc; HttpOnly', 'theme=dark'],
+        'body': json.dumps({'function': context.function_name, 'calls': calls, 'event': event,
+                            'remaining_ms': context.get_remaining_time_in_millis()}),
+    }
+"""
+
+OTHER_HANDLER = """
+def lambda_handler(event, context):
+    # No statusCode: API Gateway answers 200 with this as the JSON body.
+    return {'function': context.function_name, 'routeKey': event['routeKey']}
+"""
+
+BOOM_HANDLER = """
+def lambda_handler(event, context):
+    raise RuntimeError('secret detail: the database password is hunter2')
+"""
+
+TICK_HANDLER = """
+import json
+from pathlib import Path
+
+RUNS = [0]
+
+
+def lambda_handler(event, context):
+    RUNS[0] += 1
+    if RUNS[0] == 1:
+        raise RuntimeError('the first run fails; the schedule must keep going')
+    Path({out!r}).write_text(json.dumps({{'event': event, 'function': context.function_name, 'runs': RUNS[0]}}))
+"""
+
+TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
+            JwtConfiguration: {{issuer: !Sub 'https://example.com/${{AWS::Region}}', audience: [giftcard-api]}}
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo/
+      Handler: {echo}.lambda_handler
+      Timeout: 10
+      Events:
+        Item: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: '/items/{{item_id}}'}}}}
+        Upload: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: POST, Path: /upload}}}}
+        Wait: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /wait}}}}
+        Binary: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /binary}}}}
+        Public:
+          Type: HttpApi
+          Properties: {{ApiId: !Ref Api, Method: POST, Path: /public, Auth: {{Authorizer: NONE}}}}
+  OtherFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: other/
+      Handler: {other}.lambda_handler
+      Events:
+        Special: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /items/special}}}}
+  BoomFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: boom/
+      Handler: {boom}.lambda_handler
+      Events:
+        Boom: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /boom}}}}
+  TickFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: tick/
+      Handler: {tick}.lambda_handler
+      Events:
+        EveryFiveMinutes:
+          Type: Schedule
+          Properties: {{Schedule: rate(5 minutes)}}
+"""
+
+
+def write_test_template(root: Path) -> Path:
+    """The template and its four functions; module names are unique so that tests never share a module."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {kind: f'{kind}_{suffix}_app' for kind in ('echo', 'other', 'boom', 'tick')}
+    sources = {
+        'echo': ECHO_HANDLER,
+        'other': OTHER_HANDLER,
+        'boom': BOOM_HANDLER,
+        'tick': TICK_HANDLER.format(out=str(root / 'tick.json')),
+    }
+    for kind, name in names.items():
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        (root / kind / f'{name}.py').write_text(textwrap.dedent(sources[kind]))
+    path = root / 'template.yaml'
+    path.write_text(TEMPLATE.format(**names))
+    return path
+
+
+@pytest.fixture(scope='module')
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    template = write_test_template(tmp_path_factory.mktemp('local-api'))
+    with LocalServer(template, port=0, monitor=False, vendors=False) as running:
+        yield running
+
+
+def call(
+    server: LocalServer,
+    method: str,
+    target: str,
+    *,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    body: bytes | None = None,
+    token: str | None = None,
+) -> tuple[int, http.client.HTTPResponse, bytes]:
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+    try:
+        conn.putrequest(method, target)
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if token is not None:
+            pairs.append(('Authorization', f'Bearer {token}'))
+        for name, value in pairs:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader('Content-Length', str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return response.status, response, response.read()
+    finally:
+        conn.close()
+
+
+def call_json(server: LocalServer, method: str, target: str, **kwargs: Any) -> tuple[int, Any]:
+    status, _, body = call(server, method, target, **kwargs)
+    return status, json.loads(body)
+
+
+def logged(caplog: pytest.LogCaptureFixture, *prefixes: str) -> list[str]:
+    """The request log lines starting with each prefix; the server writes one just after its answer."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = {p: [r.getMessage() for r in caplog.records if r.getMessage().startswith(p)] for p in prefixes}
+        if all(found.values()) or time.monotonic() > deadline:
+            return [line for p in prefixes for line in found[p]]
+        time.sleep(0.01)
+
+
+def user_token() -> str:
+    return tokens.issue_token('user-1')
+
+
+def echo(server: LocalServer, method: str, target: str, **kwargs: Any) -> dict[str, Any]:
+    """The event the echo function received (the request must have reached it)."""
+    status, body = call_json(server, method, target, **kwargs)
+    assert status == 200, body
+    return body['event']
+
+
+# --- routing -------------------------------------------------------------------------------------------
+
+
+def test_request_reaches_the_function_of_the_matching_route(server):
+    status, body = call_json(server, 'GET', '/items/42', token=user_token())
+
+    assert status == 200
+    assert body['function'] == 'EchoFunction'
+    assert body['event']['routeKey'] == 'GET /items/{item_id}'
+    assert body['event']['requestContext']['routeKey'] == 'GET /items/{item_id}'
+    assert body['event']['pathParameters'] == {'item_id': '42'}
+
+
+def test_function_gets_its_template_timeout(server):
+    status, body = call_json(server, 'GET', '/items/42', token=user_token())
+
+    assert status == 200
+    assert 9_000 < body['remaining_ms'] <= 10_000
+
+
+def test_literal_route_beats_a_path_parameter(server):
+    status, body = call_json(server, 'GET', '/items/special', token=user_token())
+
+    assert status == 200
+    assert body == {'function': 'OtherFunction', 'routeKey': 'GET /items/special'}
+
+
+@pytest.mark.parametrize(('method', 'target'), [('GET', '/nowhere'), ('DELETE', '/items/42'), ('GET', '/items/4/2')])
+def test_path_or_method_missing_from_the_template_is_answered_by_the_server(server, method, target):
+    status, body = call_json(server, method, target, token=user_token())
+
+    assert status == 404
+    assert body['success'] is False
+    assert body['error']['code'] == 'route_not_found'
+    assert body['error']['message'].startswith(SERVER_NOT_FOUND)
+
+
+# --- the JWT authorizer --------------------------------------------------------------------------------
+
+
+def calls_so_far(server: LocalServer) -> int:
+    _, body = call_json(server, 'GET', '/items/count', token=user_token())
+    return int(body['calls'])
+
+
+def expired() -> str:
+    return tokens.issue_token('user-1', ttl_s=-5)
+
+
+def signed_by_another_key() -> str:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    claims = {'sub': 'user-1', 'iss': tokens.LOCAL_ISSUER, 'aud': tokens.AUDIENCE, 'iat': now, 'exp': now + 600}
+    return jwt.encode(claims, other, algorithm='RS256', headers={'kid': tokens.signing_key().kid})
+
+
+def local_key_with(**changes: Any) -> str:
+    now = int(time.time())
+    claims = {'sub': 'user-1', 'iss': tokens.LOCAL_ISSUER, 'aud': tokens.AUDIENCE, 'iat': now, 'exp': now + 600}
+    claims.update(changes)
+    key = tokens.signing_key()
+    return jwt.encode(claims, key.private_key, algorithm='RS256', headers={'kid': key.kid})
+
+
+@pytest.mark.parametrize(
+    'authorization',
+    [
+        None,
+        lambda: f'Bearer {expired()}',
+        lambda: f'Bearer {signed_by_another_key()}',
+        lambda: f'Bearer {local_key_with(aud="another-api")}',
+        lambda: f'Bearer {local_key_with(iss="https://cognito-idp.us-east-1.amazonaws.com/pool")}',
+        lambda: 'Bearer not-a-token',
+        lambda: 'Basic dXNlcjpwYXNz',
+    ],
+    ids=['no-token', 'expired', 'other-key', 'wrong-audience', 'wrong-issuer', 'garbage', 'basic-auth'],
+)
+def test_protected_route_refuses_without_a_valid_token_before_the_function_runs(server, authorization):
+    before = calls_so_far(server)
+    headers = {'Authorization': authorization()} if authorization else {}
+
+    status, response, raw = call(server, 'GET', '/items/42', headers=headers)
+
+    body = json.loads(raw)
+    assert status == 401
+    assert body == {'success': False, 'error': {'code': 'unauthorized', 'message': body['error']['message']}}
+    assert response.getheader('WWW-Authenticate', '').startswith('Bearer')
+    assert calls_so_far(server) == before + 1  # only the counting request itself reached the function
+
+
+def test_token_is_accepted_without_the_bearer_prefix_as_api_gateway_does(server):
+    status, _, _ = call(server, 'GET', '/items/42', headers={'Authorization': user_token()})
+
+    assert status == 200
+
+
+def test_public_route_needs_no_token_and_passes_no_claims(server):
+    event = echo(server, 'POST', '/public', headers={'Content-Type': 'application/json'}, body=b'{}')
+
+    assert 'authorizer' not in event['requestContext']
+
+
+def test_public_route_ignores_an_invalid_token(server):
+    status, _, _ = call(server, 'POST', '/public', headers={'Authorization': 'Bearer junk'}, body=b'{}')
+
+    assert status == 200
+
+
+def test_user_claims_reach_the_function_as_strings(server):
+    token = user_token()
+
+    claims = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']['claims']
+
+    decoded = jwt.decode(token, options={'verify_signature': False})
+    assert claims['sub'] == 'user-1'
+    assert claims['aud'] == tokens.AUDIENCE
+    assert claims['iss'] == tokens.LOCAL_ISSUER
+    assert claims['exp'] == str(decoded['exp'])
+
+
+def test_client_token_passes_client_id_and_scopes(server):
+    token = tokens.issue_token('integration-7', client=True)
+
+    jwt_context = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']
+
+    assert jwt_context['claims']['client_id'] == 'integration-7'
+    assert jwt_context['claims']['token_use'] == 'access'
+    assert jwt_context['scopes'] == ['giftcards/provision']
+
+
+def test_list_claims_are_flattened_like_api_gateway(server):
+    token = local_key_with(aud=['other-api', tokens.AUDIENCE], groups=['a', 'b'])
+
+    claims = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']['claims']
+
+    assert claims['aud'] == f'[other-api {tokens.AUDIENCE}]'
+    assert claims['groups'] == '[a b]'
+
+
+# --- the v2 event --------------------------------------------------------------------------------------
+
+
+def test_source_ip_is_the_peer_address_even_with_a_forged_forwarded_header(server):
+    event = echo(
+        server, 'GET', '/items/1', token=user_token(), headers={'X-Forwarded-For': '6.6.6.6', 'User-Agent': 'tests/1'}
+    )
+
+    http = event['requestContext']['http']
+    assert http['sourceIp'] == '127.0.0.1'
+    assert http['userAgent'] == 'tests/1'
+    assert event['headers']['x-forwarded-for'] == '6.6.6.6, 127.0.0.1'
+
+
+def test_event_has_the_payload_2_0_shape(server):
+    event = echo(server, 'GET', '/items/a%20b%2Fc', token=user_token())
+
+    assert event['version'] == '2.0'
+    assert event['rawPath'] == '/items/a%20b%2Fc'
+    assert event['pathParameters'] == {'item_id': 'a b/c'}
+    assert event['isBase64Encoded'] is False
+    assert 'body' not in event
+    assert 'queryStringParameters' not in event
+    context = event['requestContext']
+    assert context['stage'] == '$default'
+    assert context['http']['method'] == 'GET'
+    assert context['http']['path'] == '/items/a%20b%2Fc'
+    assert context['http']['protocol'] == 'HTTP/1.1'
+    assert context['accountId'] and context['apiId'] and context['requestId'] and context['domainName']
+    assert time.strptime(context['time'], '%d/%b/%Y:%H:%M:%S +0000')
+    assert abs(context['timeEpoch'] / 1000 - time.time()) < 60
+
+
+def test_query_string_repeats_are_comma_joined(server):
+    event = echo(server, 'GET', '/items/1?x=1&x=2&Name=a+b%26c&empty=', token=user_token())
+
+    assert event['rawQueryString'] == 'x=1&x=2&Name=a+b%26c&empty='
+    assert event['queryStringParameters'] == {'x': '1,2', 'Name': 'a b&c', 'empty': ''}
+
+
+def test_headers_are_lower_cased_repeats_joined_and_cookies_separated(server):
+    headers = [('X-Thing', 'one'), ('x-thing', 'two'), ('Cookie', 'a=1; b=2'), ('Cookie', 'c=3')]
+
+    event = echo(server, 'GET', '/items/1', token=user_token(), headers=headers)
+
+    assert event['headers']['x-thing'] == 'one,two'
+    assert event['cookies'] == ['a=1', 'b=2', 'c=3']
+    assert 'cookie' not in event['headers']
+    assert all(name == name.lower() for name in event['headers'])
+
+
+def test_text_body_is_passed_as_text(server):
+    body = json.dumps({'amount': 27.5, 'note': 'café'}).encode()
+
+    event = echo(server, 'POST', '/upload', token=user_token(), headers={'Content-Type': 'application/json'}, body=body)
+
+    assert event['isBase64Encoded'] is False
+    assert event['body'] == body.decode()
+
+
+@pytest.mark.parametrize('content_type', ['application/octet-stream', 'application/x-www-form-urlencoded', None])
+def test_other_bodies_are_base64_encoded(server, content_type):
+    body = bytes(range(256)) if content_type != 'application/x-www-form-urlencoded' else b'code=ABCD-1234'
+    headers = {'Content-Type': content_type} if content_type else {}
+
+    event = echo(server, 'POST', '/upload', token=user_token(), headers=headers, body=body)
+
+    assert event['isBase64Encoded'] is True
+    assert base64.b64decode(event['body']) == body
+
+
+def test_chunked_body_is_read_whole(server):
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+    try:
+        conn.request(
+            'POST',
+            '/upload',
+            body=iter([b'{"a":', b'1}']),
+            headers={'Content-Type': 'application/json', 'Authorization': f'Bearer {user_token()}'},
+            encode_chunked=True,
+        )
+        event = json.loads(conn.getresponse().read())['event']
+    finally:
+        conn.close()
+
+    assert event['body'] == '{"a":1}'
+
+
+# --- responses -----------------------------------------------------------------------------------------
+
+
+def test_function_headers_multi_value_headers_and_cookies_are_returned(server):
+    status, response, _ = call(server, 'GET', '/items/1', token=user_token())
+
+    assert status == 200
+    assert response.getheader('Content-Type') == 'application/json'
+    assert response.headers.get_all('X-Multi') == ['one', 'two']
+    assert response.headers.get_all('Set-Cookie') == ['session=abc; HttpOnly', 'theme=dark']
+    assert response.getheader('apigw-requestid')
+
+
+def test_base64_response_body_is_decoded(server):
+    status, response, body = call(server, 'GET', '/binary', token=user_token())
+
+    assert status == 200
+    assert response.getheader('Content-Type') == 'application/octet-stream'
+    assert body == bytes(range(256))
+
+
+def test_failing_function_gives_a_500_in_the_contract_shape_without_details(server, caplog):
+    with caplog.at_level(logging.ERROR, logger='giftcard_local.server'):
+        status, _, raw = call(server, 'GET', '/boom', token=user_token())
+
+    body = json.loads(raw)
+    assert status == 500
+    assert body['success'] is False
+    assert body['error']['code'] == 'internal_error'
+    assert set(body['error']) == {'code', 'message'}
+    assert b'Traceback' not in raw
+    assert b'hunter2' not in raw
+    assert 'hunter2' in caplog.text  # the developer sees it in the server log
+
+
+def test_body_over_the_limit_is_refused_unread(server):
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+    try:
+        conn.putrequest('POST', '/upload')
+        conn.putheader('Authorization', f'Bearer {user_token()}')
+        conn.putheader('Content-Length', str(MAX_BODY_BYTES + 1))
+        conn.endheaders()
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+
+    assert response.status == 413
+    assert body['success'] is False
+    assert body['error']['code'] == 'payload_too_large'
+
+
+def test_request_log_has_method_path_status_and_no_secrets(server, caplog):
+    token = user_token()
+    with caplog.at_level(logging.INFO, logger='giftcard_local.server'):
+        call(server, 'POST', '/upload?code=SECRET-CODE', token=token, body=b'card-secret-body')
+        lines = logged(caplog, 'POST /upload ')
+
+    assert len(lines) == 1
+    assert lines[0].split()[2] == '200'
+    assert lines[0].endswith('EchoFunction')
+    assert token not in caplog.text
+    assert 'card-secret-body' not in caplog.text
+    assert 'SECRET-CODE' not in caplog.text
+
+
+# --- concurrency ---------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_run_in_the_handler_at_the_same_time(server):
+    token = user_token()
+    statuses: list[int] = []
+
+    def one() -> None:
+        statuses.append(call(server, 'GET', '/wait', token=token)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert statuses == [200] * 5
+
+
+# --- the schedule and the fake vendors hook ------------------------------------------------------------
+
+
+def test_scheduled_function_runs_with_an_eventbridge_event_and_survives_a_failure(database_url, tmp_path):
+    template = write_test_template(tmp_path)
+    out = tmp_path / 'tick.json'
+
+    with LocalServer(template, port=0, monitor_interval_s=0.05, vendors=False, warm=False):
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    record = json.loads(out.read_text())
+    assert record['function'] == 'TickFunction'
+    assert record['runs'] >= 2  # the first run raised; the schedule went on
+    event = record['event']
+    assert event['source'] == 'aws.events'
+    assert event['detail-type'] == 'Scheduled Event'
+    assert event['detail'] == {}
+    assert event['resources'][0].startswith('arn:aws:events:')
+
+
+def test_no_monitor_means_no_scheduled_runs(database_url, tmp_path):
+    template = write_test_template(tmp_path)
+
+    with LocalServer(template, port=0, monitor=False, monitor_interval_s=0.01, vendors=False, warm=False):
+        time.sleep(0.3)
+
+    assert not (tmp_path / 'tick.json').exists()
+
+
+def test_fake_vendors_are_started_before_functions_and_stopped_after(database_url, tmp_path, monkeypatch):
+    seen: dict[str, Any] = {}
+
+    def start(home: Path) -> dict[str, str]:
+        seen['home'] = home
+        return {'GIFTCARD_TEST_VENDOR_URL': 'http://127.0.0.1:9/tango'}
+
+    def stop() -> None:
+        seen['stopped'] = True
+
+    fake = types.ModuleType('giftcard_local.local_vendors')
+    fake.start = start  # type: ignore[attr-defined]
+    fake.stop = stop  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, 'giftcard_local.local_vendors', fake)
+    monkeypatch.delenv('GIFTCARD_TEST_VENDOR_URL', raising=False)
+
+    with LocalServer(write_test_template(tmp_path), port=0, monitor=False, warm=False):
+        assert os.environ['GIFTCARD_TEST_VENDOR_URL'] == 'http://127.0.0.1:9/tango'
+        assert 'stopped' not in seen
+
+    assert seen == {'home': Path(os.environ['GIFTCARD_HOME']).resolve(), 'stopped': True}
+
+
+def test_server_sets_the_local_environment_for_functions(server):
+    assert os.environ['ENVIRONMENT'] == 'local'
+    assert os.environ['POWERTOOLS_TRACE_DISABLED'] == 'true'
+    assert os.environ['POWERTOOLS_METRICS_NAMESPACE']
+    assert os.environ['DATABASE_URL']
+    assert os.environ['GIFTCARD_HOME']
+
+
+# --- the project's template ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def project_server(database_url: str) -> Iterator[LocalServer]:
+    with LocalServer(PROJECT / 'template.yaml', port=0, monitor=False, vendors=False) as running:
+        yield running
+
+
+def test_project_template_schedules_the_monitor_every_five_minutes():
+    api = LocalApi(PROJECT / 'template.yaml')
+
+    assert [(s.function.logical_id, s.interval_s) for s in api.schedules] == [('MonitorFunction', 300.0)]
+
+
+def test_project_routes_reach_their_functions(project_server, caplog):
+    routes = {e.route_key: e.function.logical_id for e in project_server.api.endpoints}  # type: ignore[union-attr]
+    with caplog.at_level(logging.INFO, logger='giftcard_local.server'):
+        status, body = call_json(project_server, 'GET', '/agencies', token=user_token())
+        call(project_server, 'POST', '/allocate-credit', token=user_token(), body=b'{}')
+        lines = logged(caplog, 'GET /agencies ', 'POST /allocate-credit ')
+
+    assert status != 401
+    assert not body.get('error', {}).get('message', '').startswith(SERVER_NOT_FOUND)
+    assert len(lines) == 2
+    assert lines[0].endswith(routes['GET /agencies'])
+    assert lines[1].endswith(routes['POST /allocate-credit'])
+
+
+def test_project_public_route_needs_no_token(project_server):
+    status, _, _ = call(project_server, 'GET', '/redeem')
+
+    assert status != 401
+
+
+def test_project_protected_route_needs_a_token(project_server):
+    status, _, _ = call(project_server, 'GET', '/agencies')
+
+    assert status == 401
+
+
+def test_project_unknown_route_is_answered_by_the_server(project_server):
+    status, body = call_json(project_server, 'GET', '/no-such-thing', token=user_token())
+
+    assert status == 404
+    assert body['error']['message'].startswith(SERVER_NOT_FOUND)
+
+
+# --- the command -------------------------------------------------------------------------------------
+
+
+def test_serve_command_migrates_serves_and_stops_cleanly_on_interrupt(database_url):
+    env = {**os.environ, 'DATABASE_URL': database_url, 'PYTHONUNBUFFERED': '1'}
+    command = [str(Path(sys.executable).parent / 'giftcard'), 'serve', '--port', '0', '--no-monitor']
+    proc = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        serving = proc.stdout.readline()
+        assert first.startswith('applied 0 migration(s)'), first
+        assert serving.startswith('serving http://127.0.0.1:'), serving
+        port = int(serving.split()[1].rsplit(':', 1)[1])
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        conn.request('GET', '/agencies')
+        assert conn.getresponse().status == 401
+        conn.close()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 0
+    assert out.strip().endswith('stopped')
