@@ -10,7 +10,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help dev test install lint bench clean
+# The SAM CLI lives in its own venv: its pinned dependencies clash with the project's.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+# `sam build` for the python3.12 runtime runs a python3.12 from PATH. The folder of a working one: PATH's own,
+# else the newest pyenv 3.12.x (pyenv's shim for a version that is not selected fails to run, so it is skipped).
+PYTHON312_DIR = $(shell \
+	if python3.12 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then \
+		dirname "$$(command -v python3.12)"; \
+	elif command -v pyenv >/dev/null 2>&1; then \
+		for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.[0-9]+$$' | sort -t. -k3,3nr); do \
+			d="$$(pyenv prefix $$v 2>/dev/null)/bin"; \
+			if "$$d/python3.12" -c '' >/dev/null 2>&1; then echo "$$d"; break; fi; \
+		done; \
+	fi)
+BUILT_MIGRATIONS := .aws-sam/build/SharedLayer/python/giftcards/migrations
+
+.PHONY: help dev test install lint bench clean sam validate build
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -34,6 +52,30 @@ lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+$(SAM_STAMP):
+	@test -n "$(PYTHON)" || { echo 'Python 3.11 or newer is needed on PATH' >&2; exit 1; }
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	@touch $(SAM_STAMP)
+
+sam: $(SAM_STAMP)  ## the pinned SAM CLI in its own venv (.venv-sam)
+
+validate: $(SAM_STAMP)  ## sam validate --lint (SAM transform + cfn-lint) on template.yaml
+	$(SAM) validate --lint --template-file template.yaml
+
+build: $(SAM_STAMP)  ## sam build: the shared layer and every function (python3.12, arm64) into .aws-sam/build
+	@dir='$(PYTHON312_DIR)'; \
+	if [ -z "$$dir" ]; then \
+		echo 'make build: sam build needs Python 3.12: put python3.12 on PATH, or `pyenv install 3.12`' >&2; exit 1; \
+	fi; \
+	echo "sam build with $$dir/python3.12"; \
+	PATH="$$dir:$$PATH" $(SAM) build --template-file template.yaml
+	@# The layer reaches migrations/ through a symlink: the built layer must hold the same SQL files.
+	@diff -r migrations $(BUILT_MIGRATIONS) >/dev/null || { \
+		echo 'make build: $(BUILT_MIGRATIONS) differs from migrations/' >&2; exit 1; }
 
 bench: install  ## benchmarks with their same-run baselines (see bench/README.md)
 	$(BIN)/python -m bench
