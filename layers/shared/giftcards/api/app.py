@@ -9,13 +9,26 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from giftcards import errors
 from giftcards.auth import subject_from_claims
 
 # Non-integer numbers become Decimal so that 27.5 stays 27.5; NaN/Infinity become Decimal too, and the
 # amount validator rejects them with a 422 rather than the parser with a 400.
-parse_json = functools.partial(json.loads, parse_float=Decimal, parse_constant=Decimal)
+_loads = functools.partial(json.loads, parse_float=Decimal, parse_constant=Decimal)
+
+
+def parse_json(text: str) -> Any:
+    """JSON with exact decimals. Input the parser cannot take (nesting too deep for the recursion limit, an
+    integer over Python's digit limit) is malformed JSON too, so that it answers 400 rather than 500."""
+    try:
+        return _loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        raise json.JSONDecodeError(f'unparseable JSON: {type(exc).__name__}', text, 0) from exc
 
 
 def _serialize(obj: Any) -> str:
@@ -32,8 +45,27 @@ def _default(value: Any) -> Any:
     raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
+class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
+    """Request validation that takes a JSON body only as an object.
+
+    Powertools unwraps a one-element list into its element (a form-data convenience), so `[{"name": "A"}]`
+    would pass for `{"name": "A"}`; every JSON body of this API is an object, anything else is a 422.
+    """
+
+    def _get_body(self, app: Any) -> Any:
+        body = super()._get_body(app)
+        content_type = app.current_event.headers.get('content-type', '').strip()
+        is_json = not content_type or content_type.startswith('application/json')
+        if is_json and body is not None and not isinstance(body, dict):
+            raise RequestValidationError(
+                [{'type': 'model_type', 'loc': ('body',), 'msg': 'The body must be a JSON object', 'input': {}}]
+            )
+        return body
+
+
 def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=_serialize)
+    app._request_validation_middleware = _JsonObjectBodies()
     for router in routers:
         app.include_router(router)
     errors.register(app)

@@ -1,0 +1,223 @@
+"""Routes of the credit hierarchy and the brand catalogue: platform, agencies, clients, campaigns, brands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from giftcards import hierarchy, pagination
+from giftcards.api.app import caller_subject
+from giftcards.money import Amount
+
+router = Router()
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
+Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
+Dollars = int | float
+T = TypeVar('T')
+
+
+# --- request bodies ------------------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+
+class NewAgency(Body):
+    name: Name
+
+
+class NewClient(Body):
+    name: Name
+
+
+class NewCampaign(Body):
+    name: Name
+    budget_mode: hierarchy.BudgetMode
+
+
+class CampaignChange(Body):
+    status: hierarchy.CampaignStatus | None = None
+    budget_mode: hierarchy.BudgetMode | None = None
+
+    @model_validator(mode='after')
+    def _something_to_change(self) -> CampaignChange:
+        if self.status is None and self.budget_mode is None:
+            raise ValueError('give status, budget_mode or both')
+        return self
+
+
+class NewPrice(Body):
+    denomination: Amount
+    agency_price: Amount | None = None
+    client_price: Amount | None = None
+
+    @model_validator(mode='after')
+    def _some_price(self) -> NewPrice:
+        if self.agency_price is None and self.client_price is None:
+            raise ValueError('give agency_price, client_price or both')
+        return self
+
+
+class NewBrand(Body):
+    name: Name
+    denominations: Annotated[list[Amount], Field(min_length=1, max_length=50)]
+    prices: Annotated[list[NewPrice], Field(max_length=50)] = []
+
+    @model_validator(mode='after')
+    def _consistent(self) -> NewBrand:
+        if len(set(self.denominations)) != len(self.denominations):
+            raise ValueError('denominations must be unique')
+        priced = [p.denomination for p in self.prices]
+        if len(set(priced)) != len(priced):
+            raise ValueError('prices: one price per denomination')
+        if not set(priced) <= set(self.denominations):
+            raise ValueError('prices: every denomination must be one of the brand denominations')
+        return self
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class PlatformOut(BaseModel):
+    account_id: str
+    balance: Dollars
+
+
+class AgencyOut(BaseModel):
+    id: str
+    name: str
+    account_id: str
+    balance: Dollars
+    created_at: datetime
+
+
+class ClientOut(BaseModel):
+    id: str
+    agency_id: str
+    name: str
+    account_id: str
+    balance: Dollars
+
+
+class CampaignOut(BaseModel):
+    id: str
+    client_id: str
+    name: str
+    status: hierarchy.CampaignStatus
+    budget_mode: hierarchy.BudgetMode
+    account_id: str
+    balance: Dollars
+
+
+class PriceOut(BaseModel):
+    denomination: Dollars
+    agency_price: Dollars | None
+    client_price: Dollars | None
+
+
+class BrandOut(BaseModel):
+    id: str
+    name: str
+    denominations: list[Dollars]
+    prices: list[PriceOut]
+    created_at: datetime
+
+
+def _created(model: type[BaseModel], entity: dict[str, Any]) -> Response[Any]:
+    return Response(status_code=201, content_type='application/json', body=model.model_validate(entity))
+
+
+# --- routes --------------------------------------------------------------------------------------------
+
+
+@router.get('/platform', summary='The platform credit account (platform admin)')
+def get_platform() -> PlatformOut:
+    return PlatformOut.model_validate(hierarchy.platform(caller_subject(router)))
+
+
+@router.post('/agencies', summary='Create an agency with its credit account (platform admin)')
+def post_agency(body: NewAgency) -> Response[AgencyOut]:
+    return _created(AgencyOut, hierarchy.create_agency(caller_subject(router), body.name))
+
+
+@router.get('/agencies', summary='Agencies the caller may see')
+def get_agencies(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[AgencyOut]:
+    return Page[AgencyOut].model_validate(hierarchy.list_agencies(caller_subject(router), limit, cursor))
+
+
+@router.get('/agencies/<agency_id>', summary='One agency')
+def get_agency(agency_id: str) -> AgencyOut:
+    return AgencyOut.model_validate(hierarchy.get_agency(caller_subject(router), agency_id))
+
+
+@router.post('/agencies/<agency_id>/clients', summary="Create a client of an agency (the agency's admin)")
+def post_client(agency_id: str, body: NewClient) -> Response[ClientOut]:
+    return _created(ClientOut, hierarchy.create_client(caller_subject(router), agency_id, body.name))
+
+
+@router.get('/agencies/<agency_id>/clients', summary="An agency's clients")
+def get_clients(agency_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[ClientOut]:
+    return Page[ClientOut].model_validate(hierarchy.list_clients(caller_subject(router), agency_id, limit, cursor))
+
+
+@router.get('/clients/<client_id>', summary='One client')
+def get_client(client_id: str) -> ClientOut:
+    return ClientOut.model_validate(hierarchy.get_client(caller_subject(router), client_id))
+
+
+@router.post('/clients/<client_id>/campaigns', summary="Create a campaign of a client (the client's admin)")
+def post_campaign(client_id: str, body: NewCampaign) -> Response[CampaignOut]:
+    campaign = hierarchy.create_campaign(caller_subject(router), client_id, body.name, body.budget_mode)
+    return _created(CampaignOut, campaign)
+
+
+@router.get('/clients/<client_id>/campaigns', summary="A client's campaigns")
+def get_campaigns(client_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[CampaignOut]:
+    campaigns = hierarchy.list_campaigns(caller_subject(router), client_id, limit, cursor)
+    return Page[CampaignOut].model_validate(campaigns)
+
+
+@router.get('/campaigns/<campaign_id>', summary='One campaign')
+def get_campaign(campaign_id: str) -> CampaignOut:
+    return CampaignOut.model_validate(hierarchy.get_campaign(caller_subject(router), campaign_id))
+
+
+@router.patch(
+    '/campaigns/<campaign_id>',
+    summary='Pause, resume or end a campaign, or switch its budget mode',
+    description="'ended' is final. Switching isolated -> shared returns the campaign's balance to its client.",
+)
+def patch_campaign(campaign_id: str, body: CampaignChange) -> CampaignOut:
+    campaign = hierarchy.update_campaign(
+        caller_subject(router), campaign_id, status=body.status, budget_mode=body.budget_mode
+    )
+    return CampaignOut.model_validate(campaign)
+
+
+@router.post('/brands', summary='Create a brand with its denominations and price list (platform admin)')
+def post_brand(body: NewBrand) -> Response[BrandOut]:
+    prices = [hierarchy.Price(p.denomination, p.agency_price, p.client_price) for p in body.prices]
+    return _created(BrandOut, hierarchy.create_brand(caller_subject(router), body.name, body.denominations, prices))
+
+
+@router.get('/brands', summary='The brand catalogue (any member)')
+def get_brands(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[BrandOut]:
+    return Page[BrandOut].model_validate(hierarchy.list_brands(caller_subject(router), limit, cursor))
+
+
+@router.get('/brands/<brand_id>', summary='One brand')
+def get_brand(brand_id: str) -> BrandOut:
+    return BrandOut.model_validate(hierarchy.get_brand(caller_subject(router), brand_id))
