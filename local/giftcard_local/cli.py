@@ -15,6 +15,7 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
     def wrap(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         COMMANDS[name] = fn
         return fn
+
     return wrap
 
 
@@ -30,7 +31,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except MigrationError as exc:
         print(f'giftcard migrate: {exc}', file=sys.stderr)
         return 1
-    print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+    print(f'applied {len(applied)} migration(s){": " + ", ".join(applied) if applied else ""}')
     return 0
 
 
@@ -78,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 # Other modules add their subcommands here (serve, token, demo, check, vendor-fault).
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 def _load_extensions() -> None:
     import importlib
 
-    for module in ('giftcard_local.serve_cli', 'giftcard_local.ledger_cli', 'giftcard_local.demo',
-                   'giftcard_local.vendor_cli'):
+    for module in (
+        'giftcard_local.serve_cli',
+        'giftcard_local.ledger_cli',
+        'giftcard_local.demo',
+        'giftcard_local.vendor_cli',
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

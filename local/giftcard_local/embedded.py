@@ -44,7 +44,7 @@ def start(data_dir: Path | None = None) -> Any:
     if int(server.psql('SHOW max_connections;').split()[2]) < MAX_CONNECTIONS:
         # Concurrency tests and benchmarks open many connections; raise the limit once, then restart.
         server.psql(f"ALTER SYSTEM SET max_connections = '{MAX_CONNECTIONS}';")
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(['-w', 'restart'], pgdata=server.pgdata, user=server.system_user)
     _servers[data_dir] = server
@@ -83,7 +83,7 @@ def stop(data_dir: Path | None = None) -> bool:
     if not (data_dir / 'postmaster.pid').exists():
         return False
     pgserver = _pgserver()
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     user = 'pgserver' if os.getuid() == 0 else None
     pg_ctl(['-w', 'stop', '-m', 'fast'], pgdata=data_dir, user=user)

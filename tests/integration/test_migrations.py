@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from giftcards import db
 from giftcards.migrations_runner import MigrationError, discover, migrate
 
@@ -58,7 +57,7 @@ def test_edited_applied_migration_is_refused(scratch_db, tmp_path):
     migrate(conn, tmp_path)
     write(tmp_path, '0001_first.sql', 'CREATE TABLE t (x bigint);')
     write(tmp_path, '0002_next.sql', 'CREATE TABLE u (y int);')
-    with pytest.raises(MigrationError, match='0001_first.sql was edited after it was applied'):
+    with pytest.raises(MigrationError, match=r'0001_first\.sql was edited after it was applied'):
         migrate(conn, tmp_path)
     assert conn.run("SELECT count(*) FROM pg_tables WHERE tablename = 'u'") == [[0]]
 
@@ -66,7 +65,7 @@ def test_edited_applied_migration_is_refused(scratch_db, tmp_path):
 def test_failed_migration_rolls_back_whole_file(scratch_db, tmp_path):
     write(tmp_path, '0001_bad.sql', 'CREATE TABLE t (x int); INSERT INTO t VALUES (1); SELECT 1/0;')
     conn = scratch_db()
-    with pytest.raises(MigrationError, match='0001_bad.sql failed'):
+    with pytest.raises(MigrationError, match=r'0001_bad\.sql failed'):
         migrate(conn, tmp_path)
     assert conn.run("SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [[0]]
     assert conn.run('SELECT count(*) FROM schema_migrations') == [[0]]
@@ -74,7 +73,7 @@ def test_failed_migration_rolls_back_whole_file(scratch_db, tmp_path):
 
 def test_badly_named_file_is_refused(tmp_path):
     write(tmp_path, '1_oops.sql', 'SELECT 1;')
-    with pytest.raises(MigrationError, match='NNNN_lower_snake.sql'):
+    with pytest.raises(MigrationError, match=r'NNNN_lower_snake\.sql'):
         discover(tmp_path)
 
 
@@ -103,5 +102,7 @@ def test_concurrent_runners_apply_each_migration_once(scratch_db, tmp_path):
 
 
 def test_project_migrations_create_a_restricted_app_role(owner):
-    row = owner.run("SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'giftcard_app'")
+    row = owner.run(
+        "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'giftcard_app'"
+    )
     assert row == [[False, False, False, False]]

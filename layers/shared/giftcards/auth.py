@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from giftcards import errors
 from giftcards.db import UnitOfWork
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     PLATFORM_ADMIN = 'platform_admin'
     AGENCY_ADMIN = 'agency_admin'
     CLIENT_ADMIN = 'client_admin'
@@ -36,8 +36,7 @@ class Caller:
         return self.platform_admin or agency_id in self.agency_admin_of
 
     def sees_client(self, client_id: str, agency_id: str) -> bool:
-        return (self.sees_agency(agency_id) or client_id in self.client_admin_of
-                or client_id in self.integration_of)
+        return self.sees_agency(agency_id) or client_id in self.client_admin_of or client_id in self.integration_of
 
     # --- what the caller may do (else 403) ---
     def administers_agency(self, agency_id: str) -> bool:
@@ -89,8 +88,9 @@ def visible_agency(uow: UnitOfWork, caller: Caller, agency_id: str) -> dict[str,
     """The agency row if the caller may see it; 404 otherwise (also for an unknown id)."""
     if not is_uuid(agency_id):
         raise errors.NotFound('No such agency.')
-    row = uow.fetch_one('SELECT id::text, name, account_id::text, created_at FROM agencies WHERE id = :id',
-                        id=agency_id)
+    row = uow.fetch_one(
+        'SELECT id::text, name, account_id::text, created_at FROM agencies WHERE id = :id', id=agency_id
+    )
     if row is None or not caller.sees_agency(row['id']):
         raise errors.NotFound('No such agency.')
     return row

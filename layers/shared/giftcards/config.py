@@ -32,6 +32,11 @@ class Settings(BaseModel):
     alerts_topic_arn: str | None = Field(None, alias='ALERTS_TOPIC_ARN')
     kms_key_id: str | None = Field(None, alias='KMS_KEY_ID')
     secrets_max_age_s: int = Field(300, alias='SECRETS_MAX_AGE_S', ge=0)
+    # Public /redeem: failed attempts a source network may make within the window before it gets 429.
+    redeem_max_failures: int = Field(10, alias='REDEEM_MAX_FAILURES', ge=1)
+    redeem_failure_window_s: int = Field(900, alias='REDEEM_FAILURE_WINDOW_S', ge=1)
+    # The vendor waterfall as a JSON list; parsed by giftcards.vendors.registry.
+    vendors: str | None = Field(None, alias='VENDORS')
 
     @property
     def is_local(self) -> bool:

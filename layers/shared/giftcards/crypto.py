@@ -77,13 +77,15 @@ class KmsKeys:
         self._kms = boto3.client('kms', config=Config(connect_timeout=2, read_timeout=5, retries={'max_attempts': 3}))
 
     def generate_data_key(self) -> tuple[bytes, bytes]:
-        out = self._kms.generate_data_key(KeyId=self._key_id, KeySpec='AES_256',
-                                          EncryptionContext={'purpose': 'giftcards-card-data'})
+        out = self._kms.generate_data_key(
+            KeyId=self._key_id, KeySpec='AES_256', EncryptionContext={'purpose': 'giftcards-card-data'}
+        )
         return out['Plaintext'], out['CiphertextBlob']
 
     def unwrap(self, wrapped: bytes) -> bytes:
-        out = self._kms.decrypt(CiphertextBlob=wrapped, KeyId=self._key_id,
-                                EncryptionContext={'purpose': 'giftcards-card-data'})
+        out = self._kms.decrypt(
+            CiphertextBlob=wrapped, KeyId=self._key_id, EncryptionContext={'purpose': 'giftcards-card-data'}
+        )
         return bytes(out['Plaintext'])
 
 

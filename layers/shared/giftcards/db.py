@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import ssl
 import threading
@@ -69,6 +70,7 @@ def translate(exc: DatabaseError) -> Exception:
 
 
 # --- connecting ----------------------------------------------------------------------------------------
+
 
 def _url_params(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
@@ -150,10 +152,9 @@ def drop_connection(role: Role = 'app') -> None:
     conns = getattr(_local, 'conns', {})
     conn = conns.pop(role, None)
     if conn is not None:
-        try:
+        # It is being thrown away; a broken socket may not close cleanly.
+        with contextlib.suppress(Exception):
             conn.close()
-        except Exception:  # noqa: S110 - it is being thrown away; a broken socket may not close cleanly
-            pass
 
 
 def reset_connections() -> None:
@@ -163,6 +164,7 @@ def reset_connections() -> None:
 
 
 # --- unit of work --------------------------------------------------------------------------------------
+
 
 class UnitOfWork:
     """One transaction. Rolls back on exit unless `commit()` was called."""
@@ -242,7 +244,7 @@ def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: 
         except RetryableError:
             if attempt == attempts:
                 break
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not security
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
 
 

@@ -109,8 +109,9 @@ def error_response(error: DomainError) -> Response:
     from aws_lambda_powertools.event_handler import Response
 
     headers = {'Cache-Control': 'no-store', **error.headers}
-    return Response(status_code=error.status, content_type='application/json', body=json.dumps(error.body()),
-                    headers=headers)
+    return Response(
+        status_code=error.status, content_type='application/json', body=json.dumps(error.body()), headers=headers
+    )
 
 
 def _validation_details(errors: Any) -> list[dict[str, Any]]:
@@ -144,7 +145,7 @@ def register(app: APIGatewayHttpResolver) -> None:
             return error_response(MalformedJson())
         details = _validation_details(errors)
         first = details[0] if details else {'field': None, 'message': 'invalid'}
-        message = f"{first['field']}: {first['message']}" if first['field'] else first['message']
+        message = f'{first["field"]}: {first["message"]}' if first['field'] else first['message']
         return error_response(ValidationFailed(message, details=details))
 
     @app.exception_handler(RequestUnsupportedContentType)
@@ -157,7 +158,9 @@ def register(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(ServiceError)
     def _service(exc: ServiceError) -> Response:
-        return error_response(DomainError(exc.msg, code='http_error') if exc.status_code < 500 else ServiceUnavailable())
+        return error_response(
+            DomainError(str(exc.msg), code='http_error') if exc.status_code < 500 else ServiceUnavailable()
+        )
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:

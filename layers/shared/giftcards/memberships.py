@@ -22,10 +22,14 @@ def grant(conn: Any, subject: str, role: str, *, agency_id: str | None = None, c
     if role in (Role.CLIENT_ADMIN, Role.CLIENT_INTEGRATION) and not client_id:
         raise MembershipError(f'{role} needs --client ID')
     for label, value, table in (('agency', agency_id, 'agencies'), ('client', client_id, 'clients')):
-        if value is not None and (not is_uuid(value) or not conn.run(f'SELECT 1 FROM {table} WHERE id = :id', id=value)):
+        if value is not None and (
+            not is_uuid(value) or not conn.run(f'SELECT 1 FROM {table} WHERE id = :id', id=value)
+        ):
             raise MembershipError(f'no {label} with id {value}')
     conn.run(
-        'INSERT INTO memberships (subject, role, agency_id, client_id) VALUES (:s, :r, :a, :c)'
-        ' ON CONFLICT DO NOTHING',
-        s=subject, r=role, a=agency_id, c=client_id,
+        'INSERT INTO memberships (subject, role, agency_id, client_id) VALUES (:s, :r, :a, :c) ON CONFLICT DO NOTHING',
+        s=subject,
+        r=role,
+        a=agency_id,
+        c=client_id,
     )

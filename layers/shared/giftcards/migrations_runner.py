@@ -76,7 +76,9 @@ def migrate(conn: pg8000.native.Connection, directory: Path = MIGRATIONS_DIR) ->
                 conn.execute_simple(migration.sql)
                 conn.run(
                     'INSERT INTO schema_migrations (version, name, checksum) VALUES (:v, :n, :c)',
-                    v=migration.version, n=migration.name, c=migration.checksum,
+                    v=migration.version,
+                    n=migration.name,
+                    c=migration.checksum,
                 )
                 conn.run('COMMIT')
             except Exception as exc:

@@ -29,13 +29,19 @@ def decode_cursor(cursor: str | None, size: int = 2) -> list[Any]:
     except (ValueError, UnicodeDecodeError):
         key = None
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str | int) for k in key):
-        raise errors.ValidationFailed('cursor: not a cursor this API issued', details=[
-            {'field': 'cursor', 'message': 'not a cursor this API issued'}])
+        raise errors.ValidationFailed(
+            'cursor: not a cursor this API issued',
+            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
+        )
     return key
 
 
-def page(rows: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], tuple[Any, ...]],
-         render: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+def page(
+    rows: list[dict[str, Any]],
+    limit: int,
+    key: Callable[[dict[str, Any]], tuple[Any, ...]],
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
     """`rows` were fetched with LIMIT limit + 1; the extra row only says that another page exists."""
     more = len(rows) > limit
     rows = rows[:limit]

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from giftcards import errors
 from giftcards.auth import subject_from_claims
@@ -72,9 +73,15 @@ def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGat
     return app
 
 
+def _event(router: Router | APIGatewayHttpResolver) -> APIGatewayProxyEventV2:
+    event = router.current_event
+    assert isinstance(event, APIGatewayProxyEventV2), 'HTTP API (v2) events only'
+    return event
+
+
 def caller_subject(router: Router | APIGatewayHttpResolver) -> str:
     """The verified subject of the request being handled (401 without one)."""
-    event = router.current_event
+    event = _event(router)
     try:
         claims = event.request_context.authorizer.jwt_claim
     except (AttributeError, KeyError, TypeError):
@@ -84,8 +91,7 @@ def caller_subject(router: Router | APIGatewayHttpResolver) -> str:
 
 def source(router: Router | APIGatewayHttpResolver) -> dict[str, str | None]:
     """Where a request came from, for fraud review: API Gateway's source IP (never X-Forwarded-For)."""
-    event = router.current_event
-    http = event.request_context.http
+    http = _event(router).request_context.http
     return {'ip': http.source_ip, 'user_agent': http.user_agent}
 
 
