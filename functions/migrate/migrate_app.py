@@ -19,9 +19,9 @@ from giftcards import db, deploy
 from giftcards.observability import logger
 
 PHYSICAL_ID = 'giftcards-database-migrations'
-RESPONSE_TIMEOUT_S = 10
+RESPONSE_TIMEOUT_S = 5
 RESPONSE_ATTEMPTS = 3
-SAFETY_MARGIN_MS = 5_000  # answer FAILED this long before the Lambda's deadline
+SAFETY_MARGIN_MS = 15_000  # answer FAILED this long before the deadline (room for two PUT attempts)
 
 
 def _answer(event: dict[str, Any], status: str, reason: str, data: dict[str, Any] | None = None) -> None:
