@@ -1,0 +1,153 @@
+"""The public redeem routes (no login): `GET /redeem`, the page; `POST /redeem`, a code for its card.
+
+`POST /redeem` takes JSON `{"code": ...}` and answers JSON, or a browser's form post
+(`application/x-www-form-urlencoded`) and answers the HTML page, with the same statuses either way. Every
+answer carries the page's security headers and is never cached. The body is read here rather than by the
+resolver's validation because a form post is not JSON; whatever arrives, the answer is a 4xx, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from giftcards import codes, errors, ratelimit, redeem_page
+from giftcards.api.app import parse_json, source
+from giftcards.observability import logger
+
+router = Router()
+
+FORM = 'application/x-www-form-urlencoded'
+JSON = 'application/json'
+HTML = 'text/html; charset=utf-8'
+_MAX_FORM_FIELDS = 20
+
+
+class MissingCode(errors.ValidationFailed):
+    code, default_message = 'missing_code', 'code: give the redemption code as a string'
+
+
+def _content_type() -> str:
+    header = router.current_event.headers.get('content-type') or ''
+    return header.split(';')[0].strip().lower()
+
+
+def _html(status: int, page: str, extra: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status, content_type=HTML, body=page, headers={**redeem_page.SECURITY_HEADERS, **(extra or {})}
+    )
+
+
+def _json(status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, separators=(',', ':')),
+        headers={**redeem_page.SECURITY_HEADERS, **(extra or {})},
+    )
+
+
+def _body_text() -> str:
+    try:
+        return router.current_event.decoded_body or ''
+    except (ValueError, UnicodeDecodeError):
+        raise errors.BadRequest('The request body could not be read.') from None
+
+
+def _code_from_form() -> str:
+    try:
+        fields = parse_qs(_body_text(), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
+    except ValueError:
+        raise errors.BadRequest('The form could not be read.') from None
+    values = fields.get('code') or ['']
+    if not values[0].strip():
+        raise MissingCode(redeem_page.MESSAGES['missing_code'])
+    return values[0]
+
+
+def _code_from_json() -> str:
+    text = _body_text()
+    if not text.strip():
+        raise MissingCode()
+    try:
+        body = parse_json(text)
+    except ValueError:
+        raise errors.MalformedJson() from None
+    if not isinstance(body, dict) or set(body) - {'code'} or not isinstance(body.get('code'), str):
+        raise MissingCode()
+    return str(body['code'])
+
+
+def _page_kind(error: errors.DomainError) -> str:
+    if isinstance(error, codes.InvalidCode | errors.RateLimited | errors.CampaignNotActive):
+        return error.code
+    if isinstance(error, MissingCode):
+        return 'missing_code'
+    if isinstance(error, errors.BadRequest | errors.MalformedJson):
+        return 'bad_request'
+    if error.status == 503:
+        return 'unavailable'
+    return 'rejected'
+
+
+def _card_view(redeemed: codes.Redeemed) -> redeem_page.CardView:
+    card = redeemed.provisioned.card
+    return redeem_page.CardView(
+        brand=redeemed.brand_name,
+        value_cents=card.denomination_cents,
+        card_code=card.card_code,
+        card_number=card.card_number,
+        pin=card.pin,
+        expires_on=card.expires_on.isoformat() if card.expires_on else None,
+        redemption_code_last4=redeemed.code_last4,
+        replayed=redeemed.replayed,
+    )
+
+
+def _retry_after(error: errors.DomainError) -> int | None:
+    value = error.headers.get('Retry-After')
+    return int(value) if value and value.isdigit() else None
+
+
+@router.get('/redeem', summary='The redeem page (public HTML)')
+def get_redeem() -> Response[str]:
+    return _html(200, redeem_page.form_page())
+
+
+@router.post(
+    '/redeem',
+    summary='Redeem a code (public): JSON {code} answers JSON; a form post answers the HTML page',
+    description='Unknown, voided and malformed codes are all 404 invalid_code. Failed attempts are limited per '
+    'source IP (429 with Retry-After).',
+)
+def post_redeem() -> Response[str]:
+    content_type = _content_type()
+    as_page = content_type == FORM
+    typed = ''
+    try:
+        if as_page:
+            typed = _code_from_form()
+        elif content_type in ('', JSON):
+            typed = _code_from_json()
+        else:
+            raise errors.UnsupportedMediaType('Send {"code": ...} as application/json, or post the form.')
+        origin = source(router)
+        redeemed = codes.redeem(typed, ratelimit.Source.of(origin['ip'], origin['user_agent']))
+    except errors.DomainError as error:
+        if error.status >= 500:
+            logger.warning('redeem failed', extra={'error_code': error.code, 'status': error.status})
+        if not as_page:
+            return _json(error.status, error.body(), error.headers)
+        kind = _page_kind(error)
+        message = redeem_page.message_for(kind, _retry_after(error))
+        tone = 'warning' if kind in ('unavailable', 'rate_limited', 'campaign_not_active') else 'error'
+        # Keep what was typed so a typo can be fixed, except after a refusal that is not about the code.
+        keep = typed if kind in ('invalid_code', 'unavailable', 'campaign_not_active') else ''
+        return _html(error.status, redeem_page.form_page(error=message, tone=tone, code=keep), error.headers)
+    if as_page:
+        return _html(200, redeem_page.card_page(_card_view(redeemed)))
+    return _json(200, redeemed.as_json())

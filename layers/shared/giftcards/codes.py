@@ -1,0 +1,495 @@
+"""Redemption codes: issue, normalize, hash, find, list, void, and the public redemption use case.
+
+- A code is 80 random bits from `secrets`, written as 16 Crockford base32 symbols in groups of four
+  (`XXXX-XXXX-XXXX-XXXX`). It is shown once, when issued; the database keeps only its keyed hash
+  (`crypto.keyed_hash('redemption_code', <canonical form>)`) and its last 4 symbols.
+- Normalization follows Crockford: case-insensitive, separators ignored, I and L read as 1, O as 0.
+  U is not a symbol. The canonical form is the grouped upper-case spelling, so a code typed any way finds
+  the same hash, and the redemption it keys is the same one `/provision-gift-card` sees.
+- Redeeming (`redeem`): rate limit by source network, find the code by its hash, provision through
+  `provisioning.provision_gift_card` with the code's campaign, brand and denomination, record the attempt
+  and the reveal. Unknown, voided and malformed codes take the same path (a hash and a lookup) and end in the
+  same `invalid_code` error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from giftcards import auth, crypto, db, errors, pagination, provisioning, ratelimit
+from giftcards.db import UnitOfWork
+from giftcards.money import to_dollars
+from giftcards.observability import logger, metrics
+
+ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+SYMBOLS = 16
+GROUP = 4
+BITS = SYMBOLS * 5
+MAX_ISSUE = 10_000
+# Longer input is not a code; it is still hashed (as a stand-in) and looked up, like any other miss.
+MAX_INPUT = 128
+HASH_PURPOSE = 'redemption_code'
+
+CodeStatus = Literal['issued', 'redeemed', 'void']
+
+_SYMBOL_SET = frozenset(ALPHABET)
+_CROCKFORD_ALIASES = str.maketrans({'I': '1', 'L': '1', 'O': '0'})
+# Whitespace, ASCII hyphen-minus and the Unicode dashes a code picks up when copied from a document.
+_SEPARATORS = re.compile(r'[\s\-\u2010-\u2015\u2212]+')
+# Hashed in place of malformed input so that it costs what a well-formed miss costs; no code normalizes to it.
+_MALFORMED_STAND_IN = '\x00not-a-code'
+
+
+class InvalidCode(errors.NotFound):
+    code = 'invalid_code'
+    default_message = 'This code is not valid. Check it and try again.'
+
+
+class CodeAlreadyRedeemed(errors.Conflict):
+    code = 'code_redeemed'
+    default_message = 'This code was already redeemed and cannot be voided.'
+
+
+# --- the code itself -----------------------------------------------------------------------------------
+
+
+def generate_code() -> str:
+    """A new code: 80 bits from the operating system's CSPRNG, in the grouped canonical form."""
+    value = secrets.randbits(BITS)
+    symbols = ''.join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(SYMBOLS)))
+    return _grouped(symbols)
+
+
+def _grouped(symbols: str) -> str:
+    return '-'.join(symbols[i : i + GROUP] for i in range(0, SYMBOLS, GROUP))
+
+
+def normalize(raw: str) -> str | None:
+    """The canonical form of a code as a person may type it, or None when it cannot be one of ours."""
+    if len(raw) > MAX_INPUT:
+        return None
+    compact = _SEPARATORS.sub('', raw)
+    if not compact.isascii():
+        return None
+    compact = compact.upper().translate(_CROCKFORD_ALIASES)
+    if len(compact) != SYMBOLS or not _SYMBOL_SET.issuperset(compact):
+        return None
+    return _grouped(compact)
+
+
+def code_hash(canonical: str) -> bytes:
+    """The keyed hash a code is stored and found under (of its canonical form)."""
+    return crypto.keyed_hash(HASH_PURPOSE, canonical)
+
+
+def lookup_hash(raw: str) -> tuple[str | None, bytes]:
+    """(canonical form or None, the hash to look up). Malformed input hashes a stand-in that matches nothing."""
+    canonical = normalize(raw)
+    return canonical, code_hash(canonical if canonical is not None else _MALFORMED_STAND_IN)
+
+
+def masked(last4: str) -> str:
+    return f'****-****-****-{last4}'
+
+
+# --- the stored code -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A redemption code this system issued, as found by its hash (the code itself is never stored)."""
+
+    id: str
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+    status: CodeStatus
+    code: str  # the canonical form the caller typed; it matched the stored hash
+
+
+_CODE_COLUMNS = (
+    'rc.id::text, rc.campaign_id::text, rc.brand_id::text, rc.denomination_cents, rc.last4, rc.status,'
+    ' rc.batch_id::text, rc.issued_by, rc.issued_at, rc.redeemed_at, rc.voided_at, rc.voided_by'
+)
+
+
+def find_code(uow: UnitOfWork, raw: str) -> IssuedCode | None:
+    """The issued code `raw` spells (any case, separators, Crockford aliases), or None. Voided codes included."""
+    canonical, digest = lookup_hash(raw)
+    row = uow.fetch_one(
+        'SELECT id::text, campaign_id::text, brand_id::text, denomination_cents, status'
+        ' FROM redemption_codes WHERE code_hash = :h',
+        h=digest,
+    )
+    if row is None or canonical is None:
+        return None
+    return IssuedCode(
+        row['id'], row['campaign_id'], row['brand_id'], row['denomination_cents'], row['status'], canonical
+    )
+
+
+def mark_redeemed(uow: UnitOfWork, code_id: str) -> None:
+    """Inside the transaction that charges for the code: mark it redeemed. A code voided meanwhile is invalid,
+    and raising here rolls the charge back with it."""
+    row = uow.fetch_one(
+        "UPDATE redemption_codes SET status = 'redeemed', redeemed_at = coalesce(redeemed_at, now())"
+        " WHERE id = CAST(:id AS uuid) AND status <> 'void' RETURNING id",
+        id=code_id,
+    )
+    if row is None:
+        raise InvalidCode()
+
+
+def render_code(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        'id': row['id'],
+        'campaign_id': row['campaign_id'],
+        'brand_id': row['brand_id'],
+        'denomination': to_dollars(row['denomination_cents']),
+        'code': masked(row['last4']),
+        'last4': row['last4'],
+        'status': row['status'],
+        'batch_id': row['batch_id'],
+        'issued_by': row['issued_by'],
+        'issued_at': row['issued_at'],
+        'redeemed_at': row['redeemed_at'],
+        'voided_at': row['voided_at'],
+    }
+
+
+# --- administration: issue, list, void -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    batch_id: str
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+    codes: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            'batch_id': self.batch_id,
+            'campaign_id': self.campaign_id,
+            'brand_id': self.brand_id,
+            'denomination': to_dollars(self.denomination_cents),
+            'count': len(self.codes),
+            'codes': self.codes,
+        }
+
+    def as_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator='\r\n')
+        writer.writerow(['code', 'brand_id', 'denomination'])
+        denomination = to_dollars(self.denomination_cents)
+        writer.writerows([code, self.brand_id, denomination] for code in self.codes)
+        return out.getvalue()
+
+
+def _administered_campaign(uow: UnitOfWork, subject: str, campaign_id: str, action: str) -> dict[str, Any]:
+    caller = auth.load_caller(uow, subject)
+    campaign = auth.visible_campaign(uow, caller, campaign_id)
+    if not caller.administers_client(campaign['client_id'], campaign['agency_id']):
+        raise errors.Forbidden(f'Only an admin of this campaign may {action}.')
+    return campaign
+
+
+def _invalid_field(field: str, message: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed(f'{field}: {message}', details=[{'field': field, 'message': message}])
+
+
+def insert_codes(
+    uow: UnitOfWork,
+    campaign_id: str,
+    brand_id: str,
+    denomination_cents: int,
+    count: int,
+    *,
+    actor: str,
+    generate: Callable[[], str] = generate_code,
+) -> IssuedBatch:
+    """Store `count` new codes as hashes in one statement; answers them (the only time they exist in clear).
+
+    A hash already stored (80 random bits make it all but impossible) is skipped by the statement and
+    replaced by a fresh code in another round."""
+    batch_id = str(uuid.uuid4())
+    issued: list[str] = []
+    for _ in range(5):
+        wanted = count - len(issued)
+        fresh: dict[bytes, str] = {}
+        while len(fresh) < wanted:
+            code = generate()
+            fresh[code_hash(code)] = code
+        stored = uow.fetch(
+            'INSERT INTO redemption_codes (campaign_id, brand_id, denomination_cents, code_hash, last4, batch_id,'
+            ' issued_by)'
+            ' SELECT CAST(:campaign AS uuid), CAST(:brand AS uuid), :denomination, h, l, CAST(:batch AS uuid), :actor'
+            ' FROM unnest(CAST(:hashes AS bytea[]), CAST(:last4s AS text[])) AS t (h, l)'
+            ' ON CONFLICT (code_hash) DO NOTHING RETURNING code_hash',
+            campaign=campaign_id,
+            brand=brand_id,
+            denomination=denomination_cents,
+            batch=batch_id,
+            actor=actor,
+            hashes=list(fresh),
+            last4s=[code[-GROUP:] for code in fresh.values()],
+        )
+        issued.extend(fresh[bytes(r['code_hash'])] for r in stored)
+        if len(issued) == count:
+            return IssuedBatch(batch_id, campaign_id, brand_id, denomination_cents, issued)
+    raise errors.ServiceUnavailable('Could not issue unique codes; try again.', code='busy')
+
+
+def issue_codes(subject: str, campaign_id: str, brand_id: str, denomination_cents: int, count: int) -> IssuedBatch:
+    """`count` new codes for a brand and denomination the brand offers (the campaign's admin, or above)."""
+    if not 1 <= count <= MAX_ISSUE:
+        raise _invalid_field('count', f'must be between 1 and {MAX_ISSUE}')
+
+    def work(uow: UnitOfWork) -> IssuedBatch:
+        campaign = _administered_campaign(uow, subject, campaign_id, 'issue codes for it')
+        if campaign['status'] == 'ended':
+            raise errors.CampaignNotActive('The campaign has ended; no more codes can be issued for it.')
+        brand = (
+            uow.fetch_one('SELECT id::text, denominations_cents FROM brands WHERE id = CAST(:id AS uuid)', id=brand_id)
+            if auth.is_uuid(brand_id)
+            else None
+        )
+        if brand is None:
+            raise _invalid_field('brand_id', 'no such brand')
+        if denomination_cents not in brand['denominations_cents']:
+            offered = ', '.join(str(to_dollars(c)) for c in sorted(brand['denominations_cents']))
+            raise _invalid_field('denomination', f'the brand offers {offered}')
+        batch = insert_codes(uow, campaign['id'], brand['id'], denomination_cents, count, actor=subject)
+        uow.execute(
+            'INSERT INTO audit_events (actor, action, entity_type, entity_id, details)'
+            " VALUES (:actor, 'codes.issued', 'campaign', CAST(:id AS uuid), CAST(:details AS jsonb))",
+            actor=subject,
+            id=campaign['id'],
+            details=json.dumps(
+                {
+                    'batch_id': batch.batch_id,
+                    'brand_id': brand['id'],
+                    'denomination_cents': denomination_cents,
+                    'count': count,
+                }
+            ),
+        )
+        return batch
+
+    return db.in_transaction(work)
+
+
+def _after(cursor: str | None) -> dict[str, Any]:
+    at, key = pagination.decode_cursor(cursor)
+    if at is None:
+        return {'after_at': None, 'after_id': None}
+    try:
+        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        after_at = None
+    if after_at is None or not isinstance(key, str) or not auth.is_uuid(key):
+        raise _invalid_field('cursor', 'not a cursor this API issued')
+    return {'after_at': after_at, 'after_id': key}
+
+
+def list_codes(
+    subject: str, campaign_id: str, limit: int, cursor: str | None, status: CodeStatus | None = None
+) -> dict[str, Any]:
+    """A campaign's codes, masked, oldest first (the campaign's admin, or above)."""
+    after = _after(cursor)
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        campaign = _administered_campaign(uow, subject, campaign_id, 'list its codes')
+        rows = uow.fetch(
+            f'SELECT {_CODE_COLUMNS} FROM redemption_codes rc WHERE rc.campaign_id = CAST(:campaign AS uuid)'
+            ' AND (CAST(:status AS text) IS NULL OR rc.status = :status)'
+            ' AND (CAST(:after_at AS timestamptz) IS NULL'
+            '      OR (rc.issued_at, rc.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))'
+            ' ORDER BY rc.issued_at, rc.id LIMIT CAST(:n AS integer)',
+            campaign=campaign['id'],
+            status=status,
+            n=limit + 1,
+            **after,
+        )
+        return pagination.page(rows, limit, lambda r: (r['issued_at'], r['id']), render_code)
+
+    return db.in_transaction(work)
+
+
+def void_code(subject: str, code_id: str) -> dict[str, Any]:
+    """Void an issued code (idempotent); a redeemed code cannot be voided (409)."""
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        found = (
+            uow.fetch_one('SELECT campaign_id::text FROM redemption_codes WHERE id = CAST(:id AS uuid)', id=code_id)
+            if auth.is_uuid(code_id)
+            else None
+        )
+        if found is None:
+            raise errors.NotFound('No such code.')
+        try:
+            _administered_campaign(uow, subject, found['campaign_id'], 'void its codes')
+        except errors.NotFound:
+            raise errors.NotFound('No such code.') from None
+        row = uow.fetch_one(
+            f"UPDATE redemption_codes rc SET status = 'void', voided_at = now(), voided_by = :actor"
+            f" WHERE rc.id = CAST(:id AS uuid) AND rc.status = 'issued' RETURNING {_CODE_COLUMNS}",
+            id=code_id,
+            actor=subject,
+        )
+        if row is not None:
+            uow.execute(
+                'INSERT INTO audit_events (actor, action, entity_type, entity_id, details)'
+                " VALUES (:actor, 'code.voided', 'redemption_code', CAST(:id AS uuid), '{}'::jsonb)",
+                actor=subject,
+                id=code_id,
+            )
+            return render_code(row)
+        row = uow.fetch_one(
+            f'SELECT {_CODE_COLUMNS} FROM redemption_codes rc WHERE rc.id = CAST(:id AS uuid)', id=code_id
+        )
+        assert row is not None
+        if row['status'] == 'redeemed':
+            raise CodeAlreadyRedeemed()
+        return render_code(row)
+
+    return db.in_transaction(work)
+
+
+# --- redeeming (public) --------------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """A code's card, provisioned now or shown again (`replayed`)."""
+
+    brand_name: str
+    code_last4: str
+    provisioned: provisioning.ProvisionResult
+
+    @property
+    def replayed(self) -> bool:
+        return self.provisioned.replayed
+
+    def as_json(self) -> dict[str, Any]:
+        """What the customer may see: the card, not the payer's balance, the cost or where the card came from."""
+        card, redemption = self.provisioned.card, self.provisioned.redemption
+        return {
+            'success': True,
+            'replayed': self.replayed,
+            'card': {
+                'brand': self.brand_name,
+                'brand_id': card.brand_id,
+                'value': to_dollars(card.denomination_cents),
+                'card_code': card.card_code,
+                'card_number': card.card_number,
+                'pin': card.pin,
+                'expires_on': card.expires_on.isoformat() if card.expires_on else None,
+            },
+            'redemption': {
+                'id': redemption['id'],
+                'status': redemption['status'],
+                'code': masked(self.code_last4),
+                'created_at': pagination.iso(redemption['created_at']),
+            },
+        }
+
+
+_FOUND = (
+    'SELECT rc.id::text, rc.campaign_id::text, rc.brand_id::text, rc.denomination_cents, rc.status, rc.last4,'
+    ' b.name AS brand_name FROM redemption_codes rc JOIN brands b ON b.id = rc.brand_id WHERE rc.code_hash = :h'
+)
+
+
+def _outcome(error: errors.DomainError) -> ratelimit.Outcome:
+    if isinstance(error, InvalidCode):
+        return 'invalid_code'
+    if isinstance(error, errors.CampaignNotActive):
+        return 'campaign_not_active'
+    if isinstance(error, errors.InsufficientCredit):
+        return 'insufficient_credit'
+    return 'unavailable' if error.status >= 500 else 'rejected'
+
+
+def _record_after(origin: ratelimit.Source, outcome: ratelimit.Outcome, at: datetime, code_id: str | None) -> None:
+    """Record the outcome of a recognised code. The customer's answer does not depend on it: a card that was
+    bought is shown even when the database cannot take the record."""
+    try:
+        ratelimit.record_now(origin, outcome, at, None if outcome == 'invalid_code' else code_id)
+    except Exception:
+        logger.exception('could not record a redemption attempt', extra={'outcome': outcome, 'code_id': code_id})
+
+
+def redeem(
+    typed: str,
+    origin: ratelimit.Source,
+    *,
+    limits: ratelimit.Limits | None = None,
+    clock: Callable[[], datetime] = now,
+) -> Redeemed:
+    """The public redemption: a code as typed by anyone, from `origin`, for its card.
+
+    Raises `errors.RateLimited` (429, Retry-After) past the failure limit, `InvalidCode` (404) for unknown,
+    voided and malformed codes alike, and what provisioning raises (409 campaign_not_active, 503, ...)."""
+    limits = limits or ratelimit.Limits.configured()
+    canonical, digest = lookup_hash(typed)
+    at = clock()
+
+    def admit(uow: UnitOfWork) -> dict[str, Any] | errors.DomainError:
+        # The refusals are returned, not raised, so that their attempt rows commit.
+        ratelimit.lock(uow, origin)
+        wait = ratelimit.retry_after(uow, origin, at, limits)
+        if wait is not None:
+            ratelimit.record(uow, origin, 'rate_limited', at)
+            return errors.RateLimited(
+                'Too many failed attempts from your network; try again later.', headers={'Retry-After': str(wait)}
+            )
+        row = uow.fetch_one(_FOUND, h=digest)
+        if row is None or canonical is None or row['status'] == 'void':
+            ratelimit.record(uow, origin, 'invalid_code', at)
+            return InvalidCode()
+        return row
+
+    found = db.in_transaction(admit)
+    if isinstance(found, errors.DomainError):
+        metrics.add_metric(name=f'Redeem_{found.code}', unit=MetricUnit.Count, value=1)
+        raise found
+    assert canonical is not None
+    issued = IssuedCode(
+        found['id'], found['campaign_id'], found['brand_id'], found['denomination_cents'], found['status'], canonical
+    )
+    request = provisioning.ProvisionRequest(
+        campaign_id=issued.campaign_id,
+        brand_id=issued.brand_id,
+        denomination_cents=issued.denomination_cents,
+        redemption_code=canonical,
+        source_ip=origin.ip,
+        user_agent=origin.user_agent,
+        channel='redeem_page',
+    )
+    try:
+        result = provisioning.provision_gift_card(request, subject=None, issued_code=issued)
+    except errors.DomainError as error:
+        _record_after(origin, _outcome(error), at, issued.id)
+        raise
+    except Exception:
+        _record_after(origin, 'error', at, issued.id)
+        raise
+    _record_after(origin, 'replayed' if result.replayed else 'redeemed', at, issued.id)
+    return Redeemed(found['brand_name'], found['last4'], result)
