@@ -1,0 +1,101 @@
+"""`POST /provision-gift-card`: the seed's route and camelCase field names, over `provisioning.provision_gift_card`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from giftcards import provisioning
+from giftcards.api.app import caller_subject, source
+from giftcards.money import Amount, to_dollars
+from giftcards.observability import metrics
+from giftcards.provisioning import ProvisionRequest, ProvisionResult
+
+router = Router()
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Code = Annotated[str, StringConstraints(pattern=provisioning.CODE_PATTERN)]
+
+
+class ProvisionBody(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+    campaign_id: Id = Field(alias='campaignId')
+    brand_id: Id = Field(alias='brandId')
+    denomination: Amount
+    redemption_code: Code = Field(alias='redemptionCode', description='4-64 letters, digits or dashes')
+    recipient_id: Annotated[str, StringConstraints(max_length=200)] | None = Field(None, alias='recipientId')
+    delivery_method: Annotated[str, StringConstraints(max_length=50)] | None = Field(None, alias='deliveryMethod')
+    delivery_address: Annotated[str, StringConstraints(max_length=320)] | None = Field(None, alias='deliveryAddress')
+
+
+def render(result: ProvisionResult) -> dict[str, Any]:
+    """The 200 answer. A replay answers the same body, with `replayed: true`."""
+    r = result.redemption
+    card = result.card
+    shown_card: dict[str, Any] = {
+        'cardCode': card.card_code,
+        'cardNumber': card.card_number,
+        'cardValue': to_dollars(r['denomination_cents']),
+    }
+    if card.pin:
+        shown_card['pin'] = card.pin
+    if card.expires_on:
+        shown_card['expiresOn'] = str(card.expires_on)
+    body: dict[str, Any] = {
+        'success': True,
+        'redemption': {
+            'id': r['id'],
+            'status': r['status'],
+            'campaignId': r['campaign_id'],
+            'brandId': r['brand_id'],
+            'denomination': to_dollars(r['denomination_cents']),
+            'amountCharged': to_dollars(r['amount_charged_cents']),
+            'source': r['source'],
+            'redemptionCodeLast4': r['code_last4'],
+            'recipientId': r['recipient_id'],
+            'deliveryMethod': r['delivery_method'],
+            'createdAt': r['created_at'].isoformat(),
+            'fulfilledAt': r['fulfilled_at'].isoformat() if r['fulfilled_at'] else None,
+        },
+        'card': shown_card,
+        'source': r['source'],
+        'creditRemaining': to_dollars(result.credit_remaining_cents),
+    }
+    if result.campaign_paused:
+        body['campaignPaused'] = True
+    if result.replayed:
+        body['replayed'] = True
+    return body
+
+
+@router.post('/provision-gift-card')
+def provision_gift_card(body: ProvisionBody) -> Response[dict[str, Any]]:
+    subject = caller_subject(router)
+    origin = source(router)
+    result = provisioning.provision_gift_card(
+        ProvisionRequest(
+            campaign_id=body.campaign_id,
+            brand_id=body.brand_id,
+            denomination_cents=body.denomination,
+            redemption_code=body.redemption_code,
+            recipient_id=body.recipient_id,
+            delivery_method=body.delivery_method,
+            delivery_address=body.delivery_address,
+            source_ip=origin['ip'],
+            user_agent=origin['user_agent'],
+            channel='api',
+        ),
+        subject=subject,
+    )
+    metrics.add_metric(
+        name='GiftCardsReplayed' if result.replayed else 'GiftCardsProvisioned', unit=MetricUnit.Count, value=1
+    )
+    # The body holds a card's secrets: no cache may keep it.
+    return Response(
+        status_code=200, content_type='application/json', body=render(result), headers={'Cache-Control': 'no-store'}
+    )

@@ -1,0 +1,406 @@
+"""Turning a redemption code into a gift card: the one use case behind `POST /provision-gift-card` and the public
+redeem page.
+
+- The redemption code is the idempotency key: its keyed hash is unique among redemptions, so the same code
+  again answers the same redemption and card (`replayed`), and never charges twice. Concurrent first requests
+  with one code meet at that unique index; the loser rolls back and replays the winner's answer.
+- CSV path, one transaction: charge the paying account (ledger), claim the cheapest pool's card (SKIP LOCKED),
+  write the redemption `fulfilled` and the reveal.
+- Vendor path (no card in stock): the same transaction writes the redemption `pending` with its vendor key
+  instead and commits; the vendors are then called with no transaction open (`giftcards.recovery`).
+- A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
+  the same transaction (`pricing.pause_depleted`).
+- A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
+  with a new charge and a new vendor key, in the transaction that charges.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from giftcards import auth, cards, crypto, db, errors, ledger, pricing, recovery
+from giftcards.db import UnitOfWork
+from giftcards.observability import logger, mask
+from giftcards.pricing import pause_if_depleted as pause_if_depleted
+from giftcards.recovery import Outcome
+from giftcards.vendors import idempotency_key_for, vendor_timeout_s
+
+if TYPE_CHECKING:
+    from giftcards.codes import IssuedCode
+
+CODE_PATTERN = r'^[A-Za-z0-9-]{4,64}$'
+_CODE = re.compile(CODE_PATTERN)
+_LIMITS = {'recipient_id': 200, 'delivery_method': 50, 'delivery_address': 320}
+
+Channel = Literal['api', 'redeem_page', 'admin']
+
+
+class _CodeTaken(errors.Conflict):
+    """Another redemption committed this code first (unique index): replay it."""
+
+
+db.register_constraint('redemptions_code_hash_key', _CodeTaken)
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+    redemption_code: str
+    recipient_id: str | None = None
+    delivery_method: str | None = None
+    delivery_address: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    channel: Channel = 'api'
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    redemption: dict[str, Any]  # the stored redemption (see _REDEMPTION)
+    card: cards.RevealedCard
+    credit_remaining_cents: int
+    campaign_paused: bool
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A charged redemption waiting for a vendor card; `held` when this request wrote it and holds its lease."""
+
+    redemption_id: str
+    held: tuple[recovery.PendingOrder, str] | None = None
+
+
+# The redemption as answers show it, and the paying account's balance right after its charge (creditRemaining),
+# so that every replay of a code answers exactly what the first request answered.
+_SHOWN = """r.id::text, r.status, r.campaign_id::text, r.brand_id::text, r.denomination_cents, r.amount_charged_cents,
+       r.source, r.card_id::text, r.code_last4, r.campaign_paused, r.recipient_id, r.delivery_method, r.created_at,
+       r.fulfilled_at"""
+_REDEMPTION = f"""
+SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
+  FROM redemptions r JOIN credit_entries e ON e.transfer_id = r.charge_transfer_id AND e.amount_cents < 0
+"""
+
+# Everything the decision needs, in one round trip: the campaign and who pays for it, the brand and its price,
+# and the redemption this code already has, if any.
+_CONTEXT = """
+SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
+       CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END::text AS paying_account_id,
+       (SELECT id::text FROM credit_accounts WHERE system_name = 'spend') AS spend_account_id,
+       b.id::text AS brand_id, b.name AS brand_name,
+       CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
+       p.client_price_cents, p.agency_price_cents,
+       r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
+       r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents
+  FROM campaigns c JOIN clients cl ON cl.id = c.client_id
+  LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
+  LEFT JOIN brand_prices p ON p.brand_id = b.id AND p.denomination_cents = CAST(:denomination AS bigint)
+  LEFT JOIN redemptions r ON r.redemption_code_hash = :hash
+ WHERE c.id = CAST(:campaign AS uuid)
+"""
+
+# The redemption, and for a card handed out now the record of its reveal, in one statement.
+_INSERT = f"""
+WITH r AS (
+    INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
+        denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
+        cost_basis_cents, agency_price_cents, campaign_paused, vendor_key, next_attempt_at, lease_token, recipient_id,
+        delivery_method, delivery_address, source_ip, user_agent, fulfilled_at)
+    VALUES (CAST(:id AS uuid), :hash, :last4, CAST(:campaign AS uuid), CAST(:client AS uuid), CAST(:brand AS uuid),
+        :denomination, :status, :source, CAST(:card AS uuid), CAST(:payer AS uuid), CAST(:charge AS uuid), :charged,
+        :cost, :agency_price, :paused, :vendor_key,
+        CASE WHEN :status = 'pending' THEN now() + make_interval(secs => :lease) END, CAST(:token AS uuid),
+        :recipient_id, :delivery_method, :delivery_address, CAST(:ip AS inet), :user_agent,
+        CASE WHEN :status = 'fulfilled' THEN now() END)
+    RETURNING *
+), reveal AS (
+    INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
+    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), :user_agent FROM r WHERE card_id IS NOT NULL
+)
+SELECT {_SHOWN} FROM r
+"""
+
+_REVEAL = """
+INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
+VALUES (CAST(:redemption AS uuid), CAST(:card AS uuid), :channel, :subject, CAST(:ip AS inet), :user_agent)
+"""
+
+
+def provision_gift_card(
+    req: ProvisionRequest, *, subject: str | None, issued_code: IssuedCode | None = None
+) -> ProvisionResult:
+    """Charge for and hand out one gift card for `req.redemption_code`, or replay what that code already got.
+
+    `subject`: the authenticated caller (integration, client admin or platform admin of the campaign's client).
+    `issued_code`: a code this system issued, already found by `giftcards.codes` (the public redeem route passes
+    it with no subject; possessing the code is the authorization).
+    """
+    _validate(req)
+    if subject is None and issued_code is None:
+        raise errors.Unauthorized()
+    if issued_code is None and subject is not None:
+        issued_code = _issued_code(req.redemption_code)
+    code = issued_code.code if issued_code is not None else req.redemption_code
+    code_hash = crypto.keyed_hash('redemption_code', code)
+    for _ in range(3):
+        try:
+            step = db.in_transaction(lambda uow: _charge_or_replay(uow, req, subject, issued_code, code, code_hash))
+        except _CodeTaken:
+            continue
+        except (errors.InsufficientCredit, errors.CampaignNotActive):
+            # A concurrent request with the same code may have spent the last credit or paused the campaign:
+            # then its answer is this request's answer.
+            if db.in_transaction(lambda uow: _find(uow, code_hash)) is None:
+                raise
+            continue
+        result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
+        _log(result, code)
+        return result
+    raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
+
+
+def _validate(req: ProvisionRequest) -> None:
+    problems = []
+    if not _CODE.fullmatch(req.redemption_code):
+        problems.append({'field': 'redemptionCode', 'message': 'must be 4-64 letters, digits or dashes'})
+    if isinstance(req.denomination_cents, bool) or req.denomination_cents <= 0:
+        problems.append({'field': 'denomination', 'message': 'must be greater than 0'})
+    for name, limit in _LIMITS.items():
+        value = getattr(req, name)
+        if value is not None and len(value) > limit:
+            problems.append({'field': name, 'message': f'must be at most {limit} characters'})
+    if problems:
+        raise errors.ValidationFailed(f'{problems[0]["field"]}: {problems[0]["message"]}', details=problems)
+
+
+def _issued_code(raw: str) -> IssuedCode | None:
+    """The issued code an authenticated caller passed, if it is one of ours (only codes of our shape are looked up)."""
+    from giftcards import codes  # codes imports this module for the redeem route
+
+    if codes.normalize(raw) is None:
+        return None
+    return db.in_transaction(lambda uow: codes.find_code(uow, raw))
+
+
+def _find(uow: UnitOfWork, code_hash: bytes) -> dict[str, Any] | None:
+    return uow.fetch_one(f'{_REDEMPTION} WHERE r.redemption_code_hash = :hash', hash=code_hash)
+
+
+def _find_by_id(uow: UnitOfWork, redemption_id: str) -> dict[str, Any]:
+    row = uow.fetch_one(f'{_REDEMPTION} WHERE r.id = CAST(:id AS uuid)', id=redemption_id)
+    assert row is not None
+    return row
+
+
+def _context(
+    uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code_hash: bytes
+) -> dict[str, Any]:
+    """The campaign, brand, price and existing redemption, once the caller may provision for the campaign."""
+    if not auth.is_uuid(req.campaign_id):
+        raise errors.NotFound('No such campaign.')
+    if not auth.is_uuid(req.brand_id):
+        raise errors.NotFound('No such brand.')
+    brand_id = str(uuid.UUID(req.brand_id))
+    ctx = uow.fetch_one(
+        _CONTEXT, campaign=req.campaign_id, brand=brand_id, denomination=req.denomination_cents, hash=code_hash
+    )
+    if subject is not None:
+        caller = auth.load_caller(uow, subject)
+        if ctx is None or not caller.sees_client(ctx['client_id'], ctx['agency_id']):
+            raise errors.NotFound('No such campaign.')
+        if not caller.may_provision(ctx['client_id']):
+            raise errors.Forbidden("Only the client's integration or admins may provision its gift cards.")
+    if ctx is None:
+        raise errors.NotFound('No such campaign.')
+    ctx['requested_brand_id'] = brand_id
+    if issued is not None:
+        _check_issued(issued, ctx['campaign_id'], brand_id, req.denomination_cents)
+    existing = (ctx['existing_campaign_id'], ctx['existing_brand_id'], ctx['existing_denomination_cents'])
+    if ctx['existing_id'] is not None and existing != (ctx['campaign_id'], brand_id, req.denomination_cents):
+        raise errors.Conflict(
+            'This redemption code was already used for a different campaign, brand or denomination.',
+            code='redemption_code_conflict',
+        )
+    return ctx
+
+
+def _charge_or_replay(
+    uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code: str, code_hash: bytes
+) -> ProvisionResult | _Pending:
+    ctx = _context(uow, req, subject, issued, code_hash)
+    if ctx['existing_status'] == 'fulfilled':
+        return _reveal(uow, _find_by_id(uow, ctx['existing_id']), req, subject, replayed=True)
+    if ctx['existing_status'] == 'pending':
+        return _Pending(ctx['existing_id'])
+    if ctx['brand_id'] is None:
+        raise errors.NotFound('No such brand.')
+    if not ctx['offered']:
+        raise errors.ValidationFailed(
+            'denomination: the brand does not offer this denomination',
+            details=[{'field': 'denomination', 'message': 'not offered by this brand'}],
+        )
+    if ctx['campaign_status'] != 'active':
+        raise errors.CampaignNotActive()
+
+    redemption_id = str(uuid.uuid4())
+    if ctx['existing_status'] == 'failed' and not uow.execute(
+        'UPDATE redemptions SET redemption_code_hash = NULL, retried_by = CAST(:new AS uuid), updated_at = now()'
+        " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed'",
+        old=ctx['existing_id'],
+        new=redemption_id,
+        hash=code_hash,
+    ):
+        raise _CodeTaken()  # a concurrent retry of this code took it over first
+    if issued is not None:
+        _mark_redeemed(uow, issued)
+    brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
+    price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
+    charge = ledger.transfer_credit(
+        uow,
+        ctx['paying_account_id'],
+        ctx['spend_account_id'],
+        price,
+        'redemption',
+        initiator=subject or f'redeem:{req.channel}',
+        notes=f'redemption {redemption_id}',
+    )
+    remaining = charge.debit.balance_after_cents
+    claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
+    paused = remaining < price and pricing.pause_depleted(
+        uow, campaign_id, remaining, brand_id=brand_id, actor=subject or 'redeem'
+    )
+    token = None if claimed else str(uuid.uuid4())
+    vendor_key = None if claimed else idempotency_key_for(redemption_id)
+    stored = uow.fetch_one(
+        _INSERT,
+        id=redemption_id,
+        hash=code_hash,
+        last4=code[-4:],
+        campaign=campaign_id,
+        client=ctx['client_id'],
+        brand=brand_id,
+        denomination=req.denomination_cents,
+        status='fulfilled' if claimed else 'pending',
+        source=claimed.source if claimed else None,
+        card=claimed.card_id if claimed else None,
+        payer=ctx['paying_account_id'],
+        charge=charge.id,
+        charged=price,
+        cost=claimed.cost_basis_cents if claimed else None,
+        agency_price=ctx['agency_price_cents'],
+        paused=paused,
+        vendor_key=vendor_key,
+        lease=recovery.lease_s() if token else 0,
+        token=token,
+        recipient_id=req.recipient_id,
+        delivery_method=req.delivery_method,
+        delivery_address=req.delivery_address,
+        ip=_ip(req.source_ip),
+        user_agent=_user_agent(req.user_agent),
+        channel=req.channel,
+        subject=subject,
+    )
+    assert stored is not None
+    if claimed is None:
+        assert token is not None and vendor_key is not None
+        order = recovery.PendingOrder(
+            redemption_id, vendor_key, brand_id, ctx['brand_name'], req.denomination_cents, uncertain_vendor=None
+        )
+        return _Pending(redemption_id, (order, token))
+    return ProvisionResult(
+        redemption={**stored, 'credit_remaining_cents': remaining},
+        card=cards.reveal_card(uow, claimed.card_id),
+        credit_remaining_cents=remaining,
+        campaign_paused=paused,
+        replayed=False,
+    )
+
+
+def _check_issued(issued: IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
+    from giftcards import codes
+
+    if issued.status == 'void':
+        raise codes.InvalidCode()
+    if (issued.campaign_id, issued.brand_id, issued.denomination_cents) != (campaign_id, brand_id, denomination_cents):
+        raise errors.Conflict(
+            'This code was issued for another campaign, brand or denomination.', code='redemption_code_conflict'
+        )
+
+
+def _mark_redeemed(uow: UnitOfWork, issued: IssuedCode) -> None:
+    from giftcards import codes
+
+    codes.mark_redeemed(uow, issued.id)
+
+
+def _reveal(
+    uow: UnitOfWork, redemption: dict[str, Any], req: ProvisionRequest, subject: str | None, *, replayed: bool
+) -> ProvisionResult:
+    """The answer for a fulfilled redemption, with the reveal recorded in the same transaction."""
+    uow.execute(
+        _REVEAL,
+        redemption=redemption['id'],
+        card=redemption['card_id'],
+        channel=req.channel,
+        subject=subject,
+        ip=_ip(req.source_ip),
+        user_agent=_user_agent(req.user_agent),
+    )
+    return ProvisionResult(
+        redemption=redemption,
+        card=cards.reveal_card(uow, redemption['card_id']),
+        credit_remaining_cents=int(redemption['credit_remaining_cents']),
+        campaign_paused=bool(redemption['campaign_paused']),
+        replayed=replayed,
+    )
+
+
+def _finish_pending(step: _Pending, req: ProvisionRequest, subject: str | None) -> ProvisionResult:
+    """The vendor path's answer: the card, 503 fulfilment_unavailable (refunded) or 503 with Retry-After."""
+    outcome = recovery.settle(step.redemption_id, step.held)
+    if outcome is Outcome.FULFILLED:
+        return db.in_transaction(
+            lambda uow: _reveal(uow, _find_by_id(uow, step.redemption_id), req, subject, replayed=step.held is None)
+        )
+    if outcome is Outcome.FAILED:
+        raise errors.FulfilmentUnavailable(
+            'No gift card could be obtained right now; nothing was charged. Try the same code again later.'
+        )
+    raise errors.ServiceUnavailable(
+        'The gift card order is still being confirmed; send the same code again shortly.',
+        code='fulfilment_pending',
+        headers={'Retry-After': str(max(2, math.ceil(vendor_timeout_s() / 4)))},
+    )
+
+
+def _ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _user_agent(value: str | None) -> str | None:
+    return value[:512] if value else None
+
+
+def _log(result: ProvisionResult, code: str) -> None:
+    r = result.redemption
+    logger.info(
+        'gift card provisioned',
+        extra={
+            'redemption_id': r['id'],
+            'campaign_id': r['campaign_id'],
+            'source': r['source'],
+            'redemption_code': mask(code),
+            'replayed': result.replayed,
+            'campaign_paused': result.campaign_paused,
+        },
+    )

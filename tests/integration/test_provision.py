@@ -1,0 +1,380 @@
+"""Provisioning on real PostgreSQL: the CSV path, prices and profit, the code as idempotency key, credit, campaign
+state and depletion, authorization, issued codes, and what logs may show."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from giftcards import codes, db, errors, hierarchy, ledger, pricing, provisioning
+from giftcards.observability import logger
+
+from tests import factories
+from tests import provisioning_support as ps
+
+
+def campaign_row(campaign_id: str) -> dict[str, Any]:
+    return ps.query('SELECT status, paused_reason FROM campaigns WHERE id = CAST(:id AS uuid)', id=campaign_id)[0]
+
+
+def available_cards(pool_id: str) -> int:
+    return int(
+        ps.query('SELECT count(*) AS n FROM available_cards WHERE pool_id = CAST(:p AS uuid)', p=pool_id)[0]['n']
+    )
+
+
+def reveals(redemption_id: str) -> list[dict[str, Any]]:
+    return ps.query(
+        'SELECT channel, subject, host(source_ip) AS ip, user_agent FROM card_reveals'
+        ' WHERE redemption_id = CAST(:r AS uuid) ORDER BY id',
+        r=redemption_id,
+    )
+
+
+# --- the CSV path ---------------------------------------------------------------------------------------
+
+
+def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
+
+    result = s.provision(
+        f'ABC-{ps.new_code()}-XYZ', recipient_id='r-1', delivery_method='email', delivery_address='a@example.com'
+    )
+
+    assert result.redemption['status'] == 'fulfilled'
+    assert result.redemption['source'] == 'csv'
+    assert result.card.card_code.startswith('CARD-')
+    assert result.credit_remaining_cents == 7_500 == factories.balance_cents(s.paying_account)
+    assert available_cards(pool) == 2
+    row = ps.query(
+        'SELECT status, source, amount_charged_cents, cost_basis_cents, agency_price_cents, code_last4,'
+        ' recipient_id, delivery_method, delivery_address, host(source_ip) AS ip, user_agent,'
+        ' redemption_code_hash, vendor_key FROM redemptions WHERE id = CAST(:id AS uuid)',
+        id=result.redemption['id'],
+    )[0]
+    assert (row['status'], row['source'], row['amount_charged_cents'], row['cost_basis_cents']) == (
+        'fulfilled',
+        'csv',
+        2500,
+        2350,
+    )
+    assert row['agency_price_cents'] is None and row['vendor_key'] is None
+    assert (row['code_last4'], row['recipient_id'], row['delivery_method'], row['delivery_address']) == (
+        '-XYZ',
+        'r-1',
+        'email',
+        'a@example.com',
+    )
+    assert (row['ip'], row['user_agent']) == ('198.51.100.4', 'pytest')
+    assert bytes(row['redemption_code_hash']) != b'ABC-123-XYZ' and len(row['redemption_code_hash']) == 32
+    assert reveals(result.redemption['id']) == [
+        {'channel': 'api', 'subject': s.tree.integration, 'ip': '198.51.100.4', 'user_agent': 'pytest'}
+    ]
+    assert factories.ledger_check().ok
+
+
+def test_a_shared_campaign_draws_on_its_client(owner: Any) -> None:
+    s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+
+    result = s.provision()
+
+    assert factories.balance_cents(s.tree.client['account_id']) == 7_500 == result.credit_remaining_cents
+    assert factories.balance_cents(s.tree.campaign['account_id']) == 0
+
+
+def test_the_price_list_sets_the_charge_and_the_agency_price(owner: Any) -> None:
+    price = hierarchy.Price(2500, agency_price_cents=2600, client_price_cents=2750)
+    s = ps.setup(owner, funds_cents=10_000, prices=(price,))
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+
+    result = s.provision()
+
+    assert result.redemption['amount_charged_cents'] == 2750
+    assert result.credit_remaining_cents == 7_250
+    row = ps.query(
+        'SELECT amount_charged_cents, cost_basis_cents, agency_price_cents FROM redemptions'
+        ' WHERE id = CAST(:id AS uuid)',
+        id=result.redemption['id'],
+    )[0]
+    assert row == {'amount_charged_cents': 2750, 'cost_basis_cents': 2350, 'agency_price_cents': 2600}
+
+
+def test_every_role_that_may_provision_can(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
+
+    for subject in (s.tree.integration, s.tree.client_admin, s.tree.platform_admin):
+        assert s.provision(subject=subject).redemption['status'] == 'fulfilled'
+
+
+# --- the code is the idempotency key ---------------------------------------------------------------------
+
+
+def test_the_same_code_again_replays_the_same_card_without_a_second_charge(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
+    code = ps.new_code()
+    first = s.provision(code)
+
+    again = s.provision(code, subject=s.tree.client_admin)
+
+    assert again.replayed and not first.replayed
+    assert again.card.card_code == first.card.card_code
+    assert again.redemption == first.redemption
+    assert again.credit_remaining_cents == first.credit_remaining_cents == 7_500
+    assert factories.balance_cents(s.paying_account) == 7_500
+    assert available_cards(pool) == 2
+    assert [r['subject'] for r in reveals(first.redemption['id'])] == [s.tree.integration, s.tree.client_admin]
+
+
+def test_a_replay_still_answers_after_the_campaign_was_paused(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    code = ps.new_code()
+    first = s.provision(code)
+    hierarchy.update_campaign(s.tree.client_admin, s.campaign_id, status='paused')
+
+    assert s.provision(code).card.card_code == first.card.card_code
+
+
+@pytest.mark.parametrize('change', ['brand', 'denomination', 'campaign'])
+def test_the_same_code_for_something_else_is_a_conflict_and_charges_nothing(owner: Any, change: str) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    ps.pool(s.admin, s.brand['id'], 5000, 4700, 1)
+    code = ps.new_code()
+    s.provision(code)
+    other_campaign = factories.campaign(s.tree.client['id'], budget_mode='shared')
+    factories.fund(10_000, s.tree.agency['account_id'], s.tree.client['account_id'])
+    changes = {
+        'brand': {'brand_id': factories.brand()['id']},
+        'denomination': {'denomination_cents': 5000},
+        'campaign': {'campaign_id': other_campaign['id']},
+    }[change]
+    before = [factories.balance_cents(s.paying_account), factories.balance_cents(s.tree.client['account_id'])]
+
+    with pytest.raises(errors.Conflict) as caught:
+        s.provision(code, **changes)
+
+    assert caught.value.code == 'redemption_code_conflict'
+    assert [factories.balance_cents(s.paying_account), factories.balance_cents(s.tree.client['account_id'])] == before
+
+
+def test_codes_differing_only_in_case_are_different_keys(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+
+    code = ps.new_code()
+    upper, lower = s.provision(code), s.provision(code.lower())
+
+    assert upper.redemption['id'] != lower.redemption['id'] and not lower.replayed
+
+
+# --- credit, campaign state, depletion -------------------------------------------------------------------
+
+
+def test_insufficient_credit_charges_nothing_and_uses_no_card(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=2_000)
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+
+    with pytest.raises(errors.InsufficientCredit):
+        s.provision()
+
+    assert factories.balance_cents(s.paying_account) == 2_000
+    assert available_cards(pool) == 1
+    assert ps.redemptions_of(s.campaign_id) == []
+
+
+@pytest.mark.parametrize('status', ['paused', 'ended'])
+def test_a_campaign_that_is_not_active_provisions_nothing(owner: Any, status: str) -> None:
+    s = ps.setup(owner)
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    hierarchy.update_campaign(s.tree.client_admin, s.campaign_id, status=status)  # type: ignore[arg-type]
+
+    with pytest.raises(errors.CampaignNotActive):
+        s.provision()
+
+    assert available_cards(pool) == 1
+
+
+def test_the_charge_that_empties_the_campaign_pauses_it_and_says_so(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=6_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
+
+    first, second = s.provision(), s.provision()
+
+    assert not first.campaign_paused
+    assert second.campaign_paused and second.credit_remaining_cents == 1_000
+    assert campaign_row(s.campaign_id) == {'status': 'paused', 'paused_reason': 'depleted'}
+    with pytest.raises(errors.CampaignNotActive):
+        s.provision()
+    audit = ps.query(
+        "SELECT actor, details FROM audit_events WHERE entity_id = CAST(:c AS uuid) AND action = 'campaign.paused'",
+        c=s.campaign_id,
+    )
+    assert audit[0]['actor'] == s.tree.integration and audit[0]['details']['reason'] == 'depleted'
+
+
+def test_a_campaign_that_can_still_buy_its_cheapest_card_stays_active(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=7_500)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    ps.pool(s.admin, s.brand['id'], 5000, 4700, 1)
+
+    result = s.provision(denomination_cents=5000)  # leaves 25.00: the brand's 25.00 card is still affordable
+
+    assert not result.campaign_paused
+    assert campaign_row(s.campaign_id)['status'] == 'active'
+
+
+def test_pause_if_depleted_pauses_only_a_campaign_that_cannot_pay_for_its_cheapest_card(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=5_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    s.provision()  # leaves 25.00: exactly one more card
+
+    def check() -> bool:
+        return db.in_transaction(lambda uow: provisioning.pause_if_depleted(uow, s.campaign_id))
+
+    assert check() is False
+    db.in_transaction(
+        lambda uow: ledger.transfer_credit(
+            uow, s.paying_account, s.tree.client['account_id'], 1_000, 'reclaim', initiator='test'
+        )
+    )
+
+    assert check() is True
+    assert campaign_row(s.campaign_id) == {'status': 'paused', 'paused_reason': 'depleted'}
+    assert check() is False  # already paused
+
+
+def test_the_cheapest_card_counts_the_price_list(owner: Any) -> None:
+    price = hierarchy.Price(2500, client_price_cents=2750)
+    s = ps.setup(owner, funds_cents=5_000, prices=(price,))
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+
+    result = s.provision()  # 50.00 - 27.50 = 22.50 < 27.50
+
+    assert result.campaign_paused
+    assert db.in_transaction(lambda uow: pricing.campaign_min_price_cents(uow, s.campaign_id)) == 2750
+
+
+# --- authorization and validation ------------------------------------------------------------------------
+
+
+def test_an_agency_admin_sees_the_campaign_but_may_not_provision(owner: Any) -> None:
+    s = ps.setup(owner)
+    with pytest.raises(errors.Forbidden):
+        s.provision(subject=s.tree.agency_admin)
+
+
+@pytest.mark.parametrize('who', ['stranger', 'other_client_admin', 'other_integration'])
+def test_a_caller_outside_the_client_cannot_see_the_campaign(owner: Any, who: str) -> None:
+    s = ps.setup(owner)
+    other = factories.client(s.tree.agency['id'])
+    subject = {
+        'stranger': factories.stranger(),
+        'other_client_admin': factories.client_admin(owner, other['id']),
+        'other_integration': factories.integration(owner, other['id']),
+    }[who]
+    with pytest.raises(errors.NotFound):
+        s.provision(subject=subject)
+
+
+@pytest.mark.parametrize(
+    ('changes', 'error'),
+    [
+        ({'campaign_id': '5d0c3a43-4e0c-4a43-9d3e-2d7e5a3c0c11'}, errors.NotFound),
+        ({'campaign_id': 'not-a-uuid'}, errors.NotFound),
+        ({'brand_id': '5d0c3a43-4e0c-4a43-9d3e-2d7e5a3c0c11'}, errors.NotFound),
+        ({'denomination_cents': 1000}, errors.ValidationFailed),
+        ({'redemption_code': 'AB1'}, errors.ValidationFailed),
+        ({'redemption_code': 'ABC_123'}, errors.ValidationFailed),
+        ({'redemption_code': 'A' * 65}, errors.ValidationFailed),
+        ({'recipient_id': 'x' * 201}, errors.ValidationFailed),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_charged(owner: Any, changes: dict[str, Any], error: type) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    with pytest.raises(error):
+        s.provision(**{'redemption_code': ps.new_code(), **changes})
+    assert factories.balance_cents(s.paying_account) == 10_000
+
+
+def test_without_a_subject_only_an_issued_code_authorizes(owner: Any) -> None:
+    s = ps.setup(owner)
+    with pytest.raises(errors.Unauthorized):
+        provisioning.provision_gift_card(s.request(), subject=None)
+
+
+# --- codes this system issued ----------------------------------------------------------------------------
+
+
+def issue(s: ps.Setup, denomination_cents: int | None = None) -> str:
+    batch = db.in_transaction(
+        lambda uow: codes.insert_codes(
+            uow, s.campaign_id, s.brand['id'], denomination_cents or s.denomination_cents, 1, actor='test'
+        )
+    )
+    return batch.codes[0]
+
+
+def test_an_issued_code_passed_by_an_integration_is_marked_redeemed(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    code = issue(s)
+
+    result = s.provision(code.lower().replace('-', ''))  # typed any way, it is the same code
+    again = s.provision(code)
+
+    assert again.replayed and again.card.card_code == result.card.card_code
+    status = ps.query('SELECT status FROM redemption_codes WHERE campaign_id = CAST(:c AS uuid)', c=s.campaign_id)
+    assert status == [{'status': 'redeemed'}]
+
+
+def test_an_issued_code_must_match_its_brand_and_denomination(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 5000, 4700, 1)
+    code = issue(s)
+
+    with pytest.raises(errors.Conflict):
+        s.provision(code, denomination_cents=5000)
+
+    status = ps.query('SELECT status FROM redemption_codes WHERE campaign_id = CAST(:c AS uuid)', c=s.campaign_id)
+    assert status == [{'status': 'issued'}]
+
+
+def test_the_redeem_page_provisions_an_issued_code_without_a_subject(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    code = issue(s)
+    found = db.in_transaction(lambda uow: codes.find_code(uow, code))
+
+    result = provisioning.provision_gift_card(s.request(code, channel='redeem_page'), subject=None, issued_code=found)
+
+    assert result.redemption['status'] == 'fulfilled'
+    assert reveals(result.redemption['id'])[0]['channel'] == 'redeem_page'
+    assert reveals(result.redemption['id'])[0]['subject'] is None
+
+
+# --- secrets stay out of logs ----------------------------------------------------------------------------
+
+
+def test_logs_of_a_full_provision_hold_no_card_code_and_no_full_redemption_code(
+    owner: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    monkeypatch.setattr(logger.registered_handler, 'stream', sys.stdout)  # the JSON log lines, into capsys
+    capsys.readouterr()
+    code = f'SECRET-{ps.new_code()}'
+
+    result = s.provision(code)
+    s.provision(code)
+
+    logged = capsys.readouterr().out
+    assert 'gift card provisioned' in logged and result.redemption['id'] in logged
+    assert result.card.card_code not in logged
+    assert result.card.card_number and result.card.card_number not in logged
+    assert code not in logged

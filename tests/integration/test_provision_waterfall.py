@@ -1,0 +1,216 @@
+"""The waterfall: CSV pools cheapest first, then the vendors in priority order, then a refund, an alert and a 503;
+and what a replay of the code does on the vendor path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from giftcards import errors, recovery
+
+from tests import factories
+from tests import provisioning_support as ps
+
+
+def alerts_for(brand_id: str) -> list[dict[str, Any]]:
+    return ps.query(
+        'SELECT type, severity, status, occurrences, details FROM system_alerts'
+        " WHERE entity_type = 'brand' AND entity_id = CAST(:b AS uuid)",
+        b=brand_id,
+    )
+
+
+def test_the_cheapest_pool_with_stock_is_used_first(owner: Any) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2400, 2)
+    cheap = ps.pool(s.admin, s.brand['id'], 2500, 2300, 1)
+    ps.pool(s.admin, s.brand['id'], 2500, 2200, 0)  # cheapest, but empty
+
+    first, second = s.provision(), s.provision()
+
+    costs = {r['id']: r['cost_basis_cents'] for r in ps.redemptions_of(s.campaign_id)}
+    assert costs == {first.redemption['id']: 2300, second.redemption['id']: 2400}
+    assert ps.query('SELECT pool_id::text FROM cards WHERE id = CAST(:c AS uuid)', c=first.card.card_id) == [
+        {'pool_id': cheap}
+    ]
+
+
+def test_a_pool_of_another_denomination_is_not_used(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 5000, 2000, 1)
+    with ps.fake_vendors(monkeypatch, 'tango-a'):
+        result = s.provision()
+    assert result.redemption['source'] == 'api'
+
+
+def test_without_stock_the_first_vendor_sells_the_card(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        result = s.provision()
+
+        row = ps.redemptions_of(s.campaign_id)[0]
+        assert result.redemption['source'] == 'api' and result.redemption['status'] == 'fulfilled'
+        assert row['vendor'] == first.name and row['vendor_key'] == 'gc-' + result.redemption['id'].replace('-', '')
+        assert first.sold_count(row['vendor_key']) == 1 and second.sold_count(row['vendor_key']) == 0
+        (sold,) = first.orders
+        assert result.card.card_code == sold.card_code
+        assert row['cost_basis_cents'] == sold.cost_cents
+        assert result.credit_remaining_cents == 7_500 == factories.balance_cents(s.paying_account)
+        ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_the_second_vendor_sells_when_the_first_refuses(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = ps.setup(owner)
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        first.set_mode('refuse')
+        result = s.provision()
+
+        row = ps.redemptions_of(s.campaign_id)[0]
+        assert row['vendor'] == second.name and result.redemption['source'] == 'api'
+        assert first.sold_count(row['vendor_key']) == 0 and second.sold_count(row['vendor_key']) == 1
+        ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_when_every_vendor_refuses_the_charge_is_refunded_and_an_alert_raised(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as fakes:
+        for fake in fakes:
+            fake.set_mode('refuse')
+
+        with pytest.raises(errors.FulfilmentUnavailable):
+            s.provision()
+        with pytest.raises(errors.FulfilmentUnavailable):
+            s.provision()
+
+        rows = ps.redemptions_of(s.campaign_id)
+        assert [r['status'] for r in rows] == ['failed', 'failed']
+        assert factories.balance_cents(s.paying_account) == 10_000
+        (alert,) = alerts_for(s.brand['id'])
+        assert (alert['type'], alert['severity'], alert['status'], alert['occurrences']) == (
+            'fulfilment_unavailable',
+            'critical',
+            'open',
+            2,
+        )
+        assert alert['details']['redemption_id'] == rows[1]['id']
+        ps.assert_settled(s.campaign_id, *fakes)
+
+
+def test_with_no_vendor_configured_an_empty_pool_fails_and_refunds(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+
+    with pytest.raises(errors.FulfilmentUnavailable):
+        s.provision()
+
+    assert factories.balance_cents(s.paying_account) == 10_000
+    assert [r['status'] for r in ps.redemptions_of(s.campaign_id)] == ['failed']
+
+
+def test_a_failed_code_may_be_tried_again_and_gets_a_new_redemption(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
+        vendor.set_mode('refuse')
+        with pytest.raises(errors.FulfilmentUnavailable):
+            s.provision(code)
+        vendor.set_mode('ok')
+
+        result = s.provision(code)
+
+        failed, fulfilled = ps.redemptions_of(s.campaign_id)
+        assert (failed['status'], failed['retried_by']) == ('failed', fulfilled['id'])
+        assert fulfilled['id'] == result.redemption['id'] and not result.replayed
+        assert fulfilled['vendor_key'] != failed['vendor_key']
+        assert factories.balance_cents(s.paying_account) == 7_500
+        assert s.provision(code).replayed
+        ps.assert_settled(s.campaign_id, vendor)
+
+
+def test_an_unknown_outcome_holds_the_charge_and_answers_retry_later(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        first.set_mode('error')
+        with pytest.raises(errors.ServiceUnavailable) as caught:
+            s.provision(code)
+
+        assert caught.value.code == 'fulfilment_pending' and int(caught.value.headers['Retry-After']) >= 1
+        (row,) = ps.redemptions_of(s.campaign_id)
+        assert (row['status'], row['vendor']) == ('pending', first.name)
+        assert factories.balance_cents(s.paying_account) == 7_500
+        assert second.attempts(row['vendor_key']) == 0  # never switched away from an unknown outcome
+
+        first.set_mode('ok')
+        result = s.provision(code)
+
+        assert result.replayed and result.redemption['id'] == row['id'] and result.redemption['source'] == 'api'
+        assert result.credit_remaining_cents == 7_500
+        assert s.provision(code).card.card_code == result.card.card_code
+        ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_a_replay_moves_on_only_once_the_unknown_vendor_shows_it_sold_nothing(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        first.set_mode('error')
+        with pytest.raises(errors.ServiceUnavailable):
+            s.provision(code)
+        first.set_mode('ok')
+        first.set_mode('refuse', count=1)  # the re-order is refused; the lookup then finds nothing sold
+
+        result = s.provision(code)
+
+        row = ps.redemptions_of(s.campaign_id)[0]
+        assert row['vendor'] == second.name and result.redemption['status'] == 'fulfilled'
+        assert first.sold_count(row['vendor_key']) == 0
+        ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_a_replay_while_the_unknown_vendor_cannot_tell_stays_pending(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        first.set_mode('error')
+        with pytest.raises(errors.ServiceUnavailable):
+            s.provision(code)
+        first.set_mode('refuse')  # refuses the re-order, and the lookup too: it cannot show it sold nothing
+
+        with pytest.raises(errors.ServiceUnavailable) as caught:
+            s.provision(code)
+
+        assert caught.value.code == 'fulfilment_pending'
+        row = ps.redemptions_of(s.campaign_id)[0]
+        assert row['status'] == 'pending' and second.attempts(row['vendor_key']) == 0
+        first.set_mode('ok')
+        assert s.provision(code).redemption['status'] == 'fulfilled'
+        ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_recovery_fulfils_a_pending_redemption_with_its_own_key(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = ps.setup(owner)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
+        vendor.set_mode('error')
+        with pytest.raises(errors.ServiceUnavailable):
+            s.provision(code)
+        (row,) = ps.redemptions_of(s.campaign_id)
+        vendor.set_mode('ok')
+
+        assert row['id'] not in recovery.recover_pending().fulfilled  # younger than the vendor timeout
+        report = recovery.recover_pending(older_than_s=0)
+
+        assert row['id'] in report.fulfilled
+        (sold,) = [o for o in vendor.orders if o.key == row['vendor_key']]
+        assert s.provision(code).card.card_code == sold.card_code
+        ps.assert_settled(s.campaign_id, vendor)
