@@ -1,6 +1,28 @@
-"""The monitor function: its routes are declared in template.yaml; the logic lives in the giftcards layer."""
+"""The monitor function: POST /monitor-gift-card-system over HTTP, and the EventBridge schedule (every 5 minutes).
 
+A scheduled event (`source: aws.events`) runs the monitor directly; anything else is an HTTP API request.
+"""
+
+from typing import Any
+
+from giftcards import monitor
+from giftcards.api import monitor as monitor_routes
 from giftcards.api.app import http_handler, make_app
+from giftcards.observability import logger, metrics, tracer
 
-app = make_app()
-lambda_handler = http_handler(app)
+app = make_app(monitor_routes.router)
+_http = http_handler(app)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def _scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(correlation_id=event.get('id'))
+    return monitor.run_monitor('schedule').as_json()
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get('source') == 'aws.events':
+        return _scheduled(event, context)
+    return _http(event, context)

@@ -1,0 +1,51 @@
+"""Alerts: GET /alerts?status=open|resolved and POST /alerts/{alert_id}/acknowledge (platform admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from giftcards import alerts, pagination
+from giftcards.api.app import caller_subject
+
+router = Router()
+
+Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
+Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
+Status = Annotated[alerts.ListStatus, Query(description='open (including acknowledged) or resolved')]
+
+
+class AlertOut(BaseModel):
+    id: str
+    type: str
+    severity: alerts.Severity
+    entity_type: str
+    entity_id: str | None
+    message: str
+    status: str
+    occurrences: int
+    details: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+@router.get('/alerts', summary='Open alerts newest first, or resolved ones most recently resolved first')
+def get_alerts(status: Status = 'open', limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> AlertPage:
+    return AlertPage.model_validate(alerts.list_alerts(caller_subject(router), status, limit, cursor))
+
+
+@router.post('/alerts/<alert_id>/acknowledge', summary='Mark an open alert as seen (platform admin)')
+def post_acknowledge(alert_id: str) -> AlertOut:
+    return AlertOut.model_validate(alerts.acknowledge(caller_subject(router), alert_id))

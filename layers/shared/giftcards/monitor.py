@@ -1,0 +1,432 @@
+"""The monitor (`monitor-gift-card-system`): every 5 minutes, and on demand by a platform admin.
+
+One run, holding the run lease (`monitor_state`) so that overlapping or repeated deliveries do not run twice:
+
+1. Retries vendor orders of redemptions pending longer than the vendor timeout (`recovery.recover_pending`, the
+   provisioning issue's routine, with the same idempotency keys). No transaction is open meanwhile.
+2. Pauses active campaigns whose paying account can no longer pay for their cheapest card: the rule of
+   `pricing.pause_if_depleted`, applied to all campaigns in one statement.
+3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
+   alerts with it (`alerts.reconcile`): new conditions open alerts, persisting ones refresh them (escalating when
+   worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease.
+4. After commit, announces new, escalated and resolved alerts on the alerts topic (`alerts.publish_pending`).
+5. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration.
+
+Checks and their thresholds (the seed's):
+
+| type | category | condition |
+|---|---|---|
+| pool_low_stock | csv_pools | available cards 0: critical; < 10: warning; < the pool's low_stock_threshold: info |
+| agency_low_balance | agencies | balance < threshold (default $1,000): warning |
+| client_low_balance | clients | balance < threshold (default $500): warning |
+| campaign_low_balance | campaigns | active isolated campaign balance < threshold (default $100): info |
+| campaign_depleted | campaigns | campaign paused because it could no longer pay for a card: warning |
+| fulfilment_unavailable | provisioning_failures | failed redemptions of a brand in the last hour: critical |
+| redemptions_stuck | provisioning_failures | pending longer than STUCK_AFTER_S: warning (critical after 1 h) |
+
+Low-balance thresholds live in `alert_thresholds` (a default per entity type, overridable per entity).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from giftcards import alerts, db, recovery
+from giftcards.db import UnitOfWork
+from giftcards.observability import logger, metrics
+
+Trigger = Literal['schedule', 'http', 'cli']
+
+LEASE_S = 180  # longer than the monitor function's timeout (120 s): a run that died frees the lease soon after
+STUCK_AFTER_S = 300  # a redemption still pending this long after the recovery run is alerted
+STUCK_CRITICAL_S = 3600
+FAILURE_WINDOW_S = 3600
+POOL_WARNING_BELOW = 10
+RECOVERY_LIMIT = {'schedule': 25, 'cli': 25, 'http': 5}  # the HTTP route must answer within API Gateway's 30 s
+LISTED_ALERTS = 100
+
+CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures')
+CHECKED_TYPES = (
+    'pool_low_stock',
+    'agency_low_balance',
+    'client_low_balance',
+    'campaign_low_balance',
+    'campaign_depleted',
+    'fulfilment_unavailable',
+    'redemptions_stuck',
+)
+
+
+class LeaseLost(Exception):
+    """The run's lease expired and another run may hold it: this run's checks must not write."""
+
+
+@dataclass
+class MonitorResult:
+    success: bool
+    duration_ms: int
+    alerts_generated: int = 0
+    alerts_escalated: int = 0
+    alerts_resolved: int = 0
+    alerts_open: int = 0
+    breakdown: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    campaigns_paused: list[str] = field(default_factory=list)
+    notifications_sent: int = 0
+    recovery: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        answer = asdict(self)
+        if not self.skipped:
+            del answer['skipped'], answer['reason']
+        return answer
+
+
+# --- the run lease ---------------------------------------------------------------------------------------
+
+_ACQUIRE = """
+UPDATE monitor_state SET run_token = CAST(:token AS uuid), run_trigger = :run_trigger,
+       lease_until = now() + make_interval(secs => :lease), run_started_at = now()
+ WHERE id AND (run_token IS NULL OR lease_until < now())
+RETURNING run_started_at
+"""
+
+_HOLDER = 'SELECT run_trigger, run_started_at, lease_until FROM monitor_state WHERE id'
+
+# Taken first in the checks transaction: it fails if the lease ran out, and the row lock keeps a run that took the
+# lease over from writing its checks until these committed.
+_FENCE = """
+SELECT 1 FROM monitor_state WHERE id AND run_token = CAST(:token AS uuid) AND lease_until > now() FOR NO KEY UPDATE
+"""
+
+_RELEASE = """
+UPDATE monitor_state SET run_token = NULL, run_trigger = NULL, lease_until = NULL, last_finished_at = now(),
+       last_result = CAST(:result AS jsonb)
+ WHERE id AND run_token = CAST(:token AS uuid)
+"""
+
+
+def _acquire(trigger: Trigger) -> tuple[str | None, str | None]:
+    """(token, None) when this run holds the lease now, else (None, why not)."""
+    token = str(uuid.uuid4())
+
+    def work(uow: UnitOfWork) -> tuple[str | None, str | None]:
+        if uow.fetch_one(_ACQUIRE, token=token, run_trigger=trigger, lease=LEASE_S):
+            return token, None
+        holder = uow.fetch_one(_HOLDER)
+        assert holder is not None
+        return None, (
+            f'another monitor run ({holder["run_trigger"]}, started {holder["run_started_at"].isoformat()})'
+            ' is in progress'
+        )
+
+    return db.in_transaction(work)
+
+
+def _release(token: str, result: dict[str, Any]) -> None:
+    import json
+
+    summary = {k: v for k, v in result.items() if k != 'alerts'}
+    try:
+        db.in_transaction(lambda uow: uow.execute(_RELEASE, token=token, result=json.dumps(summary, default=str)))
+    except Exception:  # the lease then simply runs out
+        logger.exception('could not release the monitor lease')
+
+
+# --- step 2: auto-pause ----------------------------------------------------------------------------------
+
+# Whatever a campaign deals in comes from the catalogue (a redemption needs a denomination its brand offers), so a
+# balance at or above the catalogue's dearest card can pay for any campaign's cheapest card: only campaigns below
+# it are candidates, and only their redemptions are read.
+_PRICE_BOUNDS = """
+SELECT min(coalesce(p.client_price_cents, d.cents)) AS cheapest, max(coalesce(p.client_price_cents, d.cents)) AS dearest
+  FROM brands b CROSS JOIN unnest(b.denominations_cents) AS d(cents)
+  LEFT JOIN brand_prices p ON p.brand_id = b.id AND p.denomination_cents = d.cents
+"""
+
+_PAYING = """
+  FROM campaigns c
+  JOIN clients cl ON cl.id = c.client_id
+  JOIN credit_accounts acc ON acc.id = CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END
+"""
+_CANDIDATE = "c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigint)"
+
+# Balances cannot change between the decision and the pause: the candidates' paying accounts are share-locked
+# first (in id order, as the ledger locks them), as pricing.pause_if_depleted does for one campaign.
+_LOCK_PAYERS = f'SELECT acc.id {_PAYING} WHERE {_CANDIDATE} ORDER BY acc.id FOR SHARE OF acc'
+
+# pricing.pause_if_depleted for every campaign at once: the cheapest charged price (client price, else face value)
+# among the (brand, denomination) pairs the campaign has redeemed, or among the whole catalogue when it has none.
+_PAUSE_DEPLETED = f"""
+WITH candidates AS (
+    SELECT c.id, acc.balance_cents, coalesce(own.cents, CAST(:cheapest AS bigint)) AS cheapest
+    {_PAYING}
+    CROSS JOIN LATERAL (
+        SELECT min(coalesce(p.client_price_cents, r.denomination_cents)) AS cents
+          FROM (SELECT DISTINCT brand_id, denomination_cents FROM redemptions WHERE campaign_id = c.id) r
+          LEFT JOIN brand_prices p ON p.brand_id = r.brand_id AND p.denomination_cents = r.denomination_cents
+    ) own
+     WHERE {_CANDIDATE}
+), paused AS (
+    UPDATE campaigns c SET status = 'paused', paused_reason = 'depleted', updated_at = now()
+      FROM candidates k
+     WHERE c.id = k.id AND c.status = 'active' AND k.balance_cents < k.cheapest
+    RETURNING c.id, k.balance_cents, k.cheapest
+), audit AS (
+    INSERT INTO audit_events (actor, action, entity_type, entity_id, details)
+    SELECT 'monitor', 'campaign.paused', 'campaign', id,
+           jsonb_build_object('reason', 'depleted', 'balance_cents', balance_cents, 'cheapest_cents', cheapest)
+      FROM paused
+)
+SELECT id::text FROM paused ORDER BY id
+"""
+
+
+def pause_depleted_campaigns(uow: UnitOfWork) -> list[str]:
+    """Pause every active campaign that can no longer pay for its cheapest card; answers their ids."""
+    bounds = uow.fetch_one(_PRICE_BOUNDS)
+    if bounds is None or bounds['dearest'] is None:
+        return []  # an empty catalogue: nothing can be bought, nothing is judged
+    uow.execute(_LOCK_PAYERS, dearest=bounds['dearest'])
+    rows = uow.fetch(_PAUSE_DEPLETED, dearest=bounds['dearest'], cheapest=bounds['cheapest'])
+    return [r['id'] for r in rows]
+
+
+# --- step 3: the checks ----------------------------------------------------------------------------------
+
+
+def _dollars(expr: str) -> str:
+    return f"('$' || to_char(({expr}) / 100.0, 'FM999,999,999,999,990.00'))"
+
+
+_INSERT = 'INSERT INTO alert_conditions (category, type, severity, entity_type, entity_id, message, details)'
+
+_POOL_STOCK = """
+CREATE TEMPORARY TABLE monitor_pool_stock ON COMMIT DROP AS
+SELECT p.id AS pool_id, p.brand_id, b.name AS brand_name, p.denomination_cents, p.low_stock_threshold,
+       coalesce(s.available, 0) AS available
+  FROM card_pools p JOIN brands b ON b.id = p.brand_id
+  LEFT JOIN (SELECT pool_id, count(*) AS available FROM available_cards GROUP BY pool_id) s ON s.pool_id = p.id
+"""
+
+_CHECK_POOLS = f"""{_INSERT}
+SELECT 'csv_pools', 'pool_low_stock',
+       CASE WHEN available = 0 THEN 'critical' WHEN available < {POOL_WARNING_BELOW} THEN 'warning' ELSE 'info' END,
+       'pool', pool_id,
+       format('%s %s CSV pool: %s', brand_name, {_dollars('denomination_cents')},
+              CASE WHEN available = 0 THEN 'out of cards' ELSE available || ' cards left' END),
+       jsonb_build_object('brand_id', brand_id, 'brand', brand_name, 'denomination_cents', denomination_cents,
+                          'available', available, 'low_stock_threshold', low_stock_threshold)
+  FROM monitor_pool_stock
+ WHERE available < greatest({POOL_WARNING_BELOW}, low_stock_threshold)
+"""
+
+
+def _balance_check(category: str, entity: str, table: str, label: str, severity: str, where: str = 'true') -> str:
+    return f"""{_INSERT}
+SELECT '{category}', '{entity}_low_balance', '{severity}', '{entity}', e.id,
+       format('{label} %s has %s of credit left, below its %s threshold', e.name, {_dollars('acc.balance_cents')},
+              {_dollars('coalesce(o.low_balance_cents, d.low_balance_cents)')}),
+       jsonb_build_object('name', e.name, 'account_id', acc.id, 'balance_cents', acc.balance_cents,
+                          'threshold_cents', coalesce(o.low_balance_cents, d.low_balance_cents))
+  FROM {table} e
+  JOIN credit_accounts acc ON acc.id = e.account_id
+ CROSS JOIN (SELECT low_balance_cents FROM alert_thresholds WHERE entity_type = '{entity}' AND entity_id IS NULL) d
+  LEFT JOIN alert_thresholds o ON o.entity_type = '{entity}' AND o.entity_id = e.id
+ WHERE {where} AND acc.balance_cents < coalesce(o.low_balance_cents, d.low_balance_cents)
+"""
+
+
+_CHECK_AGENCIES = _balance_check('agencies', 'agency', 'agencies', 'Agency', 'warning')
+_CHECK_CLIENTS = _balance_check('clients', 'client', 'clients', 'Client', 'warning')
+_CHECK_CAMPAIGNS = _balance_check(
+    'campaigns', 'campaign', 'campaigns', 'Campaign', 'info', "e.status = 'active' AND e.budget_mode = 'isolated'"
+)
+
+_CHECK_DEPLETED = f"""{_INSERT}
+SELECT 'campaigns', 'campaign_depleted', 'warning', 'campaign', c.id,
+       format('Campaign %s was paused: it can no longer pay for a gift card (%s left)', c.name,
+              {_dollars('acc.balance_cents')}),
+       jsonb_build_object('name', c.name, 'client_id', c.client_id, 'budget_mode', c.budget_mode,
+                          'paying_account_id', acc.id, 'balance_cents', acc.balance_cents)
+{_PAYING}
+ WHERE c.status = 'paused' AND c.paused_reason = 'depleted'
+"""
+
+# One alert per brand. Provisioning raises the same alert when it refunds a redemption no vendor would fill; the
+# monitor keeps it open while the brand had failures in the last hour and resolves it after.
+_CHECK_FAILURES = f"""{_INSERT}
+SELECT 'provisioning_failures', 'fulfilment_unavailable', 'critical', 'brand', f.brand_id,
+       format('%s failed redemption%s of %s in the last hour: no card in stock and no vendor sold one',
+              f.failures, CASE WHEN f.failures = 1 THEN '' ELSE 's' END, b.name),
+       jsonb_build_object('brand', b.name, 'failures', f.failures, 'last_failed_at', f.last_failed_at,
+                          'denominations_cents', f.denominations)
+  FROM (SELECT brand_id, count(*) AS failures, max(failed_at) AS last_failed_at,
+               array_agg(DISTINCT denomination_cents ORDER BY denomination_cents) AS denominations
+          FROM redemptions
+         WHERE status = 'failed' AND failed_at > now() - make_interval(secs => {FAILURE_WINDOW_S})
+         GROUP BY brand_id) f
+  JOIN brands b ON b.id = f.brand_id
+"""
+
+_CHECK_STUCK = f"""{_INSERT}
+SELECT 'provisioning_failures', 'redemptions_stuck',
+       CASE WHEN min(created_at) < now() - make_interval(secs => {STUCK_CRITICAL_S}) THEN 'critical' ELSE 'warning' END,
+       'system', NULL,
+       format('%s redemption%s waiting for a vendor for more than %s minutes (charge held); recovery keeps retrying',
+              count(*), CASE WHEN count(*) = 1 THEN '' ELSE 's' END, {STUCK_AFTER_S // 60}),
+       jsonb_build_object('pending', count(*), 'oldest_created_at', min(created_at),
+                          'redemption_ids', (array_agg(id ORDER BY created_at))[1:20])
+  FROM redemptions
+ WHERE status = 'pending' AND created_at < now() - make_interval(secs => {STUCK_AFTER_S})
+HAVING count(*) > 0
+"""
+
+_CHECKS = (
+    _CHECK_POOLS,
+    _CHECK_AGENCIES,
+    _CHECK_CLIENTS,
+    _CHECK_CAMPAIGNS,
+    _CHECK_DEPLETED,
+    _CHECK_FAILURES,
+    _CHECK_STUCK,
+)
+
+_STOCK_BY_DENOMINATION = """
+SELECT brand_name, denomination_cents, sum(available)::bigint AS available
+  FROM monitor_pool_stock GROUP BY brand_name, denomination_cents ORDER BY brand_name, denomination_cents
+"""
+
+_OPEN_BY_SEVERITY = "SELECT severity, count(*) AS n FROM system_alerts WHERE status <> 'resolved' GROUP BY severity"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    reconciliation: alerts.Reconciliation
+    breakdown: dict[str, int]
+    stock: list[dict[str, Any]]
+    open_by_severity: dict[str, int]
+    listed: list[dict[str, Any]]
+
+
+def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
+    """Every check, and the alerts reconciled with what they found, in the caller's transaction. With `token`, only
+    while that run lease is held."""
+    if token is not None and uow.fetch_one(_FENCE, token=token) is None:
+        raise LeaseLost()
+    uow.execute(alerts.CONDITIONS_TABLE)
+    uow.execute(_POOL_STOCK)
+    for check in _CHECKS:
+        uow.execute(check)
+    reconciliation = alerts.reconcile(uow, CHECKED_TYPES)
+    breakdown = dict.fromkeys(CATEGORIES, 0)
+    for row in uow.fetch('SELECT category, count(*) AS n FROM alert_conditions GROUP BY category'):
+        breakdown[row['category']] = int(row['n'])
+    rank = {'critical': 0, 'warning': 1, 'info': 2}
+    order = {'new': 0, 'escalated': 1, 'resolved': 2}
+    shown = sorted(reconciliation.changes, key=lambda c: (order[c.change], rank[c.severity]))[:LISTED_ALERTS]
+    by_id = {a['id']: a for a in alerts.fetch(uow, [c.id for c in shown])}
+    listed = [{**by_id[c.id], 'change': c.change} for c in shown if c.id in by_id]
+    return _Checked(
+        reconciliation=reconciliation,
+        breakdown=breakdown,
+        stock=uow.fetch(_STOCK_BY_DENOMINATION),
+        open_by_severity={r['severity']: int(r['n']) for r in uow.fetch(_OPEN_BY_SEVERITY)},
+        listed=listed,
+    )
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def run_monitor(trigger: Trigger = 'schedule', *, recovery_limit: int | None = None) -> MonitorResult:
+    """One monitor run (see the module description). Answers a skipped result when another run holds the lease."""
+    started = time.perf_counter()
+    token, busy = _acquire(trigger)
+    if token is None:
+        logger.info('monitor run skipped', extra={'reason': busy})
+        return MonitorResult(success=True, duration_ms=_ms(started), skipped=True, reason=busy)
+    result = MonitorResult(success=False, duration_ms=0)
+    try:
+        result.recovery = _recover(RECOVERY_LIMIT[trigger] if recovery_limit is None else recovery_limit)
+        result.campaigns_paused = db.in_transaction(pause_depleted_campaigns)
+        try:
+            checked = db.in_transaction(lambda uow: run_checks(uow, token))
+        except LeaseLost:
+            logger.warning('monitor lease expired before the checks; another run takes over')
+            result.skipped, result.reason = True, 'the run lease expired; another run took over'
+            result.success, result.duration_ms = True, _ms(started)
+            return result
+        result.notifications_sent = _publish()
+        _fill(result, checked)
+        result.success = True
+        result.duration_ms = _ms(started)
+        _emit_metrics(result, checked)
+        logger.info('monitor run', extra={k: v for k, v in result.as_json().items() if k != 'alerts'})
+        return result
+    finally:
+        _release(token, result.as_json())
+
+
+def _recover(limit: int) -> dict[str, Any]:
+    if limit <= 0:
+        return {'examined': 0}
+    try:
+        return recovery.recover_pending(limit=limit).as_json()
+    except Exception:  # the checks matter more than one recovery pass; the next run tries again
+        logger.exception('recovering pending redemptions failed')
+        return {'error': 'recovery failed; retried on the next run'}
+
+
+def _publish() -> int:
+    try:
+        return len(alerts.publish_pending())
+    except Exception:  # the alerts stay unannounced and are announced by the next run
+        logger.exception('publishing alert notifications failed')
+        return 0
+
+
+def _fill(result: MonitorResult, checked: _Checked) -> None:
+    rec = checked.reconciliation
+    result.alerts_generated = rec.count('new')
+    result.alerts_escalated = rec.count('escalated')
+    result.alerts_resolved = rec.count('resolved')
+    result.alerts_open = sum(checked.open_by_severity.values())
+    result.breakdown = checked.breakdown
+    result.alerts = checked.listed
+
+
+def _emit_metrics(result: MonitorResult, checked: _Checked) -> None:
+    for row in checked.stock:
+        dimensions = {'brand': row['brand_name'], 'denomination': f'{row["denomination_cents"] / 100:.2f}'}
+        with single_metric(
+            name='CsvCardsAvailable',
+            unit=MetricUnit.Count,
+            value=int(row['available']),
+            namespace=metrics.namespace,
+            default_dimensions=dimensions,
+        ):
+            pass
+    for severity in alerts.SEVERITIES:
+        with single_metric(
+            name='OpenAlerts',
+            unit=MetricUnit.Count,
+            value=checked.open_by_severity.get(severity, 0),
+            namespace=metrics.namespace,
+            default_dimensions={'severity': severity},
+        ):
+            pass
+    metrics.add_metric(name='MonitorRunDuration', unit=MetricUnit.Milliseconds, value=result.duration_ms)
+    metrics.add_metric(name='AlertsGenerated', unit=MetricUnit.Count, value=result.alerts_generated)
+    metrics.add_metric(name='AlertsResolved', unit=MetricUnit.Count, value=result.alerts_resolved)
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
