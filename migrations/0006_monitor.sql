@@ -78,10 +78,6 @@ CREATE TABLE monitor_state (
 );
 INSERT INTO monitor_state (id) VALUES (true);
 
--- Checks: active campaigns by paying account (depleted and low-balance campaigns) without reading ended ones.
-CREATE INDEX campaigns_active_accounts ON campaigns (client_id, budget_mode, account_id) WHERE status = 'active';
--- Dashboards: an agency's spend per month goes through its clients' redemptions (redemptions_by_client).
-
 GRANT SELECT, INSERT, UPDATE, DELETE ON alert_thresholds TO giftcard_app;
 GRANT SELECT, UPDATE ON monitor_state TO giftcard_app;
 GRANT EXECUTE ON FUNCTION alert_severity_rank(text) TO giftcard_app;
