@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -109,6 +110,20 @@ def unseal(key: bytes, sealed: bytes, associated: bytes) -> str:
     return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], associated).decode()
 
 
+class Sealer:
+    """`seal`/`unseal` under one data key with the cipher set up once (an import seals 100,000s of values)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: str, associated: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), associated)
+
+    def unseal(self, sealed: bytes, associated: bytes) -> str:
+        return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], associated).decode()
+
+
 @lru_cache(maxsize=1)
 def _hash_key() -> bytes:
     settings = get_settings()
@@ -124,6 +139,18 @@ def _hash_key() -> bytes:
 def keyed_hash(purpose: str, value: str) -> bytes:
     """HMAC-SHA256 of `value` for one purpose ('redemption_code', 'card_code', ...): equal inputs, equal hashes."""
     return hmac.new(_hash_key(), purpose.encode() + b'\x00' + value.encode(), hashlib.sha256).digest()
+
+
+def keyed_hasher(purpose: str) -> Callable[[str], bytes]:
+    """`keyed_hash` for one purpose with the HMAC key set up once, for bulk use; the same hashes."""
+    prefixed = hmac.new(_hash_key(), purpose.encode() + b'\x00', hashlib.sha256)
+
+    def digest(value: str) -> bytes:
+        mac = prefixed.copy()
+        mac.update(value.encode())
+        return mac.digest()
+
+    return digest
 
 
 def last4(value: str | None) -> str | None:

@@ -1,0 +1,115 @@
+"""Routes of CSV card pools (platform admin): create, list and read pools, import a CSV file of cards.
+
+The import body is the CSV file itself (`Content-Type: text/csv`). Lambda takes at most 6 MB per synchronous
+request (API Gateway's own limit is 10 MB), so one file holds about 100,000 cards of code and number
+(~35-60 bytes a line); larger inventories are imported as several files.
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+from base64 import b64decode
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from giftcards import cards, errors, pagination
+from giftcards.api.app import caller_subject
+from giftcards.db import UnitOfWork
+
+router = Router()
+
+Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
+Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
+BrandFilter = Annotated[str | None, Query(max_length=64, description='only pools of this brand')]
+Dollars = int | float
+
+
+class PoolOut(BaseModel):
+    id: str
+    brand_id: str
+    denomination: Dollars
+    cost_per_card: Dollars
+    low_stock_threshold: int
+    available: int
+    claimed: int
+    created_at: datetime
+
+
+class PoolPage(BaseModel):
+    items: list[PoolOut]
+    next_cursor: str | None
+
+
+class ImportOut(BaseModel):
+    imported: int
+
+
+@router.post('/pools', summary='Create a CSV card pool for one brand and denomination (platform admin)')
+def post_pool(body: cards.PoolRequest) -> Response[PoolOut]:
+    subject = caller_subject(router)
+    with UnitOfWork() as uow:
+        pool = cards.create_pool(uow, subject, body)
+        uow.commit()
+    return Response(status_code=201, content_type='application/json', body=PoolOut.model_validate(pool))
+
+
+@router.get('/pools', summary='CSV card pools with their stock, oldest first (platform admin)')
+def get_pools(brand_id: BrandFilter = None, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> PoolPage:
+    subject = caller_subject(router)
+    with UnitOfWork() as uow:
+        return PoolPage.model_validate(cards.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
+
+
+@router.get('/pools/<pool_id>', summary='One CSV card pool with its stock (platform admin)')
+def get_pool(pool_id: str) -> PoolOut:
+    subject = caller_subject(router)
+    with UnitOfWork() as uow:
+        return PoolOut.model_validate(cards.get_pool(uow, subject, pool_id))
+
+
+@router.post(
+    '/pools/<pool_id>/cards',
+    summary='Import a CSV file of cards into a pool, all or nothing (platform admin)',
+    description=(
+        'Body: text/csv, header `card_code,card_number` plus optional `pin`, `expires_on` (YYYY-MM-DD) in any '
+        'order; CR LF and a UTF-8 BOM are accepted. A bad file answers 422 with `error.details: [{line, message}]` '
+        '(the header is line 1) and imports nothing. At most 6 MB per request (about 100,000 cards).'
+    ),
+)
+def post_cards(pool_id: str) -> Response[ImportOut]:
+    subject = caller_subject(router)
+    event = router.current_event
+    media_type, _, parameters = (event.headers.get('content-type') or '').partition(';')
+    charset = next(
+        (
+            p.split('=', 1)[1].strip().strip('"').lower()
+            for p in parameters.split(';')
+            if p.strip().lower().startswith('charset=')
+        ),
+        'utf-8',
+    )
+    if media_type.strip().lower() != 'text/csv' or charset not in ('utf-8', 'utf8'):
+        raise errors.UnsupportedMediaType('Send the file as text/csv in UTF-8.')
+    imported = cards.import_cards(subject, pool_id, io.BytesIO(_raw_body(event.body, bool(event.is_base64_encoded))))
+    return Response(status_code=201, content_type='application/json', body=ImportOut(imported=imported))
+
+
+def _raw_body(body: str | None, base64_encoded: bool) -> bytes:
+    if not body:
+        return b''
+    try:
+        return b64decode(body, validate=True) if base64_encoded else body.encode('utf-8')
+    except binascii.Error:
+        raise errors.BadRequest('The body is not valid base64.') from None
+    except UnicodeEncodeError:
+        raise errors.ValidationFailed(
+            'The file is not valid UTF-8.',
+            code='invalid_file',
+            details=[{'line': 1, 'message': 'the file is not valid UTF-8'}],
+        ) from None

@@ -1,0 +1,722 @@
+"""CSV card pools, card storage and the claim: the one module that handles card secrets in plaintext.
+
+- Pools: one brand and denomination at one `cost_per_card`. Stock is the pool's rows in `available_cards`;
+  claimed = cards ever imported (`card_pools.card_count`, changed only by imports) - available.
+- Import (`import_cards`): the header is read here; the rest of the file is COPYed raw into a temporary staging
+  table, checked as a whole in SQL, then read back in batches through a cursor to hash and encrypt each card in
+  Python (the HMAC key and the data key never reach the database), and inserted all-or-nothing. A bad file
+  answers 422 with `[{line, message}]` (the header is line 1) and imports nothing.
+- Secrets: code, number and PIN are sealed with AES-GCM under one data key per import (one per process for vendor
+  cards), the card id as associated data; `code_hash` (HMAC) finds duplicates; the last 4 characters are kept
+  for display. Nothing here logs a code, number or PIN.
+- Claim (`claim_card`): the cheapest pool with stock first, a row of `available_cards` locked with
+  `FOR UPDATE SKIP LOCKED` and deleted, the card marked claimed, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import IO, Annotated, Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from pg8000.exceptions import DatabaseError
+from pydantic import BaseModel, ConfigDict, Field
+
+from giftcards import crypto, db, errors, pagination
+from giftcards.auth import is_uuid, load_caller, require_platform_admin
+from giftcards.db import UnitOfWork
+from giftcards.money import Amount, to_dollars
+from giftcards.observability import logger
+
+REQUIRED_COLUMNS = ('card_code', 'card_number')
+OPTIONAL_COLUMNS = ('pin', 'expires_on')
+MAX_CODE_LENGTH = 128
+MAX_NUMBER_LENGTH = 64
+MAX_PIN_LENGTH = 32
+MAX_REPORTED_ERRORS = 100
+BATCH_ROWS = 5_000  # cards hashed and sealed per round trip: bounds the import's Python memory
+_MAX_HEADER_BYTES = 1_024
+_BOM = codecs.BOM_UTF8
+_LOWEST_UUID = '00000000-0000-0000-0000-000000000000'
+
+db.register_constraint(
+    'cards_code_hash_unique',
+    lambda: errors.Conflict('A card with the same code is already stored.', code='duplicate_card'),
+)
+db.register_constraint(
+    'cards_vendor_reference_unique',
+    lambda: errors.Conflict("This vendor's card is already stored.", code='duplicate_card'),
+)
+
+
+class CardIntegrityError(errors.DomainError):
+    """Stored card data failed AES-GCM authentication: it was altered or moved onto another card's row."""
+
+    status, code = 500, 'card_integrity_error'
+    default_message = 'The stored card data failed its integrity check; the card cannot be shown.'
+
+
+# --- pools ---------------------------------------------------------------------------------------------
+
+
+class PoolRequest(BaseModel):
+    """`POST /pools` body."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    brand_id: uuid.UUID
+    denomination: Amount
+    cost_per_card: Amount
+    low_stock_threshold: Annotated[int, Field(strict=True, ge=0, le=1_000_000)] = 50
+
+
+_POOL = """
+SELECT p.id::text AS id, p.brand_id::text AS brand_id, p.denomination_cents, p.cost_per_card_cents,
+       p.low_stock_threshold, p.created_at, s.available, p.card_count - s.available AS claimed
+  FROM card_pools p
+ CROSS JOIN LATERAL (SELECT count(*) AS available FROM available_cards a WHERE a.pool_id = p.id) s
+"""
+
+
+def render_pool(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        'id': row['id'],
+        'brand_id': row['brand_id'],
+        'denomination': to_dollars(row['denomination_cents']),
+        'cost_per_card': to_dollars(row['cost_per_card_cents']),
+        'low_stock_threshold': row['low_stock_threshold'],
+        'available': int(row['available']),
+        'claimed': int(row['claimed']),
+        'created_at': pagination.iso(row['created_at']),
+    }
+
+
+def _require_admin(uow: UnitOfWork, subject: str) -> None:
+    require_platform_admin(load_caller(uow, subject))
+
+
+def _audit(uow: UnitOfWork, actor: str, action: str, entity_id: str, details: dict[str, Any]) -> None:
+    uow.execute(
+        'INSERT INTO audit_events (actor, action, entity_type, entity_id, details)'
+        " VALUES (:actor, :action, 'card_pool', CAST(:id AS uuid), CAST(:details AS jsonb))",
+        actor=actor,
+        action=action,
+        id=entity_id,
+        details=json.dumps(details),
+    )
+
+
+def create_pool(uow: UnitOfWork, subject: str, body: PoolRequest) -> dict[str, Any]:
+    """A new, empty pool (platform admin). The database refuses a denomination its brand does not offer (422)."""
+    _require_admin(uow, subject)
+    pool_id = uow.value(
+        'INSERT INTO card_pools (brand_id, denomination_cents, cost_per_card_cents, low_stock_threshold)'
+        ' VALUES (CAST(:brand AS uuid), :denomination, :cost, :threshold) RETURNING id::text',
+        brand=str(body.brand_id),
+        denomination=body.denomination,
+        cost=body.cost_per_card,
+        threshold=body.low_stock_threshold,
+    )
+    _audit(
+        uow,
+        subject,
+        'pool.created',
+        pool_id,
+        {
+            'brand_id': str(body.brand_id),
+            'denomination_cents': body.denomination,
+            'cost_per_card_cents': body.cost_per_card,
+            'low_stock_threshold': body.low_stock_threshold,
+        },
+    )
+    return render_pool(_pool_row(uow, pool_id))
+
+
+def _pool_row(uow: UnitOfWork, pool_id: str) -> dict[str, Any]:
+    row = uow.fetch_one(_POOL + ' WHERE p.id = CAST(:id AS uuid)', id=pool_id) if is_uuid(pool_id) else None
+    if row is None:
+        raise errors.NotFound('No such pool.')
+    return row
+
+
+def get_pool(uow: UnitOfWork, subject: str, pool_id: str) -> dict[str, Any]:
+    _require_admin(uow, subject)
+    return render_pool(_pool_row(uow, pool_id))
+
+
+def list_pools(
+    uow: UnitOfWork,
+    subject: str,
+    *,
+    brand_id: str | None = None,
+    limit: int = pagination.DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Pools oldest first, optionally of one brand: `{items, next_cursor}`."""
+    _require_admin(uow, subject)
+    if brand_id is not None and not is_uuid(brand_id):
+        raise errors.ValidationFailed(
+            'brand_id: not a valid id', details=[{'field': 'brand_id', 'message': 'not a valid id'}]
+        )
+    after_at, after_id = pagination.decode_cursor(cursor)
+    if cursor is not None and not (_is_timestamp(after_at) and is_uuid(after_id)):
+        raise errors.ValidationFailed(
+            'cursor: not a cursor this API issued',
+            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
+        )
+    rows = uow.fetch(
+        _POOL + ' WHERE (CAST(:brand AS uuid) IS NULL OR p.brand_id = CAST(:brand AS uuid))'
+        ' AND (CAST(:after_at AS timestamptz) IS NULL'
+        '      OR (p.created_at, p.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))'
+        ' ORDER BY p.created_at, p.id LIMIT :limit',
+        brand=brand_id,
+        after_at=after_at,
+        after_id=after_id,
+        limit=limit + 1,
+    )
+    return pagination.page(rows, limit, lambda r: (r['created_at'], r['id']), render_pool)
+
+
+def _is_timestamp(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class PoolStock:
+    available: int
+    claimed: int
+    low_stock_threshold: int
+
+
+def stock_by_pool(uow: UnitOfWork) -> dict[str, PoolStock]:
+    """Available and claimed cards of every pool, in one pass over `available_cards` (for the monitor)."""
+    rows = uow.fetch(
+        'SELECT p.id::text AS id, p.low_stock_threshold, p.card_count, coalesce(s.available, 0) AS available'
+        ' FROM card_pools p LEFT JOIN (SELECT pool_id, count(*) AS available FROM available_cards GROUP BY pool_id) s'
+        ' ON s.pool_id = p.id'
+    )
+    return {
+        r['id']: PoolStock(int(r['available']), int(r['card_count']) - int(r['available']), r['low_stock_threshold'])
+        for r in rows
+    }
+
+
+_INVENTORY_PROBLEMS = """
+SELECT 'card ' || a.card_id || ': listed in available_cards but not an available card of pool ' || a.pool_id
+  FROM available_cards a
+ WHERE NOT EXISTS (SELECT 1 FROM cards c WHERE c.id = a.card_id AND c.pool_id = a.pool_id AND c.status = 'available')
+UNION ALL
+SELECT 'card ' || c.id || ': available but missing from available_cards' FROM cards c
+ WHERE c.status = 'available'
+   AND NOT EXISTS (SELECT 1 FROM available_cards a WHERE a.pool_id = c.pool_id AND a.card_id = c.id)
+UNION ALL
+SELECT 'pool ' || p.id || ': card_count ' || p.card_count || ' but ' || coalesce(n.cards, 0) || ' cards'
+  FROM card_pools p LEFT JOIN (SELECT pool_id, count(*) AS cards FROM cards GROUP BY pool_id) n ON n.pool_id = p.id
+ WHERE p.card_count <> coalesce(n.cards, 0)
+"""
+
+
+def check_inventory(uow: UnitOfWork) -> list[str]:
+    """Where the stock bookkeeping disagrees with the cards (empty when it agrees): a full scan, for checks."""
+    return [str(row[0]) for row in uow.conn.run(_INVENTORY_PROBLEMS)]
+
+
+# --- encryption ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _DataKey:
+    id: str
+    wrapped: bytes
+    plaintext: bytes = field(repr=False)
+
+
+def _new_data_key() -> _DataKey:
+    plaintext, wrapped = crypto.key_provider().generate_data_key()
+    return _DataKey(str(uuid.uuid4()), wrapped, plaintext)
+
+
+@lru_cache(maxsize=1)
+def _process_data_key() -> _DataKey:
+    """The data key this process seals vendor cards with: one KMS call per process, not per card."""
+    return _new_data_key()
+
+
+@lru_cache(maxsize=256)
+def _unwrapped(wrapped: bytes) -> bytes:
+    return crypto.key_provider().unwrap(wrapped)
+
+
+def _store_key(uow: UnitOfWork, key: _DataKey) -> None:
+    # Idempotent: the process key is stored again by every transaction that uses it, so a rolled-back first use
+    # cannot leave cards pointing at a key row that was never committed.
+    uow.execute(
+        'INSERT INTO card_data_keys (id, wrapped_key) VALUES (CAST(:id AS uuid), :wrapped) ON CONFLICT (id) DO NOTHING',
+        id=key.id,
+        wrapped=key.wrapped,
+    )
+
+
+CODE_HASH_PURPOSE = 'card_code'
+
+
+def code_hash(card_code: str) -> bytes:
+    """The keyed hash stored in `cards.code_hash` to find a code without storing it."""
+    return crypto.keyed_hash(CODE_HASH_PURPOSE, card_code)
+
+
+# --- import --------------------------------------------------------------------------------------------
+
+
+def _invalid_file(details: list[dict[str, Any]]) -> errors.ValidationFailed:
+    first = details[0]
+    more = f' (and {len(details) - 1} more)' if len(details) > 1 else ''
+    return errors.ValidationFailed(
+        f'line {first["line"]}: {first["message"]}{more}; nothing was imported', code='invalid_file', details=details
+    )
+
+
+def _read_header(stream: IO[bytes]) -> list[str]:
+    """The column names of the file's first line (a UTF-8 BOM and CR LF allowed); the stream is left after it."""
+    raw = stream.readline(_MAX_HEADER_BYTES + 1)
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if not raw.strip():
+        raise _invalid_file([{'line': 1, 'message': 'the file is empty; send a header line and one line per card'}])
+    if len(raw) > _MAX_HEADER_BYTES:
+        raise _invalid_file([{'line': 1, 'message': 'the header line is too long'}])
+    try:
+        names = next(csv.reader([raw.decode('utf-8').rstrip('\r\n')]))
+    except (UnicodeDecodeError, csv.Error):
+        raise _invalid_file([{'line': 1, 'message': 'the header is not valid UTF-8 CSV'}]) from None
+    columns = [name.strip().lower() for name in names]
+    allowed = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+    expected = 'card_code,card_number (and optionally pin, expires_on)'
+    if not set(columns) & set(allowed):
+        missing = f'missing header: the first line must name the columns {expected}'
+        raise _invalid_file([{'line': 1, 'message': missing}])
+    problems = [f'unknown column {name!r}; expected {expected}' for name in columns if name not in allowed]
+    problems += [f'column {name!r} appears more than once' for name in allowed if columns.count(name) > 1]
+    problems += [f'missing column {name!r}' for name in REQUIRED_COLUMNS if name not in columns]
+    if problems:
+        raise _invalid_file([{'line': 1, 'message': message} for message in problems])
+    return columns
+
+
+_STAGING = """
+CREATE TEMPORARY TABLE card_import_rows (
+    line         bigint GENERATED ALWAYS AS IDENTITY (START WITH 2),
+    card_code    text,
+    card_number  text,
+    pin          text,
+    expires_on   text
+) ON COMMIT DROP
+"""
+
+_SEALED = """
+CREATE TEMPORARY TABLE card_import_sealed (
+    line           bigint NOT NULL,
+    id             uuid NOT NULL,
+    code_hash      bytea NOT NULL,
+    code_sealed    bytea NOT NULL,
+    number_sealed  bytea,
+    pin_sealed     bytea,
+    code_last4     text NOT NULL,
+    number_last4   text,
+    expires_on     date
+) ON COMMIT DROP
+"""
+
+_DATE = r"btrim(expires_on) ~ '^\d{4}-\d{2}-\d{2}$' AND pg_input_is_valid(btrim(expires_on), 'date')"
+
+# Everything that can be checked on the plaintext, in one pass over the file. Duplicates are found later on the
+# keyed hashes, so that no plaintext code is ever sorted (a sort may spill to a temporary file).
+_ROW_ERRORS = f"""
+SELECT r.line, m.message FROM card_import_rows r CROSS JOIN LATERAL (VALUES
+    (CASE WHEN coalesce(btrim(card_code), '') = '' THEN 'card_code is empty' END),
+    (CASE WHEN length(btrim(card_code)) > {MAX_CODE_LENGTH}
+          THEN 'card_code is longer than {MAX_CODE_LENGTH} characters' END),
+    (CASE WHEN length(btrim(card_number)) > {MAX_NUMBER_LENGTH}
+          THEN 'card_number is longer than {MAX_NUMBER_LENGTH} characters' END),
+    (CASE WHEN length(btrim(pin)) > {MAX_PIN_LENGTH} THEN 'pin is longer than {MAX_PIN_LENGTH} characters' END),
+    (CASE WHEN concat(card_code, card_number, pin, expires_on) ~ '[[:cntrl:]]'
+          THEN 'control characters (such as line breaks or tabs) are not allowed in a value' END),
+    (CASE WHEN coalesce(btrim(expires_on), '') = '' THEN NULL
+          WHEN NOT ({_DATE}) THEN 'expires_on is not a valid date written YYYY-MM-DD'
+          WHEN CAST(btrim(expires_on) AS date) < current_date THEN 'expires_on is in the past' END)
+) AS m (message)
+ WHERE m.message IS NOT NULL ORDER BY r.line, m.message LIMIT {MAX_REPORTED_ERRORS}
+"""
+
+# Rows read back for hashing and sealing: every row with a code, so that duplicates are reported beside other
+# errors. The date goes back as text: COPY parses it again faster than Python would.
+_STAGED = f"""
+SELECT line, btrim(card_code) AS card_code, NULLIF(btrim(card_number), '') AS card_number,
+       NULLIF(btrim(pin), '') AS pin, CASE WHEN {_DATE} THEN btrim(expires_on) END AS expires_on
+  FROM card_import_rows WHERE coalesce(btrim(card_code), '') <> ''
+"""
+
+_DUPLICATE_ERRORS = f"""
+SELECT line, message FROM (
+    SELECT line, format('card_code duplicates the code on line %s', first_line) AS message
+      FROM (SELECT line, min(line) OVER (PARTITION BY code_hash) AS first_line FROM card_import_sealed) d
+     WHERE line > first_line
+    UNION ALL
+    SELECT s.line, 'card_code is already stored (imported or bought earlier)'
+      FROM card_import_sealed s WHERE EXISTS (SELECT 1 FROM cards c WHERE c.code_hash = s.code_hash)
+) e ORDER BY line LIMIT {MAX_REPORTED_ERRORS}
+"""
+
+# One chunk of lines per statement, so that no statement of a large import comes near the statement timeout.
+_INSERT_CARDS = """
+WITH inserted AS (
+    INSERT INTO cards (id, pool_id, brand_id, denomination_cents, cost_cents, source, key_id, code_sealed,
+                       number_sealed, pin_sealed, code_hash, code_last4, number_last4, expires_on, status)
+    SELECT s.id, p.id, p.brand_id, p.denomination_cents, p.cost_per_card_cents, 'csv', CAST(:key AS uuid),
+           s.code_sealed, s.number_sealed, s.pin_sealed, s.code_hash, s.code_last4, s.number_last4, s.expires_on,
+           'available'
+      FROM card_import_sealed s CROSS JOIN card_pools p
+     WHERE p.id = CAST(:pool AS uuid) AND s.line >= :first AND s.line < :first + :lines
+    RETURNING pool_id, id
+)
+INSERT INTO available_cards (pool_id, card_id) SELECT pool_id, id FROM inserted
+"""
+INSERT_CHUNK_LINES = 25_000
+
+_COPY_LINE = re.compile(r'\bline (\d+)')
+
+
+def _copy_error(exc: DatabaseError) -> errors.ValidationFailed | None:
+    """A 422 naming the file line of a COPY data error (bad quoting, wrong number of columns, bad UTF-8)."""
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    if not str(info.get('C', '')).startswith('22'):
+        return None
+    # The context is 'COPY card_import_rows, line N[, column c]: "<the line's text>"': take only the number,
+    # never the text (it holds card codes). COPY counts from the first line after the header.
+    match = _COPY_LINE.search(info.get('W', ''))
+    line = int(match.group(1)) + 1 if match else 1
+    message = str(info.get('M', 'the line could not be read'))
+    return _invalid_file([{'line': line, 'message': message}])
+
+
+def _random_card_id() -> bytes:
+    """The 16 bytes of a random (version 4) UUID, without the cost of building a uuid.UUID per card."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return bytes(raw)
+
+
+def _quoted(value: str | None) -> str:
+    """A CSV field for COPY: quoted text, or an unquoted empty field (NULL)."""
+    return '"' + value.replace('"', '""') + '"' if value is not None else ''
+
+
+def _sealed_batch(rows: list[dict[str, Any]], sealer: crypto.Sealer, hasher: Callable[[str], bytes]) -> io.BytesIO:
+    """CSV for COPY into card_import_sealed: ids, keyed hashes and ciphertexts of one batch of staged rows."""
+    out = []
+    for row in rows:
+        card_id = _random_card_id()
+        code, number, pin = row['card_code'], row['card_number'], row['pin']
+        number_sealed = '\\x' + sealer.seal(number, card_id).hex() if number else ''
+        pin_sealed = '\\x' + sealer.seal(pin, card_id).hex() if pin else ''
+        out.append(
+            f'{row["line"]},{card_id.hex()},\\x{hasher(code).hex()},\\x{sealer.seal(code, card_id).hex()},'
+            f'{number_sealed},{pin_sealed},{_quoted(code[-4:])},{_quoted(number[-4:] if number else None)},'
+            f'{row["expires_on"] or ""}\n'
+        )
+    return io.BytesIO(''.join(out).encode())
+
+
+def _seal_staged(uow: UnitOfWork, key: _DataKey) -> None:
+    """Hash and seal every staged row, BATCH_ROWS at a time, into card_import_sealed."""
+    sealer, hasher = crypto.Sealer(key.plaintext), crypto.keyed_hasher(CODE_HASH_PURPOSE)
+    uow.execute('DECLARE card_import_cursor NO SCROLL CURSOR FOR ' + _STAGED)
+    while rows := uow.fetch(f'FETCH {BATCH_ROWS} FROM card_import_cursor'):
+        uow.execute(
+            'COPY card_import_sealed (line, id, code_hash, code_sealed, number_sealed, pin_sealed, code_last4,'
+            ' number_last4, expires_on) FROM STDIN WITH (FORMAT csv)',
+            stream=_sealed_batch(rows, sealer, hasher),
+        )
+    uow.execute('CLOSE card_import_cursor')
+    uow.execute('CREATE INDEX ON card_import_sealed (line)')
+
+
+def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
+    """Import a CSV file of cards into a pool, all or nothing (platform admin); answers the number imported.
+
+    `csv_stream` is a binary file-like object at the start of the file; it is read once, as a stream.
+    Raises ValidationFailed (422, `details: [{line, message}]`) for a bad file, NotFound for an unknown pool,
+    Conflict when another import into the pool is running.
+    """
+    with UnitOfWork() as uow:
+        _require_admin(uow, subject)
+        if not is_uuid(pool_id) or not _lock_pool(uow, pool_id):
+            raise errors.NotFound('No such pool.')
+        columns = _read_header(csv_stream)
+        uow.execute("SET LOCAL work_mem = '64MB'")  # the duplicate search over 100,000 hashes stays in memory
+        uow.execute(_STAGING)
+        try:
+            uow.execute(f'COPY card_import_rows ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', stream=csv_stream)
+        except DatabaseError as exc:
+            raise (_copy_error(exc) or exc) from None
+        last_line = uow.value('SELECT max(line) FROM card_import_rows')
+        if last_line is None:
+            raise _invalid_file([{'line': 2, 'message': 'the file holds no cards after the header'}])
+        problems = uow.fetch(_ROW_ERRORS)
+        key = _new_data_key()
+        uow.execute(_SEALED)
+        _seal_staged(uow, key)
+        problems += uow.fetch(_DUPLICATE_ERRORS)
+        if problems:
+            problems.sort(key=lambda p: p['line'])
+            raise _invalid_file([{'line': p['line'], 'message': p['message']} for p in problems[:MAX_REPORTED_ERRORS]])
+        _store_key(uow, key)
+        imported = sum(
+            uow.execute(_INSERT_CARDS, pool=pool_id, key=key.id, first=first, lines=INSERT_CHUNK_LINES)
+            for first in range(2, last_line + 1, INSERT_CHUNK_LINES)
+        )
+        uow.execute(
+            'UPDATE card_pools SET card_count = card_count + :n WHERE id = CAST(:id AS uuid)', n=imported, id=pool_id
+        )
+        _audit(uow, subject, 'pool.cards_imported', pool_id, {'imported': imported, 'key_id': key.id})
+        uow.commit()
+    logger.info('cards imported', extra={'pool_id': pool_id, 'imported': imported})
+    return imported
+
+
+def _lock_pool(uow: UnitOfWork, pool_id: str) -> bool:
+    """Serialize imports into one pool (claims never lock the pool row). Another import running: 409."""
+    try:
+        return bool(
+            uow.fetch('SELECT 1 FROM card_pools WHERE id = CAST(:id AS uuid) FOR NO KEY UPDATE NOWAIT', id=pool_id)
+        )
+    except DatabaseError as exc:
+        if db.sqlstate(exc) == '55P03':
+            raise errors.Conflict(
+                'Another import into this pool is running; try again when it has finished.', code='import_in_progress'
+            ) from None
+        raise
+
+
+# --- claim ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedCard:
+    card_id: str
+    pool_id: str
+    cost_basis_cents: int
+    source: Literal['csv'] = 'csv'
+
+
+POOLS_WITH_STOCK = """
+SELECT p.id::text AS id FROM card_pools p
+ WHERE p.brand_id = CAST(:brand AS uuid) AND p.denomination_cents = CAST(:denomination AS bigint)
+   AND EXISTS (SELECT 1 FROM available_cards a WHERE a.pool_id = p.id)
+ ORDER BY p.cost_per_card_cents, p.created_at, p.id
+"""
+
+# One card of one pool: the first available card at or after :start in the primary key (pool_id, card_id), locked
+# (SKIP LOCKED: rows other claims hold are passed over), removed from available_cards and marked claimed.
+CLAIM_FROM_POOL = """
+WITH taken AS (
+    DELETE FROM available_cards
+     WHERE pool_id = CAST(:pool AS uuid)
+       AND card_id = (SELECT card_id FROM available_cards
+                       WHERE pool_id = CAST(:pool AS uuid) AND card_id >= CAST(:start AS uuid)
+                       ORDER BY card_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING card_id
+)
+UPDATE cards SET status = 'claimed', claimed_at = now()
+  FROM taken WHERE cards.id = taken.card_id AND cards.status = 'available'
+RETURNING cards.id::text AS card_id, cards.pool_id::text AS pool_id, cards.cost_cents
+"""
+
+
+def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> ClaimedCard | None:
+    """Claim one CSV card of the brand and denomination in the caller's transaction; None when no pool has one.
+
+    Pools are tried cheapest first. Within a pool the scan starts at a random point of the key and wraps around
+    once: concurrent claims start apart, and the entries earlier claims deleted (dead until vacuum) are spread
+    thin instead of piling up in front of every scan.
+    """
+    for pool in uow.fetch(POOLS_WITH_STOCK, brand=brand_id, denomination=denomination_cents):
+        for start in (str(uuid.uuid4()), _LOWEST_UUID):
+            row = uow.fetch_one(CLAIM_FROM_POOL, pool=pool['id'], start=start)
+            if row is not None:
+                return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
+    return None
+
+
+# --- vendor cards --------------------------------------------------------------------------------------
+
+
+def store_vendor_card(
+    uow: UnitOfWork,
+    *,
+    brand_id: str,
+    denomination_cents: int,
+    vendor: str,
+    vendor_reference: str | None,
+    card_code: str,
+    card_number: str | None,
+    pin: str | None,
+    expires_on: date | str | None,
+    cost_cents: int,
+) -> str:
+    """Encrypt and store a card a vendor sold (source 'api', already claimed); answers its id.
+
+    An expiry the vendor wrote in a form this cannot read is dropped (logged), never a reason to lose the card.
+    """
+    if not card_code:
+        raise errors.ValidationFailed('A vendor card needs a code.')
+    key = _process_data_key()
+    card_id = str(uuid.uuid4())
+    associated = uuid.UUID(card_id).bytes
+    _store_key(uow, key)
+    uow.execute(
+        'INSERT INTO cards (id, brand_id, denomination_cents, cost_cents, source, vendor, vendor_reference, key_id,'
+        ' code_sealed, number_sealed, pin_sealed, code_hash, code_last4, number_last4, expires_on, status,'
+        ' claimed_at)'
+        " VALUES (CAST(:id AS uuid), CAST(:brand AS uuid), :denomination, :cost, 'api', :vendor, :reference,"
+        ' CAST(:key AS uuid), :code, :number, :pin, :hash, :code_last4, :number_last4, :expires,'
+        " 'claimed', now())",
+        id=card_id,
+        brand=brand_id,
+        denomination=denomination_cents,
+        cost=cost_cents,
+        vendor=vendor,
+        reference=vendor_reference or None,
+        key=key.id,
+        code=crypto.seal(key.plaintext, card_code, associated),
+        number=crypto.seal(key.plaintext, card_number, associated) if card_number else None,
+        pin=crypto.seal(key.plaintext, pin, associated) if pin else None,
+        hash=code_hash(card_code),
+        code_last4=crypto.last4(card_code),
+        number_last4=crypto.last4(card_number),
+        expires=_vendor_expiry(expires_on, card_id),
+    )
+    return card_id
+
+
+def _vendor_expiry(value: date | str | None, card_id: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        logger.warning('vendor card expiry not understood; stored without one', extra={'card_id': card_id})
+        return None
+
+
+def find_vendor_card(uow: UnitOfWork, vendor: str, vendor_reference: str) -> str | None:
+    """The id of the card stored for a vendor's order reference, if any."""
+    value = uow.value(
+        'SELECT id::text FROM cards WHERE vendor = :vendor AND vendor_reference = :reference',
+        vendor=vendor,
+        reference=vendor_reference,
+    )
+    return str(value) if value is not None else None
+
+
+# --- reveal and display --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevealedCard:
+    """A claimed card with its secrets. They stay out of `repr`, so logging the object leaks nothing."""
+
+    card_id: str
+    brand_id: str
+    denomination_cents: int
+    source: str
+    card_code: str = field(repr=False)
+    card_number: str | None = field(repr=False)
+    pin: str | None = field(repr=False)
+    expires_on: date | None
+    code_last4: str
+    number_last4: str | None
+    vendor: str | None
+    vendor_reference: str | None
+
+
+def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:
+    """Decrypt a claimed card. The caller records the reveal (who, why) in its own transaction.
+
+    Raises NotFound for an unknown card, Conflict for a card still in stock, and CardIntegrityError when a
+    ciphertext does not authenticate against this card's id (tampered, or copied from another card's row).
+    """
+    row = (
+        uow.fetch_one(
+            'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
+            ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
+            ' c.expires_on, c.status, k.wrapped_key'
+            ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id WHERE c.id = CAST(:id AS uuid)',
+            id=card_id,
+        )
+        if is_uuid(card_id)
+        else None
+    )
+    if row is None:
+        raise errors.NotFound('No such card.')
+    if row['status'] != 'claimed':
+        raise errors.Conflict('A card in stock is not shown until it is claimed.', code='card_not_claimed')
+    key = _unwrapped(bytes(row['wrapped_key']))
+    associated = uuid.UUID(row['id']).bytes
+    try:
+        code, number, pin = (
+            crypto.unseal(key, bytes(sealed), associated) if sealed is not None else None
+            for sealed in (row['code_sealed'], row['number_sealed'], row['pin_sealed'])
+        )
+    except InvalidTag:
+        logger.error('card data failed its integrity check', extra={'card_id': row['id']})
+        raise CardIntegrityError() from None
+    assert code is not None
+    return RevealedCard(
+        card_id=row['id'],
+        brand_id=row['brand_id'],
+        denomination_cents=int(row['denomination_cents']),
+        source=row['source'],
+        card_code=code,
+        card_number=number,
+        pin=pin,
+        expires_on=row['expires_on'],
+        code_last4=row['code_last4'],
+        number_last4=row['number_last4'],
+        vendor=row['vendor'],
+        vendor_reference=row['vendor_reference'],
+    )
+
+
+def masked(last4: str | None) -> str | None:
+    """A secret shown by its last 4 characters only: '****1234'."""
+    return f'****{last4}' if last4 else None
+
+
+def masked_card(row: Mapping[str, Any] | RevealedCard) -> dict[str, Any]:
+    """A card for lists and logs: code and number masked to their last 4 characters, never the PIN.
+
+    `row` is a RevealedCard or a mapping with `code_last4` and `number_last4` (and optionally `expires_on`).
+    """
+    values = row.__dict__ if isinstance(row, RevealedCard) else row
+    expires_on = values.get('expires_on')
+    return {
+        'card_code': masked(values['code_last4']),
+        'card_number': masked(values.get('number_last4')),
+        'expires_on': expires_on.isoformat() if isinstance(expires_on, date) else expires_on,
+    }
