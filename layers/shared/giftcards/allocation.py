@@ -1,0 +1,296 @@
+"""Moving credit along the hierarchy on a caller's behalf, and reading accounts as that caller.
+
+Allocation moves credit down one level (platform -> agency -> client -> isolated campaign); reclaim moves
+it back up from a direct child. The caller must administer the parent side; an account whose owner the
+caller may not see is a 404. Every movement is one `ledger.transfer_credit` in the caller's transaction.
+
+An optional idempotency key binds a request to its first answer: it is claimed in the same transaction as
+the movement, so the key is either unused or bound to exactly one committed movement and its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from giftcards import auth, db, errors, ledger, pagination
+from giftcards.auth import Caller
+from giftcards.db import UnitOfWork
+from giftcards.money import to_dollars
+
+Direction = Literal['allocation', 'reclaim']
+ROUTES: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/reclaim-credit'}
+
+db.register_constraint(
+    'idempotency_keys_pkey',
+    lambda: errors.Conflict('A request with this Idempotency-Key is in progress; try again.', code='idempotency_busy'),
+)
+
+# An account with what authorization needs of its owner: the agency and client it belongs to.
+_ACCOUNTS = """
+SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.system_name, a.parent_id::text AS parent_account_id,
+       a.balance_cents, a.created_at,
+       coalesce(ag.id, cl.agency_id, ccl.agency_id)::text AS agency_id,
+       coalesce(cl.id, ccl.id)::text AS client_id,
+       cp.budget_mode
+  FROM credit_accounts a
+  LEFT JOIN agencies ag ON a.owner_type = 'agency' AND ag.id = a.owner_id
+  LEFT JOIN clients cl ON a.owner_type = 'client' AND cl.id = a.owner_id
+  LEFT JOIN campaigns cp ON a.owner_type = 'campaign' AND cp.id = a.owner_id
+  LEFT JOIN clients ccl ON ccl.id = cp.client_id
+ WHERE a.id = ANY(CAST(:ids AS uuid[]))
+"""
+
+_HISTORY = """
+SELECT e.id, e.transfer_id::text, e.account_id::text, t.kind, e.amount_cents, e.balance_after_cents,
+       (CASE WHEN e.amount_cents < 0 THEN t.to_account_id ELSE t.from_account_id END)::text AS counter_account_id,
+       t.notes, t.initiator, e.created_at
+  FROM credit_entries e JOIN credit_transfers t ON t.id = e.transfer_id
+ WHERE e.account_id = CAST(:account AS uuid) AND (CAST(:before AS bigint) IS NULL OR e.id < CAST(:before AS bigint))
+ ORDER BY e.id DESC
+ LIMIT :limit
+"""
+
+
+# --- seeing and administering accounts ----------------------------------------------------------------
+
+
+def sees(caller: Caller, account: dict[str, Any]) -> bool:
+    """Whether the caller may see the account: the same rule as for the entity that owns it."""
+    owner_type = account['owner_type']
+    if owner_type == 'agency':
+        return caller.sees_agency(account['agency_id'])
+    if owner_type in ('client', 'campaign'):
+        return caller.sees_client(account['client_id'], account['agency_id'])
+    return caller.platform_admin  # the platform and system accounts
+
+
+def administers(caller: Caller, account: dict[str, Any]) -> bool:
+    """Whether the caller may move credit out of or into this account as the parent side."""
+    owner_type = account['owner_type']
+    if owner_type == 'agency':
+        return caller.administers_agency(account['agency_id'])
+    if owner_type in ('client', 'campaign'):
+        return caller.administers_client(account['client_id'], account['agency_id'])
+    return caller.platform_admin
+
+
+def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str) -> list[dict[str, Any]]:
+    """The accounts, in the order asked, each visible to the caller; 404 for any other."""
+    try:
+        ids = [str(uuid.UUID(a)) for a in account_ids]
+    except (ValueError, TypeError, AttributeError):
+        raise errors.NotFound('No such account.') from None
+    rows = {r['account_id']: r for r in uow.fetch(_ACCOUNTS, ids=ids)}
+    found = [rows.get(a) for a in ids]
+    for account in found:
+        if account is None or not sees(caller, account):
+            raise errors.NotFound('No such account.')
+    return [a for a in found if a is not None]
+
+
+def visible_account(uow: UnitOfWork, caller: Caller, account_id: str) -> dict[str, Any]:
+    """The account if its owner is visible to the caller (platform and system accounts: platform admins)."""
+    return _accounts(uow, caller, account_id)[0]
+
+
+def get_account(subject: str, account_id: str) -> dict[str, Any]:
+    """`GET /accounts/{id}`."""
+    with UnitOfWork() as uow:
+        return render_account(visible_account(uow, auth.load_caller(uow, subject), account_id))
+
+
+def list_entries(subject: str, account_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """`GET /accounts/{id}/transactions`: the account's ledger entries, newest first, a page at a time."""
+    (before,) = pagination.decode_cursor(cursor, size=1)
+    if before is not None and not (type(before) is int and 0 < before < 2**63):
+        raise errors.ValidationFailed(
+            'cursor: not a cursor this API issued',
+            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
+        )
+    with UnitOfWork() as uow:
+        account = visible_account(uow, auth.load_caller(uow, subject), account_id)
+        rows = uow.fetch(_HISTORY, account=account['account_id'], before=before, limit=limit + 1)
+    return pagination.page(rows, limit, key=lambda r: (r['id'],), render=render_entry)
+
+
+# --- moving credit --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """One allocation or reclaim as the caller asked for it. `from` is the parent for an allocation, the
+    child for a reclaim."""
+
+    direction: Direction
+    from_account_id: str
+    to_account_id: str
+    amount_cents: int
+    notes: str | None = None
+
+    def fingerprint(self) -> str:
+        """What an idempotency key is bound to: the route and the request as understood (25 == 25.00)."""
+        canonical = json.dumps(
+            [
+                ROUTES[self.direction],
+                self.from_account_id.lower(),
+                self.to_account_id.lower(),
+                self.amount_cents,
+                self.notes,
+            ],
+            separators=(',', ':'),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    answer: dict[str, Any]  # the seed's response body
+    replayed: bool  # the answer of an earlier request with the same idempotency key
+
+
+def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None = None) -> MoveOutcome:
+    """`POST /allocate-credit` and `POST /reclaim-credit`: one transaction, run again on deadlock."""
+    return db.in_transaction(lambda uow: move(uow, auth.load_caller(uow, subject), request, idempotency_key))
+
+
+def move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key: str | None = None) -> MoveOutcome:
+    """Allocate or reclaim for `caller` in `uow`'s transaction and answer the seed's response body.
+
+    With an idempotency key, an earlier committed request with the same key and fingerprint is answered with
+    its stored response and nothing moves; the same key with another request is an IdempotencyConflict.
+    """
+    fingerprint = request.fingerprint()
+    if idempotency_key is not None:
+        stored = _claimed_answer(uow, caller.subject, idempotency_key, fingerprint)
+        if stored is not None:
+            return MoveOutcome(stored, replayed=True)
+    transfer = _move(uow, caller, request)
+    answer = _answer(transfer, request.notes, caller.subject)
+    if idempotency_key is not None:
+        uow.execute(
+            'INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES (:s, :k, :h, CAST(:r AS jsonb))',
+            s=caller.subject,
+            k=idempotency_key,
+            h=fingerprint,
+            r=json.dumps(answer),
+        )
+    return MoveOutcome(answer, replayed=False)
+
+
+def _claimed_answer(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """The stored answer for this key, or None when it is unused. Holds a transaction lock on the key so a
+    concurrent request with the same key waits for this one and then replays its answer."""
+    lock_id = int.from_bytes(hashlib.sha256(f'{scope}\0{key}'.encode()).digest()[:8], 'big', signed=True)
+    uow.execute('SELECT pg_advisory_xact_lock(CAST(:id AS bigint))', id=lock_id)
+    row = uow.fetch_one(
+        'SELECT request_hash, response FROM idempotency_keys WHERE scope = :s AND key = :k', s=scope, k=key
+    )
+    if row is None:
+        return None
+    if row['request_hash'] != fingerprint:
+        raise errors.IdempotencyConflict()
+    response: dict[str, Any] = row['response']
+    return response
+
+
+def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest) -> ledger.Transfer:
+    source, destination = _accounts(uow, caller, request.from_account_id, request.to_account_id)
+    if request.direction == 'allocation':
+        parent, child = source, destination
+    else:
+        parent, child = destination, source
+    if not administers(caller, parent):
+        raise errors.Forbidden('Only an administrator of the parent account may move its credit.')
+    if child['parent_account_id'] != parent['account_id']:
+        raise errors.InvalidHierarchy(
+            'Credit is allocated only to a direct child account and reclaimed only from one.'
+            if request.direction == 'allocation'
+            else 'Credit is reclaimed only from a direct child account.'
+        )
+    campaign_target = request.direction == 'allocation' and child['owner_type'] == 'campaign'
+    if campaign_target and child['budget_mode'] != 'isolated':
+        raise _shared_campaign()
+    transfer = ledger.transfer_credit(
+        uow,
+        source['account_id'],
+        destination['account_id'],
+        request.amount_cents,
+        request.direction,
+        initiator=caller.subject,
+        notes=request.notes,
+    )
+    # A budget mode switch that committed between the read above and transfer_credit's lock on the account
+    # would leave credit in a shared campaign; with the lock held, the mode read now is final.
+    if (
+        campaign_target
+        and uow.value('SELECT budget_mode FROM campaigns WHERE id = CAST(:id AS uuid)', id=child['owner_id'])
+        != 'isolated'
+    ):
+        raise _shared_campaign()
+    return transfer
+
+
+def _shared_campaign() -> errors.InvalidHierarchy:
+    return errors.InvalidHierarchy(
+        "This campaign draws on its client's shared budget; switch it to isolated before allocating to it."
+    )
+
+
+def render_account(account: dict[str, Any]) -> dict[str, Any]:
+    return {
+        'account_id': account['account_id'],
+        'owner_type': account['owner_type'],
+        'owner_id': account['owner_id'],
+        'system_name': account['system_name'],
+        'parent_account_id': account['parent_account_id'],
+        'balance': to_dollars(account['balance_cents']),
+        'created_at': pagination.iso(account['created_at']),
+    }
+
+
+def render_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry as routes show it (snake_case, dollars)."""
+    created_at: datetime = entry['created_at']
+    return {
+        'id': entry['id'],
+        'transfer_id': entry['transfer_id'],
+        'account_id': entry['account_id'],
+        'counter_account_id': entry['counter_account_id'],
+        'kind': entry['kind'],
+        'amount': to_dollars(entry['amount_cents']),
+        'balance_after': to_dollars(entry['balance_after_cents']),
+        'notes': entry['notes'],
+        'initiator': entry['initiator'],
+        'created_at': created_at.isoformat(),
+    }
+
+
+def _answer(transfer: ledger.Transfer, notes: str | None, initiator: str) -> dict[str, Any]:
+    def entry(e: ledger.Entry, counter: ledger.Entry) -> dict[str, Any]:
+        return render_entry(
+            {
+                'id': e.id,
+                'transfer_id': transfer.id,
+                'account_id': e.account_id,
+                'counter_account_id': counter.account_id,
+                'kind': transfer.kind,
+                'amount_cents': e.amount_cents,
+                'balance_after_cents': e.balance_after_cents,
+                'notes': notes,
+                'initiator': initiator,
+                'created_at': transfer.created_at,
+            }
+        )
+
+    return {
+        'success': True,
+        'outTransaction': entry(transfer.debit, transfer.credit),
+        'inTransaction': entry(transfer.credit, transfer.debit),
+        'fromAccountBalance': to_dollars(transfer.debit.balance_after_cents),
+        'toAccountBalance': to_dollars(transfer.credit.balance_after_cents),
+    }
