@@ -142,16 +142,19 @@ def _release(token: str, result: dict[str, Any]) -> None:
 
 # --- step 2: auto-pause ----------------------------------------------------------------------------------
 
+# The cheapest and dearest charged price in the whole catalogue.
+#
 # Whatever a campaign deals in comes from the catalogue (a redemption needs a denomination its brand offers), so a
 # balance at or above the catalogue's dearest card can pay for any campaign's cheapest card: only campaigns below
 # it are candidates, and only their redemptions are read.
-_PRICE_BOUNDS = """
+CATALOGUE_PRICES = """
 SELECT min(coalesce(p.client_price_cents, d.cents)) AS cheapest, max(coalesce(p.client_price_cents, d.cents)) AS dearest
   FROM brands b CROSS JOIN unnest(b.denominations_cents) AS d(cents)
   LEFT JOIN brand_prices p ON p.brand_id = b.id AND p.denomination_cents = d.cents
 """
 
-_PAYING = """
+# Campaigns `c` with their client `cl` and the account that pays for their cards, `acc`.
+PAYING_ACCOUNT = """
   FROM campaigns c
   JOIN clients cl ON cl.id = c.client_id
   JOIN credit_accounts acc ON acc.id = CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END
@@ -160,19 +163,23 @@ _CANDIDATE = "c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigin
 
 # Balances cannot change between the decision and the pause: the candidates' paying accounts are share-locked
 # first (in id order, as the ledger locks them), as pricing.pause_if_depleted does for one campaign.
-_LOCK_PAYERS = f'SELECT acc.id {_PAYING} WHERE {_CANDIDATE} ORDER BY acc.id FOR SHARE OF acc'
+_LOCK_PAYERS = f'SELECT acc.id {PAYING_ACCOUNT} WHERE {_CANDIDATE} ORDER BY acc.id FOR SHARE OF acc'
 
-# pricing.pause_if_depleted for every campaign at once: the cheapest charged price (client price, else face value)
-# among the (brand, denomination) pairs the campaign has redeemed, or among the whole catalogue when it has none.
+# The cheapest charged price (client price, else face value) among the (brand, denomination) pairs campaign `c` has
+# redeemed; NULL when it has none (then the catalogue's cheapest card counts), as pricing.campaign_min_price_cents.
+CAMPAIGN_CHEAPEST_OWN = """
+SELECT min(coalesce(p.client_price_cents, r.denomination_cents)) AS cents
+  FROM (SELECT DISTINCT brand_id, denomination_cents FROM redemptions WHERE campaign_id = c.id) r
+  LEFT JOIN brand_prices p ON p.brand_id = r.brand_id AND p.denomination_cents = r.denomination_cents
+"""
+
+# pricing.pause_if_depleted for every campaign at once: paused when the paying account holds less than the cheapest
+# card the campaign deals in, or than the catalogue's cheapest when it has redeemed nothing yet.
 _PAUSE_DEPLETED = f"""
 WITH candidates AS (
     SELECT c.id, acc.balance_cents, coalesce(own.cents, CAST(:cheapest AS bigint)) AS cheapest
-    {_PAYING}
-    CROSS JOIN LATERAL (
-        SELECT min(coalesce(p.client_price_cents, r.denomination_cents)) AS cents
-          FROM (SELECT DISTINCT brand_id, denomination_cents FROM redemptions WHERE campaign_id = c.id) r
-          LEFT JOIN brand_prices p ON p.brand_id = r.brand_id AND p.denomination_cents = r.denomination_cents
-    ) own
+    {PAYING_ACCOUNT}
+    CROSS JOIN LATERAL ({CAMPAIGN_CHEAPEST_OWN}) own
      WHERE {_CANDIDATE}
 ), paused AS (
     UPDATE campaigns c SET status = 'paused', paused_reason = 'depleted', updated_at = now()
@@ -191,7 +198,7 @@ SELECT id::text FROM paused ORDER BY id
 
 def pause_depleted_campaigns(uow: UnitOfWork) -> list[str]:
     """Pause every active campaign that can no longer pay for its cheapest card; answers their ids."""
-    bounds = uow.fetch_one(_PRICE_BOUNDS)
+    bounds = uow.fetch_one(CATALOGUE_PRICES)
     if bounds is None or bounds['dearest'] is None:
         return []  # an empty catalogue: nothing can be bought, nothing is judged
     uow.execute(_LOCK_PAYERS, dearest=bounds['dearest'])
@@ -256,7 +263,7 @@ SELECT 'campaigns', 'campaign_depleted', 'warning', 'campaign', c.id,
               {_dollars('acc.balance_cents')}),
        jsonb_build_object('name', c.name, 'client_id', c.client_id, 'budget_mode', c.budget_mode,
                           'paying_account_id', acc.id, 'balance_cents', acc.balance_cents)
-{_PAYING}
+{PAYING_ACCOUNT}
  WHERE c.status = 'paused' AND c.paused_reason = 'depleted'
 """
 
