@@ -12,7 +12,7 @@ isolated campaigns at $0 (auto-paused), and 30 pools empty, nearly empty or low.
 
 Then, as the application role: the first monitor run (opens every alert), a second run (the steady state: every
 condition persists, nothing to announce), and `SELECT count(*) FROM cards`. Target: a run under 2 seconds.
-The database is dropped at the end.
+The database is dropped at the end; the report is written to bench/results/ (see bench/__init__.py).
 """
 
 from __future__ import annotations
@@ -23,17 +23,11 @@ import io
 import os
 import sys
 import time
-import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 DENOMINATIONS = (1000, 2500, 5000, 10000)
 BRANDS = 50
 TARGET_S = 2.0
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path='/' + name))
 
 
 FILL = """
@@ -195,7 +189,23 @@ def timed_count() -> tuple[float, int]:
     return time.perf_counter() - began, int(total)
 
 
+def server_facts() -> dict[str, Any]:
+    from giftcards import db
+
+    row = db.in_transaction(
+        lambda uow: uow.fetch_one(
+            "SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync,"
+            " current_setting('synchronous_commit') AS synchronous_commit,"
+            " current_setting('shared_buffers') AS shared_buffers"
+        )
+    )
+    assert row is not None
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
+    import bench
+
     parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
     parser.add_argument('--agencies', type=int, default=1000)
     parser.add_argument('--clients-per-agency', type=int, default=10)
@@ -207,58 +217,53 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('POWERTOOLS_LOG_LEVEL', 'WARNING')  # one INFO line per alert announced to the log
     os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
     os.environ.pop('ALERTS_TOPIC_ARN', None)
-    from giftcard_local import embedded
     from giftcards import db, ledger
-    from giftcards.config import get_settings
-    from giftcards.migrations_runner import migrate
 
-    base = os.environ.get('DATABASE_URL') or embedded.database_url()
-    name = f'gc_bench_monitor_{uuid.uuid4().hex[:8]}'
-    admin_url, url = _with_database(base, 'postgres'), _with_database(base, name)
-    os.environ['DATABASE_URL'] = admin_url
-    get_settings.cache_clear()
-    with db.owner_connection() as conn:
-        conn.run(f'CREATE DATABASE "{name}"')
-    try:
-        os.environ['DATABASE_URL'] = url
-        get_settings.cache_clear()
-        with db.owner_connection() as conn:
-            migrate(conn)
+    clients = args.agencies * args.clients_per_agency
+    campaigns = clients * args.campaigns_per_client
+    with bench.scratch_database('monitor') as url:
         began = time.perf_counter()
-        clients = args.agencies * args.clients_per_agency
         print(
-            f'filling: {args.agencies} agencies, {clients} clients, {clients * args.campaigns_per_client} campaigns,'
-            f' {args.pools} pools, {args.cards} cards...',
+            f'filling: {args.agencies} agencies, {clients} clients, {campaigns} campaigns, {args.pools} pools,'
+            f' {args.cards} cards...',
             file=sys.stderr,
         )
         fill(url, args.agencies, args.clients_per_agency, args.campaigns_per_client, args.pools, args.cards)
         print(f'filled in {time.perf_counter() - began:.0f} s: {counts()}', file=sys.stderr)
-        report = db.in_transaction(ledger.check)
+        check = db.in_transaction(ledger.check)
         first_s, first = timed_run()
         second_s, second = timed_run()
         count_s, cards = timed_count()
-        print('| measurement | seconds | notes |')
-        print('|---|---:|---|')
-        print(
-            f'| monitor run (first: opens every alert) | {first_s:.3f} | {first["alerts_generated"]} alerts opened,'
-            f' {len(first["campaigns_paused"])} campaigns paused, breakdown {first["breakdown"]} |'
-        )
-        print(
-            f'| monitor run (steady: conditions persist) | {second_s:.3f} | {second["alerts_generated"]} opened,'
-            f' {second["alerts_resolved"]} resolved, {second["alerts_open"]} open |'
-        )
-        print(f'| SELECT count(*) FROM cards | {count_s:.3f} | {cards} cards |')
-        print(f'\nledger: {report.summary()}')
-        worst = max(first_s, second_s)
-        verdict = 'met' if worst < TARGET_S else 'MISSED'
-        print(f'target: a monitor run under {TARGET_S:.0f} s: {verdict} (slowest {worst:.3f} s)')
-        return 0 if worst < TARGET_S and report.ok else 1
-    finally:
+        facts = server_facts()
         db.reset_connections()
-        os.environ['DATABASE_URL'] = admin_url
-        get_settings.cache_clear()
-        with db.owner_connection() as conn:
-            conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    table = bench.markdown_table(
+        ('measurement', 'seconds', 'what it did'),
+        [
+            (
+                'monitor run, first (opens every alert)',
+                f'{first_s:.3f}',
+                f'{first["alerts_generated"]} alerts opened, {len(first["campaigns_paused"])} campaigns paused,'
+                f' conditions {first["breakdown"]}',
+            ),
+            (
+                'monitor run, steady (every condition persists)',
+                f'{second_s:.3f}',
+                f'{second["alerts_generated"]} opened, {second["alerts_resolved"]} resolved,'
+                f' {second["alerts_open"]} open',
+            ),
+            ('`SELECT count(*) FROM cards`', f'{count_s:.3f}', f'{cards} cards'),
+        ],
+    )
+    slowest = max(first_s, second_s)
+    verdict = 'met' if slowest < TARGET_S else 'NOT met'
+    notes = (
+        f'{args.agencies} agencies, {clients} clients, {campaigns} campaigns, {args.pools} pools,'
+        f' {args.cards} cards.\n\nTarget (a monitor run under {TARGET_S:.0f} s): {verdict}'
+        f' (slowest {slowest:.3f} s).\n\nLedger of the generated data: {check.summary()}'
+    )
+    bench.report('monitor', 'One monitor run over a large system', facts, table, notes)
+    print(notes)
+    return 0 if slowest < TARGET_S and check.ok else 1
 
 
 if __name__ == '__main__':
