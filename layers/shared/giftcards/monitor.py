@@ -29,6 +29,7 @@ Low-balance thresholds live in `alert_thresholds` (a default per entity type, ov
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -131,8 +132,6 @@ def _acquire(trigger: Trigger) -> tuple[str | None, str | None]:
 
 
 def _release(token: str, result: dict[str, Any]) -> None:
-    import json
-
     summary = {k: v for k, v in result.items() if k != 'alerts'}
     try:
         db.in_transaction(lambda uow: uow.execute(_RELEASE, token=token, result=json.dumps(summary, default=str)))
@@ -326,6 +325,9 @@ class _Checked:
 def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
     """Every check, and the alerts reconciled with what they found, in the caller's transaction. With `token`, only
     while that run lease is held."""
+    # One snapshot for every check and the reconciliation: a failure that provisioning commits meanwhile, with the
+    # alert it raises, is either seen in full or not at all (never an alert resolved for lack of its condition).
+    uow.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
     if token is not None and uow.fetch_one(_FENCE, token=token) is None:
         raise LeaseLost()
     uow.execute(alerts.CONDITIONS_TABLE)
