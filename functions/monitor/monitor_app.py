@@ -19,7 +19,7 @@ _http = http_handler(app)
 @metrics.log_metrics
 def _scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(correlation_id=event.get('id'))
-    return monitor.run_monitor('schedule').as_json()
+    return monitor.run_monitor('schedule', time_budget_s=context.get_remaining_time_in_millis() / 1000).as_json()
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

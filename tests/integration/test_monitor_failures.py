@@ -4,7 +4,7 @@ vendor are handed to the recovery routine and alerted if they stay stuck."""
 from __future__ import annotations
 
 import pytest
-from giftcards import errors
+from giftcards import errors, monitor
 
 from tests import provisioning_support as ps
 from tests.monitor_support import Topic, alerts_of, open_alert, run, topic
@@ -109,3 +109,26 @@ def test_a_redemption_still_stuck_after_recovery_is_alerted(owner, monkeypatch):
         assert ps.redemptions_of(s.campaign_id)[0]['status'] == 'fulfilled'
         stuck = open_alert('redemptions_stuck', None, 'system')
         assert stuck is None or pending['id'] not in stuck['details']['redemption_ids']
+
+
+def test_recovery_takes_only_the_retries_that_fit_in_the_runs_time(owner, monkeypatch):
+    s = ps.setup(owner, funds_cents=100_000)
+    with ps.fake_vendors(monkeypatch, 'tango-a', timeout_s=1.0) as (vendor,):  # a retry takes 2 s at worst
+        vendor.set_mode('error')
+        for _ in range(3):
+            with pytest.raises(errors.ServiceUnavailable):
+                s.provision()
+        for row in ps.redemptions_of(s.campaign_id):
+            age(row['id'], 'created_at', 10)
+            ps.query(
+                'UPDATE redemptions SET next_attempt_at = now() WHERE id = CAST(:id AS uuid) RETURNING id', id=row['id']
+            )
+
+        budget_for_two = monitor.CHECKS_RESERVE_S + 2 * 2.0 + 0.5
+        tight = monitor.run_monitor('schedule', time_budget_s=budget_for_two)
+        none = monitor.run_monitor('schedule', time_budget_s=monitor.CHECKS_RESERVE_S + 1.0)
+
+    assert tight.success and tight.recovery['examined'] == 2
+    assert none.success and none.recovery == {'examined': 0, 'skipped': 'not enough time left for a vendor retry'}
+    assert none.breakdown['provisioning_failures'] >= 1  # the checks ran all the same: these are stuck
+    assert open_alert('redemptions_stuck', None, 'system') is not None

@@ -3,7 +3,8 @@
 One run, holding the run lease (`monitor_state`) so that overlapping or repeated deliveries do not run twice:
 
 1. Retries vendor orders of redemptions pending longer than the vendor timeout (`recovery.recover_pending`, the
-   provisioning issue's routine, with the same idempotency keys). No transaction is open meanwhile.
+   provisioning issue's routine, with the same idempotency keys), as many as fit in the run's time even if every
+   vendor hung, so that hanging vendors never keep the checks from running. No transaction is open meanwhile.
 2. Pauses active campaigns whose paying account can no longer pay for their cheapest card: the rule of
    `pricing.pause_if_depleted`, applied to all campaigns in one statement.
 3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
@@ -40,6 +41,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from giftcards import alerts, db, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
+from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
 
 Trigger = Literal['schedule', 'http', 'cli']
 
@@ -48,7 +50,8 @@ STUCK_AFTER_S = 300  # a redemption still pending this long after the recovery r
 STUCK_CRITICAL_S = 3600
 FAILURE_WINDOW_S = 3600
 POOL_WARNING_BELOW = 10
-RECOVERY_LIMIT = {'schedule': 25, 'cli': 25, 'http': 5}  # the HTTP route must answer within API Gateway's 30 s
+RECOVERY_LIMIT = 50  # pending redemptions retried per run at most
+CHECKS_RESERVE_S = 15.0  # of a run's time budget, kept for the checks and announcements after the recovery
 LISTED_ALERTS = 100
 
 CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures')
@@ -355,8 +358,11 @@ def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
 # --- the run ---------------------------------------------------------------------------------------------
 
 
-def run_monitor(trigger: Trigger = 'schedule', *, recovery_limit: int | None = None) -> MonitorResult:
-    """One monitor run (see the module description). Answers a skipped result when another run holds the lease."""
+def run_monitor(trigger: Trigger = 'schedule', *, time_budget_s: float | None = None) -> MonitorResult:
+    """One monitor run (see the module description). Answers a skipped result when another run holds the lease.
+
+    `time_budget_s`: how long the run may take (the Lambda's remaining time, or API Gateway's 30 s); the recovery
+    retries only as many redemptions as fit in it and leaves CHECKS_RESERVE_S for the checks. None: no limit."""
     started = time.perf_counter()
     token, busy = _acquire(trigger)
     if token is None:
@@ -364,7 +370,8 @@ def run_monitor(trigger: Trigger = 'schedule', *, recovery_limit: int | None = N
         return MonitorResult(success=True, duration_ms=_ms(started), skipped=True, reason=busy)
     result = MonitorResult(success=False, duration_ms=0)
     try:
-        result.recovery = _recover(RECOVERY_LIMIT[trigger] if recovery_limit is None else recovery_limit)
+        budget = None if time_budget_s is None else time_budget_s - CHECKS_RESERVE_S
+        result.recovery = _recover(budget)
         result.campaigns_paused = db.in_transaction(pause_depleted_campaigns)
         try:
             checked = db.in_transaction(lambda uow: run_checks(uow, token))
@@ -384,14 +391,25 @@ def run_monitor(trigger: Trigger = 'schedule', *, recovery_limit: int | None = N
         _release(token, result.as_json())
 
 
-def _recover(limit: int) -> dict[str, Any]:
-    if limit <= 0:
-        return {'examined': 0}
+def _recover(budget_s: float | None) -> dict[str, Any]:
+    """Retry as many due pending redemptions as fit in the budget if every one took the worst case (every vendor
+    answering only at its timeout), at most RECOVERY_LIMIT; one pass, so each is tried at most once."""
     try:
+        limit = RECOVERY_LIMIT if budget_s is None else min(RECOVERY_LIMIT, int(budget_s // _worst_retry_s()))
+        if limit < 1:
+            return {'examined': 0, 'skipped': 'not enough time left for a vendor retry'}
         return recovery.recover_pending(limit=limit).as_json()
     except Exception:  # the checks matter more than one recovery pass; the next run tries again
         logger.exception('recovering pending redemptions failed')
         return {'error': 'recovery failed; retried on the next run'}
+
+
+def _worst_retry_s() -> float:
+    """One retry at worst: every configured vendor answers only at its timeout."""
+    try:
+        return max(1, len(vendor_configs())) * vendor_timeout_s()
+    except VendorConfigError:  # recovery reports the configuration itself
+        return 2 * DEFAULT_TIMEOUT_S
 
 
 def _publish() -> int:
