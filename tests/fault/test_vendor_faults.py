@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from giftcards import cards, db, errors, ledger, provisioning, recovery
 from giftcards.db import UnitOfWork
+from giftcards.vendors import VendorOrder, load_vendors
 from giftcards.vendors.fake import FakeVendor
 
 from tests import factories
@@ -233,4 +234,29 @@ def test_a_replay_waits_for_the_request_holding_the_order_then_answers_its_card(
         expire_leases(s.campaign_id)
 
         assert provisioning.provision_gift_card(s.request(code), subject=s.tree.integration).replayed
+        ps.assert_settled(s.campaign_id, vendor)
+
+
+def test_a_late_second_confirmation_of_the_order_finds_the_card_already_stored(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner)
+    with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
+        vendor.set_mode('drop_response')
+        with pytest.raises(errors.ServiceUnavailable):
+            s.provision()
+        vendor.set_mode('ok')
+        (row,) = ps.redemptions_of(s.campaign_id)
+        pending = recovery.PendingOrder(
+            row['id'], row['vendor_key'], s.brand['id'], s.brand['name'], s.denomination_cents, vendor.name
+        )
+        (client,) = load_vendors()
+        card = client.order(VendorOrder(row['vendor_key'], s.brand['name'], s.denomination_cents))  # the replay
+
+        # Two workers confirmed the same order (one of them after its lease ran out): one card is stored.
+        assert recovery.store_card(pending, vendor.name, card) is recovery.Outcome.FULFILLED
+        assert recovery.store_card(pending, vendor.name, card) is recovery.Outcome.FULFILLED
+
+        stored = ps.query('SELECT count(*) AS n FROM cards WHERE vendor_reference = :r', r=card.vendor_reference)
+        assert stored == [{'n': 1}]
         ps.assert_settled(s.campaign_id, vendor)

@@ -214,3 +214,25 @@ def test_recovery_fulfils_a_pending_redemption_with_its_own_key(owner: Any, monk
         (sold,) = [o for o in vendor.orders if o.key == row['vendor_key']]
         assert s.provision(code).card.card_code == sold.card_code
         ps.assert_settled(s.campaign_id, vendor)
+
+
+def test_a_replay_asks_the_vendor_with_the_unknown_outcome_before_a_higher_priority_one(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a', 'tango-b') as (first, second):
+        first.set_mode('refuse')
+        second.set_mode('drop_response')  # sells, then the answer is lost
+        with pytest.raises(errors.ServiceUnavailable):
+            s.provision(code)
+        first.set_mode('ok')
+        second.set_mode('ok')
+
+        result = s.provision(code)
+
+        (row,) = ps.redemptions_of(s.campaign_id)
+        (sold,) = second.orders
+        assert row['vendor'] == second.name and result.card.card_code == sold.card_code
+        assert first.sold_count(row['vendor_key']) == 0
+        ps.assert_settled(s.campaign_id, first, second)

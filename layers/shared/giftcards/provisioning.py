@@ -261,6 +261,10 @@ def _charge_or_replay(
     if issued is not None:
         _mark_redeemed(uow, issued)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
+    # The card is claimed and read before the charge: the paying account's row, locked by the charge until commit,
+    # is what every provision on this budget queues for, so it stays locked for as short a time as possible.
+    claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
+    card = cards.reveal_card(uow, claimed.card_id) if claimed else None
     price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
     charge = ledger.transfer_credit(
         uow,
@@ -272,13 +276,14 @@ def _charge_or_replay(
         notes=f'redemption {redemption_id}',
     )
     remaining = charge.debit.balance_after_cents
-    claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
     paused = remaining < price and pricing.pause_depleted(
         uow, campaign_id, remaining, brand_id=brand_id, actor=subject or 'redeem'
     )
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(redemption_id)
-    stored = uow.fetch_one(
+    # The redemption is written and the transaction committed in one round trip: the paying account stays locked
+    # one exchange less.
+    (stored,) = uow.fetch_and_commit(
         _INSERT,
         id=redemption_id,
         hash=code_hash,
@@ -307,8 +312,7 @@ def _charge_or_replay(
         channel=req.channel,
         subject=subject,
     )
-    assert stored is not None
-    if claimed is None:
+    if claimed is None or card is None:
         assert token is not None and vendor_key is not None
         order = recovery.PendingOrder(
             redemption_id, vendor_key, brand_id, ctx['brand_name'], req.denomination_cents, uncertain_vendor=None
@@ -316,7 +320,7 @@ def _charge_or_replay(
         return _Pending(redemption_id, (order, token))
     return ProvisionResult(
         redemption={**stored, 'credit_remaining_cents': remaining},
-        card=cards.reveal_card(uow, claimed.card_id),
+        card=card,
         credit_remaining_cents=remaining,
         campaign_paused=paused,
         replayed=False,
