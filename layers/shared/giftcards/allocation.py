@@ -25,23 +25,19 @@ from giftcards.money import to_dollars
 Direction = Literal['allocation', 'reclaim']
 ROUTES: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/reclaim-credit'}
 
-db.register_constraint(
-    'idempotency_keys_pkey',
-    lambda: errors.Conflict('A request with this Idempotency-Key is in progress; try again.', code='idempotency_busy'),
-)
-
-# An account with what authorization needs of its owner: the agency and client it belongs to.
+# An account with what authorization needs of its owner: the agency and client it belongs to, read from the
+# account's parent and grandparent (an agency's account hangs under the platform's, a client's under its
+# agency's, a campaign's under its client's); a campaign's budget mode.
 _ACCOUNTS = """
 SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.system_name, a.parent_id::text AS parent_account_id,
        a.balance_cents, a.created_at,
-       coalesce(ag.id, cl.agency_id, ccl.agency_id)::text AS agency_id,
-       coalesce(cl.id, ccl.id)::text AS client_id,
-       cp.budget_mode
+       (CASE a.owner_type WHEN 'agency' THEN a.owner_id WHEN 'client' THEN p.owner_id WHEN 'campaign' THEN g.owner_id
+        END)::text AS agency_id,
+       (CASE a.owner_type WHEN 'client' THEN a.owner_id WHEN 'campaign' THEN p.owner_id END)::text AS client_id,
+       (SELECT c.budget_mode FROM campaigns c WHERE a.owner_type = 'campaign' AND c.id = a.owner_id) AS budget_mode
   FROM credit_accounts a
-  LEFT JOIN agencies ag ON a.owner_type = 'agency' AND ag.id = a.owner_id
-  LEFT JOIN clients cl ON a.owner_type = 'client' AND cl.id = a.owner_id
-  LEFT JOIN campaigns cp ON a.owner_type = 'campaign' AND cp.id = a.owner_id
-  LEFT JOIN clients ccl ON ccl.id = cp.client_id
+  LEFT JOIN credit_accounts p ON p.id = a.parent_id
+  LEFT JOIN credit_accounts g ON g.id = p.parent_id
  WHERE a.id = ANY(CAST(:ids AS uuid[]))
 """
 
@@ -166,32 +162,41 @@ def move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key:
     """
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
-        stored = _claimed_answer(uow, caller.subject, idempotency_key, fingerprint)
+        stored = _claim_key(uow, caller.subject, idempotency_key, fingerprint)
         if stored is not None:
             return MoveOutcome(stored, replayed=True)
     transfer = _move(uow, caller, request)
     answer = _answer(transfer, request.notes, caller.subject)
     if idempotency_key is not None:
         uow.execute(
-            'INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES (:s, :k, :h, CAST(:r AS jsonb))',
+            'UPDATE idempotency_keys SET response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
             s=caller.subject,
             k=idempotency_key,
-            h=fingerprint,
             r=json.dumps(answer),
         )
     return MoveOutcome(answer, replayed=False)
 
 
-def _claimed_answer(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-    """The stored answer for this key, or None when it is unused. Holds a transaction lock on the key so a
-    concurrent request with the same key waits for this one and then replays its answer."""
-    lock_id = int.from_bytes(hashlib.sha256(f'{scope}\0{key}'.encode()).digest()[:8], 'big', signed=True)
-    uow.execute('SELECT pg_advisory_xact_lock(CAST(:id AS bigint))', id=lock_id)
+def _claim_key(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """Claim an unused key for this transaction (None), or answer the response stored under it.
+
+    The claim is the key's row, inserted with a placeholder answer that the same transaction replaces, so
+    no other transaction ever sees the placeholder. A concurrent request with the same key waits in its own
+    INSERT until this transaction ends, then finds the committed row (or, after a rollback, claims the key).
+    """
+    claimed = uow.fetch(
+        'INSERT INTO idempotency_keys (scope, key, request_hash, response)'
+        " VALUES (:s, :k, :h, 'null') ON CONFLICT (scope, key) DO NOTHING RETURNING 1 AS claimed",
+        s=scope,
+        k=key,
+        h=fingerprint,
+    )
+    if claimed:
+        return None
     row = uow.fetch_one(
         'SELECT request_hash, response FROM idempotency_keys WHERE scope = :s AND key = :k', s=scope, k=key
     )
-    if row is None:
-        return None
+    assert row is not None, 'idempotency keys are never deleted'
     if row['request_hash'] != fingerprint:
         raise errors.IdempotencyConflict()
     response: dict[str, Any] = row['response']

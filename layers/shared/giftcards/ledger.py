@@ -5,6 +5,10 @@ Python, decides whether the money is there), credits its destination, and writes
 two entries, all in the caller's transaction. Both account rows are locked in id order first, so two
 transfers in opposite directions cannot deadlock. The database re-checks at commit that every transfer
 has exactly two entries summing to zero, and refuses UPDATE/DELETE of ledger rows.
+
+The movement is the database function `ledger_transfer` (migration 0007): one round trip, and statement
+plans cached for the connection rather than planned on every call (the hot account row stays locked for
+one exchange less, and the server does less work per transfer).
 """
 
 from __future__ import annotations
@@ -43,34 +47,11 @@ class Transfer:
     credit: Entry  # the destination's entry (positive amount)
 
 
-_LOCK = 'SELECT id::text FROM credit_accounts WHERE id IN (CAST(:a AS uuid), CAST(:b AS uuid)) ORDER BY id FOR NO KEY UPDATE'
-
-# One round trip for the movement itself. The credit depends on the debit's row, so nothing is credited
-# (and no transfer written) when the conditional debit finds too little money.
-_MOVE = """
-WITH debit AS (
-    UPDATE credit_accounts SET balance_cents = balance_cents - CAST(:amount AS bigint)
-     WHERE id = CAST(:from_id AS uuid) AND (owner_type = 'platform' OR balance_cents >= CAST(:amount AS bigint))
-    RETURNING balance_cents
-), credit AS (
-    UPDATE credit_accounts SET balance_cents = balance_cents + CAST(:amount AS bigint)
-     WHERE id = CAST(:to_id AS uuid) AND EXISTS (SELECT 1 FROM debit)
-    RETURNING balance_cents
-), transfer AS (
-    INSERT INTO credit_transfers (id, kind, from_account_id, to_account_id, amount_cents, initiator, notes, reverses_id)
-    SELECT CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid), CAST(:amount AS bigint),
-           :initiator, :notes, CAST(:reverses AS uuid)
-      FROM credit
-    RETURNING created_at
-), entries AS (
-    INSERT INTO credit_entries (transfer_id, account_id, amount_cents, balance_after_cents)
-    SELECT CAST(:tid AS uuid), CAST(:from_id AS uuid), -CAST(:amount AS bigint), debit.balance_cents FROM debit, transfer
-    UNION ALL
-    SELECT CAST(:tid AS uuid), CAST(:to_id AS uuid), CAST(:amount AS bigint), credit.balance_cents FROM credit, transfer
-    RETURNING id, amount_cents, balance_after_cents
+_MOVE = (
+    'SELECT accounts_found, debit_entry_id, debit_balance_after, credit_entry_id, credit_balance_after, transferred_at'
+    ' FROM ledger_transfer(CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
+    ' CAST(:amount AS bigint), :initiator, :notes, CAST(:reverses AS uuid))'
 )
-SELECT entries.id, entries.amount_cents, entries.balance_after_cents, transfer.created_at FROM entries, transfer
-"""
 
 
 def transfer_credit(
@@ -93,22 +74,20 @@ def transfer_credit(
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
-    locked = uow.fetch(_LOCK, a=from_account_id, b=to_account_id)
-    if len(locked) != 2:
-        raise errors.NotFound('No such account.')
     tid = str(uuid.uuid4())
-    rows = uow.fetch(
+    row = uow.fetch_one(
         _MOVE, tid=tid, kind=kind, from_id=from_account_id, to_id=to_account_id, amount=amount_cents,
         initiator=initiator, notes=notes, reverses=reverses_id,
     )
-    if not rows:
+    assert row is not None, 'ledger_transfer always answers one row'
+    if row['accounts_found'] != 2:
+        raise errors.NotFound('No such account.')
+    if row['debit_entry_id'] is None:
         raise errors.InsufficientCredit()
-    debit = next(r for r in rows if r['amount_cents'] < 0)
-    credit = next(r for r in rows if r['amount_cents'] > 0)
     return Transfer(
-        id=tid, kind=kind, amount_cents=amount_cents, created_at=debit['created_at'],
-        debit=Entry(debit['id'], from_account_id, debit['amount_cents'], debit['balance_after_cents']),
-        credit=Entry(credit['id'], to_account_id, credit['amount_cents'], credit['balance_after_cents']),
+        id=tid, kind=kind, amount_cents=amount_cents, created_at=row['transferred_at'],
+        debit=Entry(row['debit_entry_id'], from_account_id, -amount_cents, row['debit_balance_after']),
+        credit=Entry(row['credit_entry_id'], to_account_id, amount_cents, row['credit_balance_after']),
     )
 
 
