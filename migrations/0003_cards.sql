@@ -18,7 +18,8 @@ CREATE TABLE card_pools (
     -- cards ever imported into the pool: changed only by imports (claims never touch the pool row), so
     -- claimed = card_count - (rows in available_cards)
     card_count           bigint NOT NULL DEFAULT 0 CHECK (card_count >= 0),
-    created_at           timestamptz NOT NULL DEFAULT now()
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT card_pools_card_shape UNIQUE (id, brand_id, denomination_cents)  -- the target of cards_pool_fkey
 );
 CREATE INDEX card_pools_listing ON card_pools (created_at, id);
 CREATE INDEX card_pools_brand_listing ON card_pools (brand_id, created_at, id);
@@ -54,8 +55,10 @@ CREATE TABLE card_data_keys (
 
 CREATE TABLE cards (
     id                  uuid PRIMARY KEY,
-    pool_id             uuid REFERENCES card_pools (id),
-    brand_id            uuid NOT NULL REFERENCES brands (id),
+    pool_id             uuid,
+    -- a CSV card's brand and denomination are its pool's (cards_pool_fkey); a vendor card's come from the
+    -- redemption it was bought for, whose brand_id references brands
+    brand_id            uuid NOT NULL,
     denomination_cents  bigint NOT NULL CHECK (denomination_cents > 0),
     -- what the card cost us: the pool's cost_per_card for CSV cards, the vendor's price for API cards
     cost_cents          bigint NOT NULL CHECK (cost_cents > 0),
@@ -77,7 +80,11 @@ CREATE TABLE cards (
         (source = 'csv' AND pool_id IS NOT NULL AND vendor IS NULL AND vendor_reference IS NULL)
         OR (source = 'api' AND pool_id IS NULL AND vendor IS NOT NULL AND status = 'claimed')
     ),
-    CONSTRAINT cards_claimed_at CHECK ((status = 'claimed') = (claimed_at IS NOT NULL))
+    CONSTRAINT cards_claimed_at CHECK ((status = 'claimed') = (claimed_at IS NOT NULL)),
+    -- One foreign key check per card rather than one for the pool and one for the brand: each check costs about
+    -- a tenth of a 100,000-card import.
+    CONSTRAINT cards_pool_fkey FOREIGN KEY (pool_id, brand_id, denomination_cents)
+        REFERENCES card_pools (id, brand_id, denomination_cents)
 ) WITH (fillfactor = 90);  -- room on each page so that a claim's update stays a HOT update (no index writes)
 -- A vendor's card is stored once, however often its order is looked up again.
 CREATE UNIQUE INDEX cards_vendor_reference_unique ON cards (vendor, vendor_reference) WHERE vendor_reference IS NOT NULL;
@@ -92,10 +99,10 @@ CREATE TRIGGER cards_claimed_once BEFORE UPDATE ON cards
     FOR EACH ROW WHEN (OLD.status = 'claimed') EXECUTE FUNCTION cards_reject_change_after_claim();
 
 -- One row per unclaimed CSV card: an index of cards (status 'available') kept by hand, written only together with
--- its card in one statement (import: both inserted; claim: deleted as the card is marked claimed), and checked by
--- cards.check_inventory. No foreign keys: like an index it holds nothing of its own, and two more checks per card
--- made a 100,000-card import about a third slower. Claims delete from it, so vacuum it often: the dead index
--- entries a claim leaves behind are skipped cheaply, but only vacuum removes them.
+-- its card in one transaction (import: both inserted; claim: deleted in the statement that marks the card
+-- claimed), and checked by cards.check_inventory. No foreign keys: like an index it holds nothing of its own,
+-- and each check would add about a tenth to a 100,000-card import. Claims delete from it, so vacuum it often:
+-- the dead index entries a claim leaves behind are skipped cheaply, but only vacuum removes them.
 CREATE TABLE available_cards (
     pool_id  uuid NOT NULL,
     card_id  uuid NOT NULL,

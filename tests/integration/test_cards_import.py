@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -176,6 +178,20 @@ def test_a_bad_file_imports_nothing_and_names_each_bad_line(admin, pool):
     assert stock(admin, pool['id']) == (0, 0)
 
 
+def test_a_bad_date_on_line_5_is_refused(admin, pool):
+    rows = [f'{new_code()},1,2031-01-01\n' for _ in range(3)] + [f'{new_code()},1,2031-02-30\n']
+    details = rejected(admin, pool['id'], 'card_code,card_number,expires_on\n' + ''.join(rows))
+    assert details == [{'line': 5, 'message': 'expires_on is not a valid date written YYYY-MM-DD'}]
+
+
+def test_a_code_given_twice_is_refused_naming_both_lines(admin, pool):
+    twice = new_code()
+    rows = [new_code(), twice, new_code(), new_code(), new_code(), twice, new_code()]  # lines 2..8
+    details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
+    assert details == [{'line': 7, 'message': 'card_code duplicates the code on line 3'}]
+    assert stock(admin, pool['id']) == (0, 0)
+
+
 def test_a_code_already_stored_is_refused_with_its_line(admin, pool):
     earlier = new_code()
     import_text(admin, pool['id'], f'card_code,card_number\n{earlier},1\n')
@@ -271,7 +287,51 @@ def test_a_second_import_into_a_pool_while_one_runs_is_a_conflict(database_url, 
     assert refused.value.code == 'import_in_progress'
 
 
+def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool):
+    code = new_code()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n{code},2\n')
+        except BaseException as exc:  # asserted below
+            outcome.append(exc)
+        finally:
+            db.reset_connections()
+
+    with db.owner_connection() as other, db.UnitOfWork('owner', conn=other) as racing:
+        cards.store_vendor_card(
+            racing,
+            brand_id=pool['brand_id'],
+            denomination_cents=2500,
+            vendor='tango',
+            vendor_reference=None,
+            card_code=code,
+            card_number=None,
+            pin=None,
+            expires_on=None,
+            cost_cents=2400,
+        )
+        importer = threading.Thread(target=run)
+        importer.start()
+        time.sleep(0.5)  # the import now waits on the unique index for this uncommitted card
+        racing.commit()
+    importer.join()
+
+    [refused] = outcome
+    assert isinstance(refused, errors.ValidationFailed)
+    assert refused.details == [{'line': 3, 'message': 'card_code is already stored (imported or bought earlier)'}]
+    assert stock(admin, pool['id']) == (0, 0)
+
+
 def test_stock_bookkeeping_agrees_with_the_cards(admin, pool):
     import_text(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{new_code()},1\n' for _ in range(5)))
     db.in_transaction(lambda uow: cards.claim_card(uow, pool['brand_id'], 2500))
     assert db.in_transaction(cards.check_inventory) == []
+
+
+def test_the_database_keeps_a_csv_card_to_its_pools_brand_and_denomination(owner, admin, pool):
+    import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
+    [[card_id]] = owner.run('SELECT id::text FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
+    with pytest.raises(Exception, match='cards_pool_fkey'):
+        owner.run('UPDATE cards SET denomination_cents = 5000 WHERE id = CAST(:id AS uuid)', id=card_id)

@@ -3,9 +3,11 @@
 - Pools: one brand and denomination at one `cost_per_card`. Stock is the pool's rows in `available_cards`;
   claimed = cards ever imported (`card_pools.card_count`, changed only by imports) - available.
 - Import (`import_cards`): the header is read here; the rest of the file is COPYed raw into a temporary staging
-  table, checked as a whole in SQL, then read back in batches through a cursor to hash and encrypt each card in
-  Python (the HMAC key and the data key never reach the database), and inserted all-or-nothing. A bad file
-  answers 422 with `[{line, message}]` (the header is line 1) and imports nothing.
+  table and its values checked as a whole in SQL. The rows are then read back in batches through a cursor,
+  hashed and encrypted in Python (the HMAC key and the data key never reach the database) while the database
+  COPYs the previous batch into `cards` and `available_cards`, all in one transaction. Codes given twice or
+  stored before are caught by the unique index on their hashes; only then are the hashes compared to name the
+  lines. A bad file answers 422 with `[{line, message}]` (the header is line 1) and imports nothing.
 - Secrets: code, number and PIN are sealed with AES-GCM under one data key per import (one per process for vendor
   cards), the card id as associated data; `code_hash` (HMAC) finds duplicates; the last 4 characters are kept
   for display. Nothing here logs a code, number or PIN.
@@ -23,6 +25,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -217,6 +220,7 @@ def stock_by_pool(uow: UnitOfWork) -> dict[str, PoolStock]:
 
 _INVENTORY_PROBLEMS = """
 SELECT 'card ' || a.card_id || ': listed in available_cards but not an available card of pool ' || a.pool_id
+       AS problem
   FROM available_cards a
  WHERE NOT EXISTS (SELECT 1 FROM cards c WHERE c.id = a.card_id AND c.pool_id = a.pool_id AND c.status = 'available')
 UNION ALL
@@ -232,7 +236,7 @@ SELECT 'pool ' || p.id || ': card_count ' || p.card_count || ' but ' || coalesce
 
 def check_inventory(uow: UnitOfWork) -> list[str]:
     """Where the stock bookkeeping disagrees with the cards (empty when it agrees): a full scan, for checks."""
-    return [str(row[0]) for row in uow.conn.run(_INVENTORY_PROBLEMS)]
+    return [row['problem'] for row in uow.fetch(_INVENTORY_PROBLEMS)]
 
 
 # --- encryption ----------------------------------------------------------------------------------------
@@ -327,75 +331,57 @@ CREATE TEMPORARY TABLE card_import_rows (
 ) ON COMMIT DROP
 """
 
-_SEALED = """
-CREATE TEMPORARY TABLE card_import_sealed (
-    line           bigint NOT NULL,
-    id             uuid NOT NULL,
-    code_hash      bytea NOT NULL,
-    code_sealed    bytea NOT NULL,
-    number_sealed  bytea,
-    pin_sealed     bytea,
-    code_last4     text NOT NULL,
-    number_last4   text,
-    expires_on     date
-) ON COMMIT DROP
+_HASHES = """
+CREATE TEMPORARY TABLE card_import_hashes (line bigint NOT NULL, code_hash bytea NOT NULL) ON COMMIT DROP
 """
 
 _DATE = r"btrim(expires_on) ~ '^\d{4}-\d{2}-\d{2}$' AND pg_input_is_valid(btrim(expires_on), 'date')"
 
-# Everything that can be checked on the plaintext, in one pass over the file. Duplicates are found later on the
-# keyed hashes, so that no plaintext code is ever sorted (a sort may spill to a temporary file).
+# The first problem of each line that can be seen on the plaintext, for the whole file in one pass. Duplicates
+# are found on keyed hashes instead, so that no plaintext code is ever sorted (a sort may spill to a temp file).
 _ROW_ERRORS = f"""
-SELECT r.line, m.message FROM card_import_rows r CROSS JOIN LATERAL (VALUES
-    (CASE WHEN coalesce(btrim(card_code), '') = '' THEN 'card_code is empty' END),
-    (CASE WHEN length(btrim(card_code)) > {MAX_CODE_LENGTH}
-          THEN 'card_code is longer than {MAX_CODE_LENGTH} characters' END),
-    (CASE WHEN length(btrim(card_number)) > {MAX_NUMBER_LENGTH}
-          THEN 'card_number is longer than {MAX_NUMBER_LENGTH} characters' END),
-    (CASE WHEN length(btrim(pin)) > {MAX_PIN_LENGTH} THEN 'pin is longer than {MAX_PIN_LENGTH} characters' END),
-    (CASE WHEN concat(card_code, card_number, pin, expires_on) ~ '[[:cntrl:]]'
-          THEN 'control characters (such as line breaks or tabs) are not allowed in a value' END),
-    (CASE WHEN coalesce(btrim(expires_on), '') = '' THEN NULL
-          WHEN NOT ({_DATE}) THEN 'expires_on is not a valid date written YYYY-MM-DD'
-          WHEN CAST(btrim(expires_on) AS date) < current_date THEN 'expires_on is in the past' END)
-) AS m (message)
- WHERE m.message IS NOT NULL ORDER BY r.line, m.message LIMIT {MAX_REPORTED_ERRORS}
+SELECT line, message FROM (
+    SELECT line, CASE
+        WHEN coalesce(btrim(card_code), '') = '' THEN 'card_code is empty'
+        WHEN length(btrim(card_code)) > {MAX_CODE_LENGTH} THEN 'card_code is longer than {MAX_CODE_LENGTH} characters'
+        WHEN length(btrim(card_number)) > {MAX_NUMBER_LENGTH}
+            THEN 'card_number is longer than {MAX_NUMBER_LENGTH} characters'
+        WHEN length(btrim(pin)) > {MAX_PIN_LENGTH} THEN 'pin is longer than {MAX_PIN_LENGTH} characters'
+        WHEN concat(card_code, card_number, pin, expires_on) ~ '[[:cntrl:]]'
+            THEN 'control characters (such as line breaks or tabs) are not allowed in a value'
+        WHEN coalesce(btrim(expires_on), '') = '' THEN NULL
+        WHEN NOT ({_DATE}) THEN 'expires_on is not a valid date written YYYY-MM-DD'
+        WHEN CAST(btrim(expires_on) AS date) < current_date THEN 'expires_on is in the past'
+    END AS message
+    FROM card_import_rows
+) e WHERE message IS NOT NULL ORDER BY line LIMIT {MAX_REPORTED_ERRORS}
 """
 
-# Rows read back for hashing and sealing: every row with a code, so that duplicates are reported beside other
-# errors. The date goes back as text: COPY parses it again faster than Python would.
-_STAGED = f"""
-SELECT line, btrim(card_code) AS card_code, NULLIF(btrim(card_number), '') AS card_number,
-       NULLIF(btrim(pin), '') AS pin, CASE WHEN {_DATE} THEN btrim(expires_on) END AS expires_on
-  FROM card_import_rows WHERE coalesce(btrim(card_code), '') <> ''
-"""
+_CODES = "SELECT line, btrim(card_code) AS card_code FROM card_import_rows WHERE coalesce(btrim(card_code), '') <> ''"
 
 _DUPLICATE_ERRORS = f"""
 SELECT line, message FROM (
     SELECT line, format('card_code duplicates the code on line %s', first_line) AS message
-      FROM (SELECT line, min(line) OVER (PARTITION BY code_hash) AS first_line FROM card_import_sealed) d
+      FROM (SELECT line, min(line) OVER (PARTITION BY code_hash) AS first_line FROM card_import_hashes) d
      WHERE line > first_line
     UNION ALL
-    SELECT s.line, 'card_code is already stored (imported or bought earlier)'
-      FROM card_import_sealed s WHERE EXISTS (SELECT 1 FROM cards c WHERE c.code_hash = s.code_hash)
+    SELECT h.line, 'card_code is already stored (imported or bought earlier)'
+      FROM card_import_hashes h WHERE EXISTS (SELECT 1 FROM cards c WHERE c.code_hash = h.code_hash)
 ) e ORDER BY line LIMIT {MAX_REPORTED_ERRORS}
 """
 
-# One chunk of lines per statement, so that no statement of a large import comes near the statement timeout.
-_INSERT_CARDS = """
-WITH inserted AS (
-    INSERT INTO cards (id, pool_id, brand_id, denomination_cents, cost_cents, source, key_id, code_sealed,
-                       number_sealed, pin_sealed, code_hash, code_last4, number_last4, expires_on, status)
-    SELECT s.id, p.id, p.brand_id, p.denomination_cents, p.cost_per_card_cents, 'csv', CAST(:key AS uuid),
-           s.code_sealed, s.number_sealed, s.pin_sealed, s.code_hash, s.code_last4, s.number_last4, s.expires_on,
-           'available'
-      FROM card_import_sealed s CROSS JOIN card_pools p
-     WHERE p.id = CAST(:pool AS uuid) AND s.line >= :first AND s.line < :first + :lines
-    RETURNING pool_id, id
-)
-INSERT INTO available_cards (pool_id, card_id) SELECT pool_id, id FROM inserted
+# Rows of a file found valid, read back to be sealed. The date goes back as text: COPY parses it faster than Python.
+_STAGED = f"""
+SELECT btrim(card_code) AS card_code, NULLIF(btrim(card_number), '') AS card_number, NULLIF(btrim(pin), '') AS pin,
+       CASE WHEN {_DATE} THEN btrim(expires_on) END AS expires_on
+  FROM card_import_rows
 """
-INSERT_CHUNK_LINES = 25_000
+
+_COPY_CARDS = (
+    'COPY cards (pool_id, brand_id, denomination_cents, cost_cents, key_id, source, status, id, code_hash, code_sealed,'
+    ' number_sealed, pin_sealed, code_last4, number_last4, expires_on) FROM STDIN WITH (FORMAT csv)'
+)
+_COPY_AVAILABLE = 'COPY available_cards (pool_id, card_id) FROM STDIN WITH (FORMAT csv)'
 
 _COPY_LINE = re.compile(r'\bline (\d+)')
 
@@ -426,34 +412,91 @@ def _quoted(value: str | None) -> str:
     return '"' + value.replace('"', '""') + '"' if value is not None else ''
 
 
-def _sealed_batch(rows: list[dict[str, Any]], sealer: crypto.Sealer, hasher: Callable[[str], bytes]) -> io.BytesIO:
-    """CSV for COPY into card_import_sealed: ids, keyed hashes and ciphertexts of one batch of staged rows."""
-    out = []
+def _sealed_batch(
+    rows: list[dict[str, Any]], prefix: str, sealer: crypto.Sealer, hasher: Callable[[str], bytes]
+) -> tuple[io.BytesIO, io.BytesIO]:
+    """COPY data for cards and available_cards from one batch of valid staged rows: new ids, hashes, ciphertexts.
+
+    `prefix` holds the columns every card of the import shares (pool, brand, denomination, cost, key, source, status).
+    """
+    pool_id = prefix.split(',', 1)[0]
+    card_lines, available_lines = [], []
     for row in rows:
         card_id = _random_card_id()
         code, number, pin = row['card_code'], row['card_number'], row['pin']
         number_sealed = '\\x' + sealer.seal(number, card_id).hex() if number else ''
         pin_sealed = '\\x' + sealer.seal(pin, card_id).hex() if pin else ''
-        out.append(
-            f'{row["line"]},{card_id.hex()},\\x{hasher(code).hex()},\\x{sealer.seal(code, card_id).hex()},'
-            f'{number_sealed},{pin_sealed},{_quoted(code[-4:])},{_quoted(number[-4:] if number else None)},'
-            f'{row["expires_on"] or ""}\n'
+        card_lines.append(
+            f'{prefix}{card_id.hex()},\\x{hasher(code).hex()},\\x{sealer.seal(code, card_id).hex()},{number_sealed},'
+            f'{pin_sealed},{_quoted(code[-4:])},{_quoted(number[-4:] if number else None)},{row["expires_on"] or ""}\n'
         )
-    return io.BytesIO(''.join(out).encode())
+        available_lines.append(f'{pool_id},{card_id.hex()}\n')
+    return io.BytesIO(''.join(card_lines).encode()), io.BytesIO(''.join(available_lines).encode())
 
 
-def _seal_staged(uow: UnitOfWork, key: _DataKey) -> None:
-    """Hash and seal every staged row, BATCH_ROWS at a time, into card_import_sealed."""
+def _insert_staged(uow: UnitOfWork, pool: dict[str, Any], key: _DataKey) -> int:
+    """Seal the staged rows and COPY them into cards and available_cards, BATCH_ROWS at a time.
+
+    One thread seals the next batch while this one sends the last to the database and reads the next: the
+    server inserts (indexes, foreign keys, WAL) while Python encrypts, instead of each waiting for the other.
+    """
     sealer, hasher = crypto.Sealer(key.plaintext), crypto.keyed_hasher(CODE_HASH_PURPOSE)
-    uow.execute('DECLARE card_import_cursor NO SCROLL CURSOR FOR ' + _STAGED)
-    while rows := uow.fetch(f'FETCH {BATCH_ROWS} FROM card_import_cursor'):
+    prefix = (
+        f'{pool["id"]},{pool["brand_id"]},{pool["denomination_cents"]},{pool["cost_per_card_cents"]},{key.id},'
+        'csv,available,'
+    )
+
+    def fetch() -> list[dict[str, Any]]:
+        return uow.fetch(f'FETCH {BATCH_ROWS} FROM card_import_rows_cursor')
+
+    def seal(rows: list[dict[str, Any]]) -> tuple[io.BytesIO, io.BytesIO]:
+        return _sealed_batch(rows, prefix, sealer, hasher)
+
+    imported = 0
+    uow.execute('DECLARE card_import_rows_cursor NO SCROLL CURSOR FOR ' + _STAGED)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix='card-sealer') as sealing:
+        rows = fetch()
+        batch = sealing.submit(seal, rows) if rows else None
+        while batch is not None:
+            imported += len(rows)
+            rows = fetch()
+            cards_data, available_data = batch.result()
+            batch = sealing.submit(seal, rows) if rows else None
+            _copy_cards(uow, cards_data, available_data)
+    uow.execute('CLOSE card_import_rows_cursor')
+    return imported
+
+
+def _copy_cards(uow: UnitOfWork, cards_data: IO[bytes], available_data: IO[bytes]) -> None:
+    try:
+        uow.execute(_COPY_CARDS, stream=cards_data)
+    except DatabaseError as exc:
+        if db.sqlstate(exc) == '55P03':  # waited too long on a concurrent import's uncommitted equal code
+            raise errors.Conflict(
+                'Another import is storing some of the same card codes; try again when it has finished.',
+                code='import_in_progress',
+            ) from None
+        raise
+    uow.execute(_COPY_AVAILABLE, stream=available_data)
+
+
+def _duplicates(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Lines whose code is in the file twice or already stored, found by comparing keyed hashes."""
+    hasher = crypto.keyed_hasher(CODE_HASH_PURPOSE)
+    uow.execute(_HASHES)
+    uow.execute('DECLARE card_import_codes_cursor NO SCROLL CURSOR FOR ' + _CODES)
+    while rows := uow.fetch(f'FETCH {BATCH_ROWS} FROM card_import_codes_cursor'):
+        data = ''.join(f'{row["line"]},\\x{hasher(row["card_code"]).hex()}\n' for row in rows)
         uow.execute(
-            'COPY card_import_sealed (line, id, code_hash, code_sealed, number_sealed, pin_sealed, code_last4,'
-            ' number_last4, expires_on) FROM STDIN WITH (FORMAT csv)',
-            stream=_sealed_batch(rows, sealer, hasher),
+            'COPY card_import_hashes (line, code_hash) FROM STDIN WITH (FORMAT csv)', stream=io.BytesIO(data.encode())
         )
-    uow.execute('CLOSE card_import_cursor')
-    uow.execute('CREATE INDEX ON card_import_sealed (line)')
+    uow.execute('CLOSE card_import_codes_cursor')
+    return uow.fetch(_DUPLICATE_ERRORS)
+
+
+def _refused(*problem_lists: list[dict[str, Any]]) -> errors.ValidationFailed:
+    problems = sorted((p for problems in problem_lists for p in problems), key=lambda p: p['line'])
+    return _invalid_file([{'line': p['line'], 'message': p['message']} for p in problems[:MAX_REPORTED_ERRORS]])
 
 
 def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
@@ -462,34 +505,35 @@ def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
     `csv_stream` is a binary file-like object at the start of the file; it is read once, as a stream.
     Raises ValidationFailed (422, `details: [{line, message}]`) for a bad file, NotFound for an unknown pool,
     Conflict when another import into the pool is running.
+
+    A file that passes the checks on its plaintext is inserted straight away; the unique index on the code hashes
+    refuses a code stored before or given twice, and only then are the hashes compared to name the lines.
     """
     with UnitOfWork() as uow:
         _require_admin(uow, subject)
-        if not is_uuid(pool_id) or not _lock_pool(uow, pool_id):
-            raise errors.NotFound('No such pool.')
+        pool = _lock_pool(uow, pool_id)
         columns = _read_header(csv_stream)
-        uow.execute("SET LOCAL work_mem = '64MB'")  # the duplicate search over 100,000 hashes stays in memory
+        uow.execute("SET LOCAL work_mem = '64MB'")  # comparing 100,000 hashes stays in memory
         uow.execute(_STAGING)
         try:
             uow.execute(f'COPY card_import_rows ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', stream=csv_stream)
         except DatabaseError as exc:
             raise (_copy_error(exc) or exc) from None
-        last_line = uow.value('SELECT max(line) FROM card_import_rows')
-        if last_line is None:
+        if not uow.value('SELECT EXISTS (SELECT 1 FROM card_import_rows)'):
             raise _invalid_file([{'line': 2, 'message': 'the file holds no cards after the header'}])
-        problems = uow.fetch(_ROW_ERRORS)
+        if problems := uow.fetch(_ROW_ERRORS):
+            raise _refused(problems, _duplicates(uow))
         key = _new_data_key()
-        uow.execute(_SEALED)
-        _seal_staged(uow, key)
-        problems += uow.fetch(_DUPLICATE_ERRORS)
-        if problems:
-            problems.sort(key=lambda p: p['line'])
-            raise _invalid_file([{'line': p['line'], 'message': p['message']} for p in problems[:MAX_REPORTED_ERRORS]])
         _store_key(uow, key)
-        imported = sum(
-            uow.execute(_INSERT_CARDS, pool=pool_id, key=key.id, first=first, lines=INSERT_CHUNK_LINES)
-            for first in range(2, last_line + 1, INSERT_CHUNK_LINES)
-        )
+        uow.execute('SAVEPOINT card_import')
+        try:
+            imported = _insert_staged(uow, pool, key)
+        except errors.Conflict as exc:
+            if exc.code != 'duplicate_card':
+                raise
+            uow.execute('ROLLBACK TO SAVEPOINT card_import')
+            duplicates = _duplicates(uow)
+            raise (_refused(duplicates) if duplicates else exc) from None
         uow.execute(
             'UPDATE card_pools SET card_count = card_count + :n WHERE id = CAST(:id AS uuid)', n=imported, id=pool_id
         )
@@ -499,11 +543,17 @@ def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
     return imported
 
 
-def _lock_pool(uow: UnitOfWork, pool_id: str) -> bool:
-    """Serialize imports into one pool (claims never lock the pool row). Another import running: 409."""
+def _lock_pool(uow: UnitOfWork, pool_id: str) -> dict[str, Any]:
+    """The pool, locked: imports into one pool run one at a time (claims never lock the pool row)."""
     try:
-        return bool(
-            uow.fetch('SELECT 1 FROM card_pools WHERE id = CAST(:id AS uuid) FOR NO KEY UPDATE NOWAIT', id=pool_id)
+        row = (
+            uow.fetch_one(
+                'SELECT id::text AS id, brand_id::text AS brand_id, denomination_cents, cost_per_card_cents'
+                ' FROM card_pools WHERE id = CAST(:id AS uuid) FOR NO KEY UPDATE NOWAIT',
+                id=pool_id,
+            )
+            if is_uuid(pool_id)
+            else None
         )
     except DatabaseError as exc:
         if db.sqlstate(exc) == '55P03':
@@ -511,6 +561,9 @@ def _lock_pool(uow: UnitOfWork, pool_id: str) -> bool:
                 'Another import into this pool is running; try again when it has finished.', code='import_in_progress'
             ) from None
         raise
+    if row is None:
+        raise errors.NotFound('No such pool.')
+    return row
 
 
 # --- claim ---------------------------------------------------------------------------------------------
