@@ -2,8 +2,9 @@
 ones alike, and compares the database with a model after every step.
 
 Hierarchy per example: the platform, 2 agencies, 2 clients each, and per client one campaign that starts
-isolated and one that starts shared; every level starts with some credit. Steps: allocations and reclaims between any two accounts (most of
-them not a parent/child pair, many of them too large), and budget mode switches (including unknown modes).
+isolated and one that starts shared; every level starts with some credit. Steps: allocations and reclaims,
+mostly between a parent and its child and otherwise between any two accounts, with amounts that are often
+too large; budget mode switches, including to an unknown mode.
 """
 
 from __future__ import annotations

@@ -29,17 +29,20 @@ ROUTES: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/r
 # account's parent and grandparent (an agency's account hangs under the platform's, a client's under its
 # agency's, a campaign's under its client's); a campaign's budget mode.
 _ACCOUNTS = """
-SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.system_name, a.parent_id::text AS parent_account_id,
-       a.balance_cents, a.created_at,
+SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.parent_id::text AS parent_account_id,
        (CASE a.owner_type WHEN 'agency' THEN a.owner_id WHEN 'client' THEN p.owner_id WHEN 'campaign' THEN g.owner_id
         END)::text AS agency_id,
        (CASE a.owner_type WHEN 'client' THEN a.owner_id WHEN 'campaign' THEN p.owner_id END)::text AS client_id,
        (SELECT c.budget_mode FROM campaigns c WHERE a.owner_type = 'campaign' AND c.id = a.owner_id) AS budget_mode
+       {shown}
   FROM credit_accounts a
   LEFT JOIN credit_accounts p ON p.id = a.parent_id
   LEFT JOIN credit_accounts g ON g.id = p.parent_id
  WHERE a.id = ANY(CAST(:ids AS uuid[]))
 """
+# What an allocation reads needs no more than that; what GET /accounts shows does.
+_OWNERS = _ACCOUNTS.format(shown='')
+_SHOWN = _ACCOUNTS.format(shown=', a.system_name, a.balance_cents, a.created_at')
 
 _HISTORY = """
 SELECT e.id, e.transfer_id::text, e.account_id::text, t.kind, e.amount_cents, e.balance_after_cents,
@@ -75,13 +78,14 @@ def administers(caller: Caller, account: dict[str, Any]) -> bool:
     return caller.platform_admin
 
 
-def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str) -> list[dict[str, Any]]:
-    """The accounts, in the order asked, each visible to the caller; 404 for any other."""
+def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = False) -> list[dict[str, Any]]:
+    """The accounts, in the order asked, each visible to the caller; 404 for any other. `shown`: with the
+    balance and the other columns `render_account` shows."""
     try:
         ids = [str(uuid.UUID(a)) for a in account_ids]
     except (ValueError, TypeError, AttributeError):
         raise errors.NotFound('No such account.') from None
-    rows = {r['account_id']: r for r in uow.fetch(_ACCOUNTS, ids=ids)}
+    rows = {r['account_id']: r for r in uow.fetch(_SHOWN if shown else _OWNERS, ids=ids)}
     found = [rows.get(a) for a in ids]
     for account in found:
         if account is None or not sees(caller, account):
@@ -91,7 +95,7 @@ def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str) -> list[dict[s
 
 def visible_account(uow: UnitOfWork, caller: Caller, account_id: str) -> dict[str, Any]:
     """The account if its owner is visible to the caller (platform and system accounts: platform admins)."""
-    return _accounts(uow, caller, account_id)[0]
+    return _accounts(uow, caller, account_id, shown=True)[0]
 
 
 def get_account(subject: str, account_id: str) -> dict[str, Any]:
@@ -150,25 +154,43 @@ class MoveOutcome:
 
 
 def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None = None) -> MoveOutcome:
-    """`POST /allocate-credit` and `POST /reclaim-credit`: one transaction, run again on deadlock."""
-    return db.in_transaction(lambda uow: move(uow, auth.load_caller(uow, subject), request, idempotency_key))
+    """`POST /allocate-credit` and `POST /reclaim-credit` for `subject`, answering the seed's response body.
 
-
-def move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key: str | None = None) -> MoveOutcome:
-    """Allocate or reclaim for `caller` in `uow`'s transaction and answer the seed's response body.
-
-    With an idempotency key, an earlier committed request with the same key and fingerprint is answered with
-    its stored response and nothing moves; the same key with another request is an IdempotencyConflict.
+    One transaction, run again on deadlock. With an idempotency key, an earlier committed request with the
+    same key and fingerprint is answered with its stored response and nothing moves; the same key with
+    another request is an IdempotencyConflict.
     """
-    fingerprint = request.fingerprint()
+    return db.in_transaction(lambda uow: _move(uow, auth.load_caller(uow, subject), request, idempotency_key))
+
+
+def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key: str | None) -> MoveOutcome:
+    """The whole transaction; its last statement carries the COMMIT, so the accounts' rows are unlocked one
+    exchange sooner (the source of many allocations is a hot row that every one of them waits for)."""
     if idempotency_key is not None:
-        stored = _claim_key(uow, caller.subject, idempotency_key, fingerprint)
+        stored = _claim_key(uow, caller.subject, idempotency_key, request.fingerprint())
         if stored is not None:
             return MoveOutcome(stored, replayed=True)
-    transfer = _move(uow, caller, request)
+    source, destination, campaign_id = _authorized(uow, caller, request)
+    transfer = ledger.transfer_credit(
+        uow,
+        source,
+        destination,
+        request.amount_cents,
+        request.direction,
+        initiator=caller.subject,
+        notes=request.notes,
+        commit=idempotency_key is None and campaign_id is None,
+    )
+    # A budget mode switch that committed between the authorization's read and transfer_credit's lock on the
+    # campaign's account would leave credit in a shared campaign; with the lock held, the mode read now is final.
+    if (
+        campaign_id is not None
+        and uow.value('SELECT budget_mode FROM campaigns WHERE id = CAST(:id AS uuid)', id=campaign_id) != 'isolated'
+    ):
+        raise _shared_campaign()
     answer = _answer(transfer, request.notes, caller.subject)
     if idempotency_key is not None:
-        uow.execute(
+        uow.fetch_and_commit(
             'UPDATE idempotency_keys SET response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
             s=caller.subject,
             k=idempotency_key,
@@ -203,7 +225,9 @@ def _claim_key(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[
     return response
 
 
-def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest) -> ledger.Transfer:
+def _authorized(uow: UnitOfWork, caller: Caller, request: MoveRequest) -> tuple[str, str, str | None]:
+    """The source and destination accounts if the caller may move credit between them (404, 403, 422
+    otherwise), and the campaign when the destination is a campaign's account."""
     source, destination = _accounts(uow, caller, request.from_account_id, request.to_account_id)
     if request.direction == 'allocation':
         parent, child = source, destination
@@ -217,27 +241,10 @@ def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest) -> ledger.Trans
             if request.direction == 'allocation'
             else 'Credit is reclaimed only from a direct child account.'
         )
-    campaign_target = request.direction == 'allocation' and child['owner_type'] == 'campaign'
-    if campaign_target and child['budget_mode'] != 'isolated':
+    campaign_id = child['owner_id'] if request.direction == 'allocation' and child['owner_type'] == 'campaign' else None
+    if campaign_id is not None and child['budget_mode'] != 'isolated':
         raise _shared_campaign()
-    transfer = ledger.transfer_credit(
-        uow,
-        source['account_id'],
-        destination['account_id'],
-        request.amount_cents,
-        request.direction,
-        initiator=caller.subject,
-        notes=request.notes,
-    )
-    # A budget mode switch that committed between the read above and transfer_credit's lock on the account
-    # would leave credit in a shared campaign; with the lock held, the mode read now is final.
-    if (
-        campaign_target
-        and uow.value('SELECT budget_mode FROM campaigns WHERE id = CAST(:id AS uuid)', id=child['owner_id'])
-        != 'isolated'
-    ):
-        raise _shared_campaign()
-    return transfer
+    return source['account_id'], destination['account_id'], campaign_id
 
 
 def _shared_campaign() -> errors.InvalidHierarchy:

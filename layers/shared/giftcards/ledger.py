@@ -6,9 +6,11 @@ two entries, all in the caller's transaction. Both account rows are locked in id
 transfers in opposite directions cannot deadlock. The database re-checks at commit that every transfer
 has exactly two entries summing to zero, and refuses UPDATE/DELETE of ledger rows.
 
-The movement is the database function `ledger_transfer` (migration 0007): one round trip, and statement
-plans cached for the connection rather than planned on every call (the hot account row stays locked for
-one exchange less, and the server does less work per transfer).
+The movement is the database function `ledger_transfer` (migrations 0007, 0008): one round trip, and
+statement plans cached for the connection rather than planned on every call (the hot account row stays
+locked for one exchange less, and the server does less work per transfer). A refused transfer is an error
+in the database, so it aborts the transaction, and a caller with nothing left to do may commit in the same
+round trip (`commit=True`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from giftcards.db import UnitOfWork
 Kind = Literal['allocation', 'reclaim', 'redemption', 'refund', 'reversal']
 
 db.register_constraint('credit_accounts_balance_nonnegative', errors.InsufficientCredit)
+db.register_constraint('ledger_transfer_accounts_exist', lambda: errors.NotFound('No such account.'))
 db.register_constraint(
     'credit_transfers_reversed_once', lambda: errors.Conflict('This transfer was already reversed.', code='already_reversed')
 )
@@ -48,7 +51,7 @@ class Transfer:
 
 
 _MOVE = (
-    'SELECT accounts_found, debit_entry_id, debit_balance_after, credit_entry_id, credit_balance_after, transferred_at'
+    'SELECT debit_entry_id, debit_balance_after, credit_entry_id, credit_balance_after, transferred_at'
     ' FROM ledger_transfer(CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
     ' CAST(:amount AS bigint), :initiator, :notes, CAST(:reverses AS uuid))'
 )
@@ -64,26 +67,27 @@ def transfer_credit(
     initiator: str,
     notes: str | None = None,
     reverses_id: str | None = None,
+    commit: bool = False,
 ) -> Transfer:
     """Move `amount_cents` from one account to another inside `uow`'s transaction.
 
     Raises InsufficientCredit when the source (other than the platform) holds less than the amount, and
-    NotFound when either account does not exist. Nothing is written in either case.
+    NotFound when either account does not exist; the transaction is then aborted, and nothing of it is kept.
+
+    `commit=True`: the transfer is the transaction's last statement, and COMMIT travels with it in one round
+    trip, so the two account rows are unlocked one exchange sooner (a hot account serves one transfer at a
+    time, for as long as its row stays locked).
     """
     if amount_cents <= 0:
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
     tid = str(uuid.uuid4())
-    row = uow.fetch_one(
-        _MOVE, tid=tid, kind=kind, from_id=from_account_id, to_id=to_account_id, amount=amount_cents,
-        initiator=initiator, notes=notes, reverses=reverses_id,
-    )
-    assert row is not None, 'ledger_transfer always answers one row'
-    if row['accounts_found'] != 2:
-        raise errors.NotFound('No such account.')
-    if row['debit_entry_id'] is None:
-        raise errors.InsufficientCredit()
+    params = {
+        'tid': tid, 'kind': kind, 'from_id': from_account_id, 'to_id': to_account_id, 'amount': amount_cents,
+        'initiator': initiator, 'notes': notes, 'reverses': reverses_id,
+    }
+    (row,) = uow.fetch_and_commit(_MOVE, **params) if commit else uow.fetch(_MOVE, **params)
     return Transfer(
         id=tid, kind=kind, amount_cents=amount_cents, created_at=row['transferred_at'],
         debit=Entry(row['debit_entry_id'], from_account_id, -amount_cents, row['debit_balance_after']),
