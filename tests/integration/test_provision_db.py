@@ -89,3 +89,20 @@ def test_a_commit_refused_at_commit_time_raises_and_keeps_nothing(database_url: 
         )
         == 0
     )
+
+
+def test_a_statement_prepared_before_a_migration_changed_its_answer_is_prepared_again(owner: Any) -> None:
+    table = f'provision_db_{uuid.uuid4().hex[:8]}'
+    owner.run(f'CREATE TABLE {table} (a int)')
+    owner.run(f'INSERT INTO {table} VALUES (1)')
+    owner.run(f'GRANT SELECT ON {table} TO giftcard_app')
+
+    def read() -> list[dict[str, Any]]:
+        return db.in_transaction(lambda uow: uow.fetch(f'SELECT * FROM {table} WHERE a = :a', a=1))
+
+    try:
+        assert read() == [{'a': 1}]
+        owner.run(f'ALTER TABLE {table} ADD COLUMN b int DEFAULT 2')
+        assert read() == [{'a': 1, 'b': 2}]
+    finally:
+        owner.run(f'DROP TABLE {table}')

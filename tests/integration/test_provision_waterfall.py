@@ -236,3 +236,19 @@ def test_a_replay_asks_the_vendor_with_the_unknown_outcome_before_a_higher_prior
         assert row['vendor'] == second.name and result.card.card_code == sold.card_code
         assert first.sold_count(row['vendor_key']) == 0
         ps.assert_settled(s.campaign_id, first, second)
+
+
+def test_a_request_starts_no_vendor_call_that_could_outlast_its_time(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
+        with monkeypatch.context() as budget, pytest.raises(errors.ServiceUnavailable) as caught:
+            budget.setattr(recovery, 'REQUEST_BUDGET_S', 1.0)  # less than one call may take (2 s)
+            s.provision(code)
+        (row,) = ps.redemptions_of(s.campaign_id)
+        assert caught.value.code == 'fulfilment_pending' and vendor.attempts(row['vendor_key']) == 0
+
+        assert s.provision(code).replayed
+        ps.assert_settled(s.campaign_id, vendor)

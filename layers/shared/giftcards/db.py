@@ -6,7 +6,7 @@
 - `in_transaction(work)`: runs `work(uow)` and commits, retrying serialization failures and deadlocks
   a bounded number of times. Only for work whose sole side effects are in this database.
 - Constraint violations become domain errors through `register_constraint`.
-- A statement with parameters costs one round trip (`_execute`), not pg8000's three.
+- A statement with parameters is prepared once per connection and then costs one round trip (`_execute`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -33,7 +35,7 @@ from giftcards.config import Settings, get_settings
 Role = Literal['app', 'owner']
 T = TypeVar('T')
 
-SERIALIZATION_FAILURE, DEADLOCK, QUERY_CANCELED = '40001', '40P01', '57014'
+SERIALIZATION_FAILURE, DEADLOCK, QUERY_CANCELED, FEATURE_NOT_SUPPORTED = '40001', '40P01', '57014', '0A000'
 _RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK}
 _INTEGRITY = {'23505', '23514', '23503', '23P01', '23502'}
 
@@ -169,27 +171,49 @@ def reset_connections() -> None:
 
 # --- one round trip per statement ----------------------------------------------------------------------
 
-# pg8000 turns `:name` parameters into `$n` with a Python scan of the whole text on every call, and runs an unnamed
-# statement in three exchanges with the server (Parse, then Describe, then Bind and Execute). Both costs grow with
-# the statements that matter most (the money path), so: the scan once per text, and the five messages in one write.
+# pg8000 turns `:name` parameters into `$n` with a Python scan of the whole text on every call, and runs a statement
+# in three exchanges with the server (Parse, then Describe, then Bind and Execute), parsed and planned every time.
+# Instead each connection prepares a statement once (a protocol-level named statement: RDS Proxy multiplexes these,
+# unlike SQL PREPARE) and then runs it in one exchange: Bind, Execute and Sync sent together.
 _parse_parameters = functools.lru_cache(maxsize=1024)(pg8000.native.to_statement)
-_DESCRIBE_PORTAL = pg8000_core.DESCRIBE, pg8000_core.PORTAL + pg8000_core.NULL_BYTE
+MAX_PREPARED = 500  # per connection; statements beyond it are parsed every time
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    name: bytes
+    columns: list[dict[str, Any]] | None
+    input_funcs: list[Any]
+    statement: str
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+_prepared: weakref.WeakKeyDictionary[pg8000.native.Connection, dict[str, _Prepared]] = weakref.WeakKeyDictionary()
+
+
+def _prepare(conn: pg8000.native.Connection, sql: str) -> _Prepared:
+    statements = _prepared.setdefault(conn, {})
+    found = statements.get(sql)
+    if found is None:
+        statement, values = _parse_parameters(sql)
+        name, columns, input_funcs = conn.prepare_statement(statement, ())
+        found = _Prepared(name, columns, input_funcs, statement, values)
+        if len(statements) < MAX_PREPARED:
+            statements[sql] = found
+    return found
 
 
 def _execute(
     conn: pg8000.native.Connection, sql: str, params: dict[str, Any], *, then_commit: bool = False
 ) -> list[list[Any]]:
-    """`conn.run(sql, **params)` in one round trip: Parse, Bind, Describe, Execute and Sync sent together; with
-    `then_commit`, COMMIT travels in the same write (after an error the server skips it, up to the Sync).
+    """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`; with `then_commit`,
+    COMMIT travels in the same write (after an error the server skips it, up to the Sync).
 
-    The statement and portal are unnamed, so nothing outlives the call (no session state for RDS Proxy to pin).
-    Uses pg8000's message writers (the version is pinned); the answer is read by pg8000's own handlers.
+    Uses pg8000's message writers and handlers (the version is pinned).
     """
-    statement, values = _parse_parameters(sql)
-    context = pg8000_core.Context(statement)
-    conn.send_PARSE(pg8000_core.NULL_BYTE, statement, ())
-    conn.send_BIND(pg8000_core.NULL_BYTE, make_params(conn.py_types, values(params)))
-    conn._send_message(*_DESCRIBE_PORTAL)
+    prepared = _prepare(conn, sql)
+    context = pg8000_core.Context(prepared.statement, columns=prepared.columns, input_funcs=prepared.input_funcs)
+    conn.send_BIND(prepared.name, make_params(conn.py_types, prepared.values(params)))
     conn.send_EXECUTE()
     if then_commit:
         conn.send_PARSE(pg8000_core.NULL_BYTE, 'COMMIT', ())
@@ -198,7 +222,14 @@ def _execute(
     pg8000_core._write(conn._sock, pg8000_core.SYNC_MSG)
     pg8000_core._flush(conn._sock)
     conn._context = context
-    conn.handle_messages(context)
+    try:
+        conn.handle_messages(context)
+    except DatabaseError as exc:
+        if sqlstate(exc) == FEATURE_NOT_SUPPORTED and 'cached plan' in str(exc):
+            # A migration changed what a prepared statement answers: prepare afresh, and run the work again.
+            _prepared.pop(conn, None)
+            raise RetryableError('a prepared statement went stale') from exc
+        raise
     return context.rows
 
 

@@ -38,6 +38,8 @@ from giftcards.vendors.support import dollars_text
 
 LEASE_MARGIN_S = 5.0
 POLL_S = 0.1
+# A request answers within API Gateway's 30 s: no vendor call starts that could end later than this.
+REQUEST_BUDGET_S = 25.0
 INITIATOR = 'provisioning'
 
 
@@ -136,14 +138,16 @@ def release(redemption_id: str, token: str, error: str) -> None:
 
 def settle(redemption_id: str, held: tuple[PendingOrder, str] | None = None) -> Outcome:
     """Drive a pending redemption to an outcome for a request waiting on it: with the lease the request holds
-    (`held`), by taking the lease when it is free, or by waiting for the worker holding it, up to the vendor
-    timeout (20 s at most, inside API Gateway's limit). UNKNOWN: still pending."""
-    deadline = time.monotonic() + min(vendor_timeout_s(), 20.0)
+    (`held`), by taking the lease when it is free, or by waiting for the worker holding it (up to the vendor
+    timeout). Everything within REQUEST_BUDGET_S. UNKNOWN: still pending."""
+    started = time.monotonic()
+    deadline = started + REQUEST_BUDGET_S
+    wait_until = started + min(vendor_timeout_s(), REQUEST_BUDGET_S)
     while True:
         if held is None:
             held = acquire(redemption_id)
         if held is not None:
-            outcome = _run_guarded(*held)
+            outcome = _run_guarded(*held, deadline=deadline)
             if outcome is not Outcome.LEASE_LOST:
                 return outcome
             held = None
@@ -153,14 +157,14 @@ def settle(redemption_id: str, held: tuple[PendingOrder, str] | None = None) -> 
         )
         if status != 'pending':
             return Outcome.FULFILLED if status == 'fulfilled' else Outcome.FAILED
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= wait_until:
             return Outcome.UNKNOWN
         time.sleep(POLL_S)
 
 
-def _run_guarded(pending: PendingOrder, token: str) -> Outcome:
+def _run_guarded(pending: PendingOrder, token: str, *, deadline: float) -> Outcome:
     try:
-        return run_waterfall(pending, token)
+        return run_waterfall(pending, token, deadline=deadline)
     except Exception:
         # After the charge committed nothing may turn into a 500: the redemption stays pending with its charge
         # held, and a replay or the monitor's recovery finishes it with the same key.
@@ -172,9 +176,10 @@ def _run_guarded(pending: PendingOrder, token: str) -> Outcome:
         return Outcome.UNKNOWN
 
 
-def run_waterfall(pending: PendingOrder, token: str) -> Outcome:
+def run_waterfall(pending: PendingOrder, token: str, *, deadline: float | None = None) -> Outcome:
     """Ask the vendors for the redemption's card, under its key, until one sells, all refuse, or one leaves the
-    outcome unknown. The caller holds the lease `token`."""
+    outcome unknown. The caller holds the lease `token`. With a `deadline` (monotonic), no call starts that could
+    outlast it: the redemption is left pending for a replay or the recovery to go on."""
     try:
         vendors = load_vendors()
     except VendorConfigError as exc:
@@ -186,7 +191,11 @@ def run_waterfall(pending: PendingOrder, token: str) -> Outcome:
         return Outcome.UNKNOWN
     order = VendorOrder(pending.vendor_key, pending.brand_name, pending.denomination_cents)
     refusals: list[str] = []
+    call_s = vendor_timeout_s()
     for vendor in sorted(vendors, key=lambda v: v.name != pending.uncertain_vendor):  # stable: priority order
+        if deadline is not None and time.monotonic() + call_s > deadline:
+            release(pending.redemption_id, token, f'no time left to ask {vendor.name}')
+            return Outcome.UNKNOWN
         if not _record_call(pending.redemption_id, token, vendor.name):
             return Outcome.LEASE_LOST
         try:
