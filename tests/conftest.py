@@ -32,7 +32,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from giftcards.config import get_settings
     from giftcards.migrations_runner import migrate
 
-    os.environ.setdefault('GIFTCARD_HOME', str(tmp_path_factory.getbasetemp().parent / 'giftcard-home'))
+    # A server of this session's own: sessions running side by side never stop each other's database.
+    os.environ.setdefault('GIFTCARD_HOME', str(tmp_path_factory.getbasetemp() / 'giftcard-home'))
     base = embedded.database_url()
     name = f'gc_test_{uuid.uuid4().hex[:12]}'
     admin_url = _with_database(base, 'postgres')
