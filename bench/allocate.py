@@ -1,6 +1,7 @@
 """Allocations per second from one hot source account, next to pgbench's `hot_debit_txn` on the same server.
 
-Each worker is a thread with its own connection calling what `POST /allocate-credit` calls,
+Each worker is a process (as each concurrent Lambda invocation is; `BENCH_WORKER_KIND=threads` runs
+threads of one interpreter instead) with its own connection calling what `POST /allocate-credit` calls,
 `allocation.move_credit` (load the caller, authorize, conditional debit, credit, transfer and two entries,
 the deferred balance check at commit), moving $25 from one agency to its own client for a fixed time. The
 agency's account row is the hot row every transaction locks, as pgbench's `account` row 1 is.
@@ -12,10 +13,12 @@ Target: at 8 workers, at least half of pgbench's transactions per second.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import bench
 from bench.baseline import Baseline
@@ -75,7 +78,47 @@ def settle() -> None:
         conn.run('CHECKPOINT')
 
 
+def _process_worker(url: str, tree: Hierarchy, account: str, duration_s: float, barrier: Any, results: Any) -> None:
+    """One worker process: connect, wait for the others, allocate until the deadline, report."""
+    os.environ['DATABASE_URL'] = url
+    from giftcards import allocation, db, errors
+
+    request = allocation.MoveRequest('allocation', tree.agency_account, account, AMOUNT_CENTS)
+    db.get_connection()
+    barrier.wait()
+    deadline, done, failed = time.time() + duration_s, 0, 0
+    while time.time() < deadline:
+        try:
+            allocation.move_credit(tree.subject, request)
+            done += 1
+        except errors.DomainError:
+            failed += 1
+    results.put((done, failed, time.time()))
+
+
+def measure_processes(tree: Hierarchy, workers: int, duration_s: float) -> Measurement:
+    context = multiprocessing.get_context('spawn')
+    barrier, results = context.Barrier(workers + 1), context.Queue()
+    url = os.environ['DATABASE_URL']
+    processes = [
+        context.Process(target=_process_worker, args=(url, tree, tree.client_accounts[i], duration_s, barrier, results))
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    start = time.time()
+    outcomes = [results.get(timeout=duration_s + 60) for _ in processes]
+    for process in processes:
+        process.join()
+    return Measurement(
+        workers, sum(o[0] for o in outcomes), sum(o[1] for o in outcomes), max(o[2] for o in outcomes) - start
+    )
+
+
 def measure(tree: Hierarchy, workers: int, duration_s: float) -> Measurement:
+    if os.environ.get('BENCH_WORKER_KIND', 'processes') == 'processes':
+        return measure_processes(tree, workers, duration_s)
     from giftcards import allocation, db, errors
 
     barrier = threading.Barrier(workers + 1)
@@ -147,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         ('workers', 'ours (allocations/s)', 'pgbench hot_debit_txn (tps)', 'ratio', 'failed'), rows
     )
     notes = f'{verdict}\n\nLedger after the run: {check.summary()}'
-    title = f'Allocations from one hot account: {duration} s per side in {rounds} alternating rounds'
+    kind = os.environ.get('BENCH_WORKER_KIND', 'processes')
+    title = f'Allocations from one hot account ({kind}): {duration} s per side in {rounds} alternating rounds'
     bench.report('allocate', title, facts, table, notes)
     print(notes)
     return 0 if check.ok else 1
