@@ -215,7 +215,8 @@ def test_the_charge_that_empties_the_campaign_pauses_it_and_says_so(owner: Any) 
         "SELECT actor, details FROM audit_events WHERE entity_id = CAST(:c AS uuid) AND action = 'campaign.paused'",
         c=s.campaign_id,
     )
-    assert audit[0]['actor'] == s.tree.integration and audit[0]['details']['reason'] == 'depleted'
+    assert audit[0]['actor'] == 'provisioning' and audit[0]['details']['reason'] == 'depleted'
+    assert audit[0]['details']['redemption_id'] == second.redemption['id']
 
 
 def test_a_campaign_that_can_still_buy_its_cheapest_card_stays_active(owner: Any) -> None:

@@ -68,6 +68,7 @@ def transfer_credit(
     notes: str | None = None,
     reverses_id: str | None = None,
     commit: bool = False,
+    transfer_id: str | None = None,
 ) -> Transfer:
     """Move `amount_cents` from one account to another inside `uow`'s transaction.
 
@@ -77,12 +78,15 @@ def transfer_credit(
     `commit=True`: the transfer is the transaction's last statement, and COMMIT travels with it in one round
     trip, so the two account rows are unlocked one exchange sooner (a hot account serves one transfer at a
     time, for as long as its row stays locked).
+
+    `transfer_id`: the id to give the transfer, for a caller that wrote a row referring to it first (through a
+    foreign key checked at commit); a new one otherwise.
     """
     if amount_cents <= 0:
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
-    tid = str(uuid.uuid4())
+    tid = transfer_id or str(uuid.uuid4())
     params = {
         'tid': tid, 'kind': kind, 'from_id': from_account_id, 'to_id': to_account_id, 'amount': amount_cents,
         'initiator': initiator, 'notes': notes, 'reverses': reverses_id,

@@ -4,31 +4,16 @@ The price charged for a brand and denomination is the face value unless the bran
 `client_price`; an `agency_price` in the list is recorded with each redemption (profit reporting).
 A campaign's cards are every denomination of the brands it deals in (redeemed, or issued codes not yet
 redeemed); a campaign without any is measured against the cheapest card of the whole catalogue.
+
+Provisioning pauses a campaign at the commit of the charge that emptied it (the trigger of migration 0009, which
+needs the balance after the charge); `pause_if_depleted` is the same check for the monitor.
 """
 
 from __future__ import annotations
 
-from giftcards.db import UnitOfWork
+import json
 
-# The cheapest charged price among the cards of the brands a campaign deals in: brands it redeemed, brands of its
-# unredeemed issued codes, and `:brand` (a redemption being written in the same transaction); the whole
-# catalogue for a campaign without any.
-_CAMPAIGN_MIN_PRICE = """
-WITH used AS (
-    SELECT brand_id FROM redemptions WHERE campaign_id = CAST(:campaign AS uuid)
-    UNION
-    SELECT brand_id FROM redemption_codes WHERE campaign_id = CAST(:campaign AS uuid) AND status = 'issued'
-    UNION
-    SELECT CAST(:brand AS uuid) WHERE CAST(:brand AS uuid) IS NOT NULL
-), offers AS (
-    SELECT b.id AS brand_id, d.cents AS denomination_cents
-      FROM brands b CROSS JOIN LATERAL unnest(b.denominations_cents) AS d (cents)
-     WHERE b.id IN (SELECT brand_id FROM used) OR NOT EXISTS (SELECT 1 FROM used)
-)
-SELECT min(coalesce(p.client_price_cents, o.denomination_cents))
-  FROM offers o
-  LEFT JOIN brand_prices p ON p.brand_id = o.brand_id AND p.denomination_cents = o.denomination_cents
-"""
+from giftcards.db import UnitOfWork
 
 _PAYER = """
 SELECT c.status, a.balance_cents
@@ -49,34 +34,14 @@ def charged_price_cents(denomination_cents: int, client_price_cents: int | None)
 
 
 def campaign_min_price_cents(uow: UnitOfWork, campaign_id: str, *, brand_id: str | None = None) -> int | None:
-    """The price of the cheapest card the campaign deals in (None: the catalogue is empty)."""
-    value = uow.value(_CAMPAIGN_MIN_PRICE, campaign=campaign_id, brand=brand_id)
-    return int(value) if value is not None else None
-
-
-def pause_depleted(
-    uow: UnitOfWork,
-    campaign_id: str,
-    balance_cents: int,
-    *,
-    brand_id: str | None = None,
-    actor: str = 'system',
-) -> bool:
-    """Pause an active campaign whose paying account holds `balance_cents`, too little for its cheapest card.
-    Answers whether this call paused it."""
-    cheapest = campaign_min_price_cents(uow, campaign_id, brand_id=brand_id)
-    if cheapest is None or balance_cents >= cheapest:
-        return False
-    if not uow.execute(_PAUSE, campaign=campaign_id):
-        return False
-    uow.execute(
-        "INSERT INTO audit_events (actor, action, entity_type, entity_id, details) VALUES (:actor, 'campaign.paused',"
-        " 'campaign', CAST(:id AS uuid), CAST(:details AS jsonb))",
-        actor=actor,
-        id=campaign_id,
-        details=f'{{"reason": "depleted", "balance_cents": {int(balance_cents)}, "cheapest_cents": {int(cheapest)}}}',
+    """The price of the cheapest card the campaign deals in (None: the catalogue is empty). The database function
+    (migration 0009) is also what pauses a campaign at the commit of the charge that emptied it."""
+    value = uow.value(
+        'SELECT campaign_min_price_cents(CAST(:campaign AS uuid), CAST(:brand AS uuid))',
+        campaign=campaign_id,
+        brand=brand_id,
     )
-    return True
+    return int(value) if value is not None else None
 
 
 def pause_if_depleted(uow: UnitOfWork, campaign_id: str) -> bool:
@@ -85,4 +50,14 @@ def pause_if_depleted(uow: UnitOfWork, campaign_id: str) -> bool:
     row = uow.fetch_one(_PAYER, campaign=campaign_id)
     if row is None or row['status'] != 'active':
         return False
-    return pause_depleted(uow, campaign_id, int(row['balance_cents']), actor='monitor')
+    balance = int(row['balance_cents'])
+    cheapest = campaign_min_price_cents(uow, campaign_id)
+    if cheapest is None or balance >= cheapest or not uow.execute(_PAUSE, campaign=campaign_id):
+        return False
+    uow.execute(
+        'INSERT INTO audit_events (actor, action, entity_type, entity_id, details)'
+        " VALUES ('monitor', 'campaign.paused', 'campaign', CAST(:id AS uuid), CAST(:details AS jsonb))",
+        id=campaign_id,
+        details=json.dumps({'reason': 'depleted', 'balance_cents': balance, 'cheapest_cents': cheapest}),
+    )
+    return True

@@ -4,12 +4,12 @@ redeem page.
 - The redemption code is the idempotency key: its keyed hash is unique among redemptions, so the same code
   again answers the same redemption and card (`replayed`), and never charges twice. Concurrent first requests
   with one code meet at that unique index; the loser rolls back and replays the winner's answer.
-- CSV path, one transaction: charge the paying account (ledger), claim the cheapest pool's card (SKIP LOCKED),
-  write the redemption `fulfilled` and the reveal.
+- CSV path, one transaction: claim the cheapest pool's card (SKIP LOCKED), write the redemption `fulfilled` and
+  the reveal, charge the paying account (ledger) and commit, the charge and COMMIT in one round trip.
 - Vendor path (no card in stock): the same transaction writes the redemption `pending` with its vendor key
   instead and commits; the vendors are then called with no transaction open (`giftcards.recovery`).
 - A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
-  the same transaction (`pricing.pause_depleted`).
+  the same transaction, at its commit (migration 0009; `pricing.pause_if_depleted` is the monitor's twin).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
   with a new charge and a new vendor key, in the transaction that charges.
 """
@@ -20,7 +20,7 @@ import ipaddress
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from giftcards import auth, cards, crypto, db, errors, ledger, pricing, recovery
@@ -111,11 +111,11 @@ _INSERT = f"""
 WITH r AS (
     INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
         denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
-        cost_basis_cents, agency_price_cents, campaign_paused, vendor_key, next_attempt_at, lease_token, recipient_id,
+        cost_basis_cents, agency_price_cents, vendor_key, next_attempt_at, lease_token, recipient_id,
         delivery_method, delivery_address, source_ip, user_agent, fulfilled_at)
     VALUES (CAST(:id AS uuid), :hash, :last4, CAST(:campaign AS uuid), CAST(:client AS uuid), CAST(:brand AS uuid),
         :denomination, :status, :source, CAST(:card AS uuid), CAST(:payer AS uuid), CAST(:charge AS uuid), :charged,
-        :cost, :agency_price, :paused, :vendor_key,
+        :cost, :agency_price, :vendor_key,
         CASE WHEN :status = 'pending' THEN now() + make_interval(secs => :lease) END, CAST(:token AS uuid),
         :recipient_id, :delivery_method, :delivery_address, CAST(:ip AS inet), :user_agent,
         CASE WHEN :status = 'fulfilled' THEN now() END)
@@ -160,7 +160,7 @@ def provision_gift_card(
             if db.in_transaction(lambda uow: _find(uow, code_hash)) is None:
                 raise
             continue
-        result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
+        result = _with_pause(step) if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
         _log(result, code)
         return result
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
@@ -261,29 +261,16 @@ def _charge_or_replay(
     if issued is not None:
         _mark_redeemed(uow, issued)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
-    # The card is claimed and read before the charge: the paying account's row, locked by the charge until commit,
-    # is what every provision on this budget queues for, so it stays locked for as short a time as possible.
+    # Everything else first, the charge last with COMMIT in the same round trip: the paying account's row, locked
+    # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
+    # its charge and the depletion pause are checked at that commit (migration 0009).
     claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
     card = cards.reveal_card(uow, claimed.card_id) if claimed else None
     price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
-    charge = ledger.transfer_credit(
-        uow,
-        ctx['paying_account_id'],
-        ctx['spend_account_id'],
-        price,
-        'redemption',
-        initiator=subject or f'redeem:{req.channel}',
-        notes=f'redemption {redemption_id}',
-    )
-    remaining = charge.debit.balance_after_cents
-    paused = remaining < price and pricing.pause_depleted(
-        uow, campaign_id, remaining, brand_id=brand_id, actor=subject or 'redeem'
-    )
+    charge_id = str(uuid.uuid4())
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(redemption_id)
-    # The redemption is written and the transaction committed in one round trip: the paying account stays locked
-    # one exchange less.
-    (stored,) = uow.fetch_and_commit(
+    stored = uow.fetch_one(
         _INSERT,
         id=redemption_id,
         hash=code_hash,
@@ -296,11 +283,10 @@ def _charge_or_replay(
         source=claimed.source if claimed else None,
         card=claimed.card_id if claimed else None,
         payer=ctx['paying_account_id'],
-        charge=charge.id,
+        charge=charge_id,
         charged=price,
         cost=claimed.cost_basis_cents if claimed else None,
         agency_price=ctx['agency_price_cents'],
-        paused=paused,
         vendor_key=vendor_key,
         lease=recovery.lease_s() if token else 0,
         token=token,
@@ -312,19 +298,46 @@ def _charge_or_replay(
         channel=req.channel,
         subject=subject,
     )
+    assert stored is not None
+    charge = ledger.transfer_credit(
+        uow,
+        ctx['paying_account_id'],
+        ctx['spend_account_id'],
+        price,
+        'redemption',
+        initiator=subject or f'redeem:{req.channel}',
+        notes=f'redemption {redemption_id}',
+        transfer_id=charge_id,
+        commit=True,
+    )
     if claimed is None or card is None:
         assert token is not None and vendor_key is not None
         order = recovery.PendingOrder(
             redemption_id, vendor_key, brand_id, ctx['brand_name'], req.denomination_cents, uncertain_vendor=None
         )
         return _Pending(redemption_id, (order, token))
+    remaining = charge.debit.balance_after_cents
     return ProvisionResult(
         redemption={**stored, 'credit_remaining_cents': remaining},
         card=card,
         credit_remaining_cents=remaining,
-        campaign_paused=paused,
+        campaign_paused=False,
         replayed=False,
     )
+
+
+def _with_pause(result: ProvisionResult) -> ProvisionResult:
+    """A charge that left less than its own price may have paused the campaign at commit: read whether it did."""
+    if result.replayed or result.credit_remaining_cents >= result.redemption['amount_charged_cents']:
+        return result
+    paused = bool(
+        db.in_transaction(
+            lambda uow: uow.value(
+                'SELECT campaign_paused FROM redemptions WHERE id = CAST(:id AS uuid)', id=result.redemption['id']
+            )
+        )
+    )
+    return replace(result, campaign_paused=paused, redemption={**result.redemption, 'campaign_paused': paused})
 
 
 def _check_issued(issued: IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
