@@ -173,8 +173,10 @@ def reset_connections() -> None:
 
 # pg8000 turns `:name` parameters into `$n` with a Python scan of the whole text on every call, and runs a statement
 # in three exchanges with the server (Parse, then Describe, then Bind and Execute), parsed and planned every time.
-# Instead each connection prepares a statement once (a protocol-level named statement: RDS Proxy multiplexes these,
-# unlike SQL PREPARE) and then runs it in one exchange: Bind, Execute and Sync sent together.
+# Instead each connection prepares a statement once (a protocol-level named statement) and then runs it in one
+# exchange: Bind, Execute and Sync sent together. Named statements are session state: behind RDS Proxy they may pin
+# the client's session to one database connection. A warm Lambda holds one connection for its life anyway, so what
+# this costs is multiplexing headroom on the proxy, bounded by the functions' concurrency.
 _parse_parameters = functools.lru_cache(maxsize=1024)(pg8000.native.to_statement)
 MAX_PREPARED = 500  # per connection; statements beyond it are parsed every time
 
