@@ -260,3 +260,23 @@ def test_a_late_second_confirmation_of_the_order_finds_the_card_already_stored(
         stored = ps.query('SELECT count(*) AS n FROM cards WHERE vendor_reference = :r', r=card.vendor_reference)
         assert stored == [{'n': 1}]
         ps.assert_settled(s.campaign_id, vendor)
+
+
+def test_a_connection_killed_at_the_charge_leaves_nothing_and_the_same_code_then_buys_once(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    code = ps.new_code()
+    with (
+        patched(monkeypatch, ledger, 'transfer_credit', killing_connection(owner, ledger.transfer_credit)),
+        pytest.raises(errors.ServiceUnavailable),
+    ):
+        s.provision(code)
+    assert ps.redemptions_of(s.campaign_id) == [] and factories.balance_cents(s.paying_account) == 10_000
+
+    first, again = s.provision(code), s.provision(code)
+
+    assert again.replayed and again.card.card_code == first.card.card_code
+    assert factories.balance_cents(s.paying_account) == 7_500
+    ps.assert_settled(s.campaign_id)
