@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, notify, pagination
@@ -220,7 +219,7 @@ def fetch(uow: UnitOfWork, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 def list_alerts(subject: str, status: ListStatus, limit: int, cursor: str | None) -> dict[str, Any]:
     """Platform admin: open (and acknowledged) alerts newest first, or resolved ones most recently resolved first."""
-    after_at, after_id = _after(cursor)
+    after_at, after_id = pagination.decode_time_cursor(cursor)
     key = 'first_seen' if status == 'open' else 'resolved_at'
     where = "a.status <> 'resolved'" if status == 'open' else "a.status = 'resolved'"
 
@@ -238,22 +237,6 @@ def list_alerts(subject: str, status: ListStatus, limit: int, cursor: str | None
         return pagination.page(rows, limit, lambda r: (r[key], r['id']), render)
 
     return db.in_transaction(work)
-
-
-def _after(cursor: str | None) -> tuple[datetime | None, str | None]:
-    at, key = pagination.decode_cursor(cursor)
-    if at is None:
-        return None, None
-    try:
-        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        after_at = None
-    if after_at is None or not isinstance(key, str) or not auth.is_uuid(key):
-        raise errors.ValidationFailed(
-            'cursor: not a cursor this API issued',
-            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
-        )
-    return after_at, key
 
 
 def acknowledge(subject: str, alert_id: str) -> dict[str, Any]:

@@ -291,24 +291,11 @@ def issue_codes(subject: str, campaign_id: str, brand_id: str, denomination_cent
     return db.in_transaction(work)
 
 
-def _after(cursor: str | None) -> dict[str, Any]:
-    at, key = pagination.decode_cursor(cursor)
-    if at is None:
-        return {'after_at': None, 'after_id': None}
-    try:
-        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        after_at = None
-    if after_at is None or not isinstance(key, str) or not auth.is_uuid(key):
-        raise _invalid_field('cursor', 'not a cursor this API issued')
-    return {'after_at': after_at, 'after_id': key}
-
-
 def list_codes(
     subject: str, campaign_id: str, limit: int, cursor: str | None, status: CodeStatus | None = None
 ) -> dict[str, Any]:
     """A campaign's codes, masked, oldest first (the campaign's admin, or above)."""
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         campaign = _administered_campaign(uow, subject, campaign_id, 'list its codes')

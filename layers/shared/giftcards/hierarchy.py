@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, ledger, pagination
@@ -114,23 +113,6 @@ _AFTER = (
     '(CAST(:after_at AS timestamptz) IS NULL'
     ' OR ({alias}.created_at, {alias}.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))'
 )
-
-
-def _after(cursor: str | None) -> dict[str, Any]:
-    """The keyset parameters a `(created_at, id)` cursor carries; a forged one is a 422, never a SQL error."""
-    at, key = pagination.decode_cursor(cursor)
-    if at is None:
-        return {'after_at': None, 'after_id': None}
-    try:
-        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        after_at = None
-    if after_at is None or not isinstance(key, str) or not auth.is_uuid(key):
-        raise errors.ValidationFailed(
-            'cursor: not a cursor this API issued',
-            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
-        )
-    return {'after_at': after_at, 'after_id': key}
 
 
 def _page(rows: list[dict[str, Any]], limit: int, render: Any) -> dict[str, Any]:
@@ -294,7 +276,7 @@ def create_agency(subject: str, name: str) -> dict[str, Any]:
 
 def list_agencies(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """Platform admin: every agency; agency admin: its own; anyone else: none."""
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         caller = auth.load_caller(uow, subject)
@@ -335,7 +317,7 @@ def create_client(subject: str, agency_id: str, name: str) -> dict[str, Any]:
 
 
 def list_clients(subject: str, agency_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         agency = auth.visible_agency(uow, auth.load_caller(uow, subject), agency_id)
@@ -373,7 +355,7 @@ def create_campaign(subject: str, client_id: str, name: str, budget_mode: Budget
 
 
 def list_campaigns(subject: str, client_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         client = auth.visible_client(uow, auth.load_caller(uow, subject), client_id)
@@ -458,7 +440,7 @@ def create_brand(subject: str, name: str, denominations_cents: list[int], prices
 
 def list_brands(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """The catalogue, for any caller holding a membership; empty for anyone else."""
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         if not _is_member(auth.load_caller(uow, subject)):

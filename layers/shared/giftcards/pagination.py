@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,11 +30,36 @@ def decode_cursor(cursor: str | None, size: int = 2) -> list[Any]:
     except (ValueError, UnicodeDecodeError):
         key = None
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str | int) for k in key):
-        raise errors.ValidationFailed(
-            'cursor: not a cursor this API issued',
-            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
-        )
+        raise _forged()
     return key
+
+
+def _forged() -> errors.ValidationFailed:
+    return errors.ValidationFailed(
+        'cursor: not a cursor this API issued', details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}]
+    )
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime | None, str | None]:
+    """The (created_at, id) a keyset cursor carries, or (None, None) for the first page; a forged cursor, even one
+    that decodes, is a 422 and never reaches SQL."""
+    at, key = decode_cursor(cursor)
+    if at is None:
+        return None, None
+    try:
+        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
+        after_id = str(uuid.UUID(key)) if isinstance(key, str) else None
+    except ValueError:
+        after_at = after_id = None
+    if after_at is None or after_id is None:
+        raise _forged()
+    return after_at, after_id
+
+
+def time_cursor_params(cursor: str | None) -> dict[str, Any]:
+    """`decode_time_cursor` as the `:after_at` / `:after_id` SQL parameters."""
+    after_at, after_id = decode_time_cursor(cursor)
+    return {'after_at': after_at, 'after_id': after_id}
 
 
 def page(

@@ -7,7 +7,6 @@ admin sees what was charged, not what the cards cost.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, pagination
@@ -84,22 +83,6 @@ def render(row: dict[str, Any], *, show_costs: bool) -> dict[str, Any]:
     }
 
 
-def _after(cursor: str | None) -> dict[str, Any]:
-    at, key = pagination.decode_cursor(cursor)
-    if at is None:
-        return {'after_at': None, 'after_id': None}
-    try:
-        after_at = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        after_at = None
-    if after_at is None or not isinstance(key, str) or not auth.is_uuid(key):
-        raise errors.ValidationFailed(
-            'cursor: not a cursor this API issued',
-            details=[{'field': 'cursor', 'message': 'not a cursor this API issued'}],
-        )
-    return {'after_at': after_at, 'after_id': key}
-
-
 def _scope(
     uow: UnitOfWork, caller: auth.Caller, campaign_id: str | None, client_id: str | None, agency_id: str | None
 ) -> tuple[str, str | None, bool]:
@@ -137,7 +120,7 @@ def list_redemptions(
 ) -> dict[str, Any]:
     """`{items, next_cursor, totals: {redemptions, pending, failed, charged, cost, profit}}`, newest first. The
     totals cover the whole scope (every page answers the same); cost and profit are null for a client admin."""
-    after = _after(cursor)
+    after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         caller = auth.load_caller(uow, subject)
