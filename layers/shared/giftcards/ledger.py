@@ -28,7 +28,8 @@ Kind = Literal['allocation', 'reclaim', 'redemption', 'refund', 'reversal']
 db.register_constraint('credit_accounts_balance_nonnegative', errors.InsufficientCredit)
 db.register_constraint('ledger_transfer_accounts_exist', lambda: errors.NotFound('No such account.'))
 db.register_constraint(
-    'credit_transfers_reversed_once', lambda: errors.Conflict('This transfer was already reversed.', code='already_reversed')
+    'credit_transfers_reversed_once',
+    lambda: errors.Conflict('This transfer was already reversed.', code='already_reversed'),
 )
 
 
@@ -88,33 +89,51 @@ def transfer_credit(
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
     tid = transfer_id or str(uuid.uuid4())
     params = {
-        'tid': tid, 'kind': kind, 'from_id': from_account_id, 'to_id': to_account_id, 'amount': amount_cents,
-        'initiator': initiator, 'notes': notes, 'reverses': reverses_id,
+        'tid': tid,
+        'kind': kind,
+        'from_id': from_account_id,
+        'to_id': to_account_id,
+        'amount': amount_cents,
+        'initiator': initiator,
+        'notes': notes,
+        'reverses': reverses_id,
     }
     (row,) = uow.fetch_and_commit(_MOVE, **params) if commit else uow.fetch(_MOVE, **params)
     return Transfer(
-        id=tid, kind=kind, amount_cents=amount_cents, created_at=row['transferred_at'],
+        id=tid,
+        kind=kind,
+        amount_cents=amount_cents,
+        created_at=row['transferred_at'],
         debit=Entry(row['debit_entry_id'], from_account_id, -amount_cents, row['debit_balance_after']),
         credit=Entry(row['credit_entry_id'], to_account_id, amount_cents, row['credit_balance_after']),
     )
 
 
-def reverse_transfer(uow: UnitOfWork, transfer_id: str, *, kind: Kind, initiator: str, notes: str | None = None) -> Transfer:
+def reverse_transfer(
+    uow: UnitOfWork, transfer_id: str, *, kind: Kind, initiator: str, notes: str | None = None
+) -> Transfer:
     """Undo a transfer with a new one in the opposite direction (a refund of a redemption, a correction)."""
     original = uow.fetch_one(
-        'SELECT from_account_id::text, to_account_id::text, amount_cents FROM credit_transfers WHERE id = CAST(:id AS uuid)',
+        'SELECT from_account_id::text, to_account_id::text, amount_cents'
+        ' FROM credit_transfers WHERE id = CAST(:id AS uuid)',
         id=transfer_id,
     )
     if original is None:
         raise errors.NotFound('No such transfer.')
     return transfer_credit(
-        uow, original['to_account_id'], original['from_account_id'], original['amount_cents'], kind,
-        initiator=initiator, notes=notes, reverses_id=transfer_id,
+        uow,
+        original['to_account_id'],
+        original['from_account_id'],
+        original['amount_cents'],
+        kind,
+        initiator=initiator,
+        notes=notes,
+        reverses_id=transfer_id,
     )
 
 
 def system_account(uow: UnitOfWork, name: str = 'spend') -> str:
-    return str(uow.value("SELECT id::text FROM credit_accounts WHERE system_name = :n", n=name))
+    return str(uow.value('SELECT id::text FROM credit_accounts WHERE system_name = :n', n=name))
 
 
 def platform_account(uow: UnitOfWork) -> str:
@@ -142,11 +161,19 @@ def switch_budget_mode(uow: UnitOfWork, campaign_id: str, new_mode: str, *, init
     transfer = None
     if new_mode == 'shared' and row['balance_cents'] > 0:
         transfer = transfer_credit(
-            uow, row['account_id'], row['client_account_id'], row['balance_cents'], 'reclaim',
-            initiator=initiator, notes='budget mode switched to shared: remaining balance returned to the client',
+            uow,
+            row['account_id'],
+            row['client_account_id'],
+            row['balance_cents'],
+            'reclaim',
+            initiator=initiator,
+            notes='budget mode switched to shared: remaining balance returned to the client',
         )
-    uow.execute('UPDATE campaigns SET budget_mode = :m, updated_at = now() WHERE id = CAST(:id AS uuid)',
-                m=new_mode, id=campaign_id)
+    uow.execute(
+        'UPDATE campaigns SET budget_mode = :m, updated_at = now() WHERE id = CAST(:id AS uuid)',
+        m=new_mode,
+        id=campaign_id,
+    )
     return transfer
 
 
@@ -164,9 +191,11 @@ class CheckReport:
 
     def summary(self) -> str:
         verdict = 'ledger ok' if self.ok else 'LEDGER VIOLATION'
-        return (f'{verdict}: {self.accounts} accounts, {self.transfers} transfers, '
-                f'{len(self.balance_mismatches)} balance mismatches, {len(self.unbalanced_transfers)} unbalanced '
-                f'transfers, sum of balances {self.total_balance_cents} cents')
+        return (
+            f'{verdict}: {self.accounts} accounts, {self.transfers} transfers, '
+            f'{len(self.balance_mismatches)} balance mismatches, {len(self.unbalanced_transfers)} unbalanced '
+            f'transfers, sum of balances {self.total_balance_cents} cents'
+        )
 
 
 def check(uow: UnitOfWork) -> CheckReport:
@@ -185,12 +214,15 @@ def check(uow: UnitOfWork) -> CheckReport:
         ' ORDER BY t.id'
     )
     counts = uow.fetch_one(
-        'SELECT (SELECT count(*) FROM credit_accounts) AS accounts, (SELECT count(*) FROM credit_transfers) AS transfers,'
+        'SELECT (SELECT count(*) FROM credit_accounts) AS accounts,'
+        ' (SELECT count(*) FROM credit_transfers) AS transfers,'
         ' (SELECT coalesce(sum(balance_cents), 0) FROM credit_accounts) AS total'
     )
     assert counts is not None
     return CheckReport(
-        accounts=int(counts['accounts']), transfers=int(counts['transfers']),
-        balance_mismatches=[r['id'] for r in mismatches], unbalanced_transfers=[r['id'] for r in unbalanced],
+        accounts=int(counts['accounts']),
+        transfers=int(counts['transfers']),
+        balance_mismatches=[r['id'] for r in mismatches],
+        unbalanced_transfers=[r['id'] for r in unbalanced],
         total_balance_cents=int(counts['total']),
     )
