@@ -478,7 +478,8 @@ def test_failing_function_gives_a_500_in_the_contract_shape_without_details(serv
     assert 'hunter2' in caplog.text  # the developer sees it in the server log
 
 
-def test_body_over_the_limit_is_refused_unread(server):
+def test_body_over_the_limit_is_refused_unread(server, caplog):
+    caplog.set_level(logging.INFO, logger='giftcard_local.server')
     conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
     try:
         conn.putrequest('POST', '/upload')
@@ -493,6 +494,9 @@ def test_body_over_the_limit_is_refused_unread(server):
     assert response.status == 413
     assert body['success'] is False
     assert body['error']['code'] == 'payload_too_large'
+    # The server logs the refusal just after answering; `logged` waits for that line, so it cannot land in the
+    # next test's log.
+    assert logged(caplog, 'POST /upload 413')
 
 
 def test_request_log_has_method_path_status_and_no_secrets(server, caplog):
