@@ -33,6 +33,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from giftcards.migrations_runner import migrate
 
     # A server of this session's own: sessions running side by side never stop each other's database.
+    own_server = 'DATABASE_URL' not in os.environ and 'GIFTCARD_HOME' not in os.environ
     os.environ.setdefault('GIFTCARD_HOME', str(tmp_path_factory.getbasetemp() / 'giftcard-home'))
     base = embedded.database_url()
     name = f'gc_test_{uuid.uuid4().hex[:12]}'
@@ -54,6 +55,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     os.environ['DATABASE_URL'] = url
     get_settings.cache_clear()
+    if own_server:
+        # Subprocesses of the tests (giftcard serve) joined this server too; stop it rather than leave a
+        # PostgreSQL running after every test run.
+        embedded.stop()
 
 
 @pytest.fixture
