@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -121,29 +120,6 @@ def fake_vendors(monkeypatch: pytest.MonkeyPatch, *names: str, timeout_s: float 
     finally:
         for fake in fakes:
             fake.stop()
-
-
-def race(tasks: list[Callable[[], T]]) -> list[T | BaseException]:
-    """Every task in its own thread (so on its own connection), released together; results or exceptions in order."""
-    barrier = threading.Barrier(len(tasks))
-    results: list[T | BaseException] = [RuntimeError('did not run')] * len(tasks)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = tasks[i]()
-        except BaseException as exc:  # reported to the test, which asserts on it
-            results[i] = exc
-        finally:
-            db.reset_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tasks))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), 'a task hung'
-    return results
 
 
 def query(sql: str, **params: Any) -> list[dict[str, Any]]:

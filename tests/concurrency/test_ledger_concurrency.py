@@ -12,36 +12,13 @@ from giftcards import db, errors, ledger
 from giftcards.allocation import Direction, MoveOutcome
 
 from tests import factories
+from tests.concurrency_support import race
 from tests.ledger_fixtures import balances, entries_of, ledger_stays_consistent, move
 
 __all__ = ['ledger_stays_consistent']
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('ledger_stays_consistent')]
 
 T = TypeVar('T')
-
-
-def race(tasks: list[Callable[[], T]]) -> list[T | BaseException]:
-    """Run every task in its own thread (so on its own connection), all released at once by a barrier;
-    answers each task's result or exception, in order."""
-    barrier = threading.Barrier(len(tasks))
-    results: list[T | BaseException] = [RuntimeError('did not run')] * len(tasks)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = tasks[i]()
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            db.reset_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tasks))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), 'a task hung'
-    return results
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from giftcards import db, monitor, recovery
 
 from tests import factories
+from tests.concurrency_support import race
 from tests.monitor_support import Topic, alerts_of, open_alert, run, stocked_pool, topic
-from tests.provisioning_support import race
 
 __all__ = ['topic']
 

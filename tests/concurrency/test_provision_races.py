@@ -12,6 +12,7 @@ from giftcards.provisioning import ProvisionResult
 
 from tests import factories
 from tests import provisioning_support as ps
+from tests.concurrency_support import race
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def test_forty_codes_from_twenty_connections_buy_exactly_the_five_cards_the_camp
     def thread(i: int) -> Callable[[], list[ProvisionResult | BaseException]]:
         return lambda: two_codes(codes[i::20])
 
-    results = ps.race([thread(i) for i in range(20)])
+    results = race([thread(i) for i in range(20)])
 
     flat = [outcome for per_thread in results for outcome in per_thread]  # type: ignore[union-attr]
     succeeded = [r for r in flat if isinstance(r, ProvisionResult)]
@@ -67,7 +68,7 @@ def test_one_code_sent_twenty_times_at_once_buys_one_card_and_answers_the_same(o
     pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 5)
     code = ps.new_code()
 
-    results = ps.race([lambda: s.provision(code) for _ in range(20)])
+    results = race([lambda: s.provision(code) for _ in range(20)])
 
     assert all(isinstance(r, ProvisionResult) for r in results), results
     answers = [answer(r) for r in results]  # type: ignore[arg-type]
@@ -87,7 +88,7 @@ def test_one_code_sent_ten_times_at_once_on_the_vendor_path_buys_one_card(
     with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
         vendor.set_mode('slow')  # the first request holds the order while the others arrive
 
-        results = ps.race([lambda: s.provision(code) for _ in range(10)])
+        results = race([lambda: s.provision(code) for _ in range(10)])
 
         assert all(isinstance(r, ProvisionResult) for r in results), results
         answers = [answer(r) for r in results]  # type: ignore[arg-type]
@@ -107,7 +108,7 @@ def test_overlapping_recoveries_buy_each_pending_card_once(owner: Any, monkeypat
                 s.provision()
         vendor.set_mode('slow')
 
-        reports = ps.race([lambda: recovery.recover_pending(older_than_s=0) for _ in range(4)])
+        reports = race([lambda: recovery.recover_pending(older_than_s=0) for _ in range(4)])
 
         assert all(isinstance(r, recovery.RecoveryReport) for r in reports), reports
         mine = {r['id'] for r in ps.redemptions_of(s.campaign_id)}
