@@ -188,14 +188,36 @@ def test_balanced_entries_on_other_accounts_than_the_transfers_cannot_be_committ
     assert constraint_of(exc) == ('23514', 'credit_transfers_balanced')
 
 
+def insert_refused(role: db.Role, conn: Any, work: Any) -> pytest.ExceptionInfo[BaseException]:
+    count = transfer_count()
+    with db.UnitOfWork(role, conn=conn) as uow, pytest.raises(DatabaseError) as exc:
+        work(uow)
+    assert transfer_count() == count
+    return exc
+
+
 def test_a_third_entry_cannot_be_added_to_a_committed_transfer(
     role_conn: tuple[db.Role, Any], funded_transfer: dict[str, Any]
 ) -> None:
-    def work(uow: db.UnitOfWork) -> None:
-        write_entry(uow, funded_transfer['transfer_id'], funded_transfer['account_id'], 100)
+    transfer_id, account_id = funded_transfer['transfer_id'], funded_transfer['account_id']
+    before = balances(account_id)
+    for cents in (100, -100):
+        exc = insert_refused(*role_conn, lambda uow, cents=cents: write_entry(uow, transfer_id, account_id, cents))
+        assert constraint_of(exc) == ('23505', 'credit_entries_one_per_side')
+    assert balances(account_id) == before
 
-    exc = commit_refused(*role_conn, work)
-    assert constraint_of(exc) == ('23514', 'credit_transfers_balanced')
+
+def test_a_transfer_cannot_hold_two_entries_on_the_same_side(role_conn: tuple[db.Role, Any]) -> None:
+    source, target = factories.agency()['account_id'], factories.agency()['account_id']
+
+    def work(uow: db.UnitOfWork) -> None:
+        transfer_id = write_transfer(uow, source, target, 100)
+        write_entry(uow, transfer_id, source, -100)
+        write_entry(uow, transfer_id, target, 100)
+        write_entry(uow, transfer_id, target, 100)
+
+    exc = insert_refused(*role_conn, work)
+    assert constraint_of(exc) == ('23505', 'credit_entries_one_per_side')
 
 
 def test_the_database_refuses_a_negative_balance_outside_the_platform(funded_transfer: dict[str, Any]) -> None:
