@@ -15,12 +15,11 @@ round trip (`commit=True`).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from giftcards import db, errors
+from giftcards import db, errors, ids
 from giftcards.db import UnitOfWork
 
 Kind = Literal['allocation', 'reclaim', 'redemption', 'refund', 'reversal']
@@ -87,7 +86,7 @@ def transfer_credit(
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
-    tid = transfer_id or str(uuid.uuid4())
+    tid = transfer_id or ids.time_ordered()
     params = {
         'tid': tid,
         'kind': kind,

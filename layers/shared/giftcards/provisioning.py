@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from giftcards import auth, cards, crypto, db, errors, ledger, pricing, recovery
+from giftcards import auth, cards, crypto, db, errors, ids, ledger, pricing, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.pricing import pause_if_depleted as pause_if_depleted
@@ -249,7 +249,7 @@ def _charge_or_replay(
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
 
-    redemption_id = str(uuid.uuid4())
+    redemption_id = ids.time_ordered()
     if ctx['existing_status'] == 'failed' and not uow.execute(
         'UPDATE redemptions SET redemption_code_hash = NULL, retried_by = CAST(:new AS uuid), updated_at = now()'
         " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed'",
@@ -267,7 +267,7 @@ def _charge_or_replay(
     claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
     card = cards.reveal_card(uow, claimed.card_id) if claimed else None
     price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
-    charge_id = str(uuid.uuid4())
+    charge_id = ids.time_ordered()
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(redemption_id)
     stored = uow.fetch_one(
