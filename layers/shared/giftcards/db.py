@@ -205,22 +205,34 @@ def _prepare(conn: pg8000.native.Connection, sql: str) -> _Prepared:
     return found
 
 
+def _send_unnamed(conn: pg8000.native.Connection, sql: str) -> None:
+    conn.send_PARSE(pg8000_core.NULL_BYTE, sql, ())
+    conn.send_BIND(pg8000_core.NULL_BYTE, ())
+    conn.send_EXECUTE()
+
+
 def _execute(
-    conn: pg8000.native.Connection, sql: str, params: dict[str, Any], *, then_commit: bool = False
+    conn: pg8000.native.Connection,
+    sql: str,
+    params: dict[str, Any],
+    *,
+    begin_first: bool = False,
+    then_commit: bool = False,
 ) -> list[list[Any]]:
-    """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`; with `then_commit`,
-    COMMIT travels in the same write (after an error the server skips it, up to the Sync).
+    """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`. With `begin_first`,
+    BEGIN travels in the same write before it; with `then_commit`, COMMIT after it (after an error the server
+    skips the rest, up to the Sync).
 
     Uses pg8000's message writers and handlers (the version is pinned).
     """
     prepared = _prepare(conn, sql)
     context = pg8000_core.Context(prepared.statement, columns=prepared.columns, input_funcs=prepared.input_funcs)
+    if begin_first:
+        _send_unnamed(conn, 'BEGIN')
     conn.send_BIND(prepared.name, make_params(conn.py_types, prepared.values(params)))
     conn.send_EXECUTE()
     if then_commit:
-        conn.send_PARSE(pg8000_core.NULL_BYTE, 'COMMIT', ())
-        conn.send_BIND(pg8000_core.NULL_BYTE, ())
-        conn.send_EXECUTE()
+        _send_unnamed(conn, 'COMMIT')
     pg8000_core._write(conn._sock, pg8000_core.SYNC_MSG)
     pg8000_core._flush(conn._sock)
     conn._context = context
@@ -239,33 +251,27 @@ def _execute(
 
 
 class UnitOfWork:
-    """One transaction. Rolls back on exit unless `commit()` was called."""
+    """One transaction. Rolls back on exit unless `commit()` was called.
+
+    BEGIN is not sent on entering: it travels with the transaction's first statement, in the same round trip
+    (or on its own first, for a first statement without parameters, a COPY, or one that commits).
+    """
 
     def __init__(self, role: Role = 'app', conn: pg8000.native.Connection | None = None) -> None:
         self.role = role
         self._given = conn
         self.conn: pg8000.native.Connection
         self.committed = False
+        self._begun = False
 
     def __enter__(self) -> UnitOfWork:
         self.committed = False
-        if self._given is not None:
-            self.conn = self._given
-            self._run('BEGIN')
-            return self
-        self.conn = get_connection(self.role)
-        try:
-            self.conn.run('BEGIN')
-        except (InterfaceError, OSError):
-            # A stale connection (the server or proxy closed it while the Lambda was frozen): nothing was
-            # sent, so reconnect once and start again.
-            drop_connection(self.role)
-            self.conn = get_connection(self.role)
-            self._run('BEGIN')
+        self._begun = False
+        self.conn = self._given if self._given is not None else get_connection(self.role)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self.committed:
+        if self._begun and not self.committed:
             try:
                 self.conn.run('ROLLBACK')
             except (InterfaceError, OSError, DatabaseError):
@@ -274,6 +280,11 @@ class UnitOfWork:
 
     def _run(self, sql: str, *, then_commit: bool = False, **params: Any) -> list[list[Any]]:
         try:
+            if not self._begun:
+                if then_commit or not params or 'stream' in params:
+                    self._first_exchange(lambda: self.conn.run('BEGIN'))
+                else:
+                    return self._first_exchange(lambda: _execute(self.conn, sql, params, begin_first=True))
             if then_commit or (params and 'stream' not in params):
                 return _execute(self.conn, sql, params, then_commit=then_commit)
             return self.conn.run(sql, **params)
@@ -283,6 +294,19 @@ class UnitOfWork:
             if self._given is None:
                 drop_connection(self.role)
             raise errors.ServiceUnavailable('The database connection was lost; try again.') from exc
+
+    def _first_exchange(self, send: Callable[[], list[list[Any]]]) -> list[list[Any]]:
+        """The exchange that begins the transaction. It commits nothing, so when the connection turns out to be
+        stale (the server or the proxy closed it while the Lambda was frozen), it is sent again once on a new one."""
+        self._begun = True
+        try:
+            return send()
+        except (InterfaceError, OSError):
+            if self._given is not None:
+                raise
+            drop_connection(self.role)
+            self.conn = get_connection(self.role)
+            return send()
 
     def fetch(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         rows = self._run(sql, **params)
@@ -303,7 +327,8 @@ class UnitOfWork:
         return int(self.conn.row_count)
 
     def commit(self) -> None:
-        self._run('COMMIT')
+        if self._begun:  # a transaction that ran nothing has nothing to commit
+            self._run('COMMIT')
         self.committed = True
 
     def fetch_and_commit(self, sql: str, **params: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,109 @@
+"""The unit of work: BEGIN travels with the first statement, yet everything runs in one transaction; a stale
+connection is replaced when the transaction's first exchange finds it closed, and only then."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from giftcards import db, errors
+
+
+def backend_pid() -> int:
+    return int(db.in_transaction(lambda uow: uow.value('SELECT pg_backend_pid() + :zero', zero=0)))
+
+
+def terminate(owner: Any, pid: int) -> None:
+    owner.run('SELECT pg_terminate_backend(:pid)', pid=pid)
+    for _ in range(200):
+        if not owner.run('SELECT 1 FROM pg_stat_activity WHERE pid = :pid', pid=pid):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f'backend {pid} did not end')
+
+
+def key_stored(key: str) -> bool:
+    return bool(
+        db.in_transaction(
+            lambda uow: uow.value("SELECT count(*) FROM idempotency_keys WHERE scope = 'test-db' AND key = :k", k=key)
+        )
+    )
+
+
+def store_key(uow: db.UnitOfWork, key: str) -> None:
+    uow.execute(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')", k=key
+    )
+
+
+def test_the_first_statement_runs_inside_the_transaction(database_url: str) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow:
+        store_key(uow, key)  # the first statement: BEGIN is sent with it
+        started = uow.value('SELECT now()')
+        time.sleep(0.02)
+        assert uow.value('SELECT now() + :none', none='0 seconds') == started  # still the same transaction
+    assert not key_stored(key)  # rolled back on exit without commit
+
+
+@pytest.mark.parametrize('first', ['with parameters', 'without parameters', 'committing'])
+def test_a_unit_of_work_commits_whatever_its_first_statement(database_url: str, first: str) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow:
+        if first == 'with parameters':
+            store_key(uow, key)
+            uow.commit()
+        elif first == 'without parameters':
+            uow.value('SELECT 1')
+            store_key(uow, key)
+            uow.commit()
+        else:
+            uow.fetch_and_commit(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+                ' RETURNING key',
+                k=key,
+            )
+    assert key_stored(key)
+
+
+def test_an_error_in_the_first_statement_rolls_back_and_the_connection_stays_usable(database_url: str) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow, pytest.raises(Exception, match='division by zero'):
+        uow.value('SELECT 1 / :zero', zero=0)
+    db.in_transaction(lambda uow: store_key(uow, key))
+    assert key_stored(key)
+
+
+def test_an_empty_unit_of_work_commits_without_a_round_trip(database_url: str) -> None:
+    with db.UnitOfWork() as uow:
+        uow.commit()
+    assert uow.committed
+
+
+@pytest.mark.parametrize('first', ['with parameters', 'without parameters'])
+def test_a_connection_closed_while_idle_is_replaced_by_the_first_exchange(owner: Any, first: str) -> None:
+    pid = backend_pid()
+    terminate(owner, pid)
+    key = str(uuid.uuid4())
+
+    def work(uow: db.UnitOfWork) -> int:
+        if first == 'without parameters':
+            uow.value('SELECT 1')
+        store_key(uow, key)
+        return int(uow.value('SELECT pg_backend_pid() + :zero', zero=0))
+
+    assert db.in_transaction(work) != pid
+    assert key_stored(key)
+
+
+def test_a_connection_lost_inside_a_transaction_is_not_silently_replaced(owner: Any) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow:
+        store_key(uow, key)
+        terminate(owner, int(uow.value('SELECT pg_backend_pid() + :zero', zero=0)))
+        with pytest.raises(errors.ServiceUnavailable):
+            uow.value('SELECT 1 + :one', one=1)
+    assert not key_stored(key)
+    assert backend_pid()  # the next unit of work gets a new connection
