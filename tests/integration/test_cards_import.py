@@ -102,6 +102,26 @@ def test_import_stores_every_card_in_the_pool_as_available(owner, admin, pool):
     assert listed == [[3]]
 
 
+def test_a_file_of_many_batches_stores_every_card_once_with_its_own_values(monkeypatch, owner, admin, pool):
+    monkeypatch.setattr(cards, 'BATCH_PAGES', 1)  # a page of the staging table holds about 100 of these lines
+    lines = {new_code(): (f'6006{i:012d}', f'{i:04d}') for i in range(1_000)}
+    text = 'card_code,card_number,pin,expires_on\n' + ''.join(
+        f'{code},{number},{pin},2031-12-31\n' for code, (number, pin) in lines.items()
+    )
+
+    assert import_text(admin, pool['id'], text) == 1_000
+
+    hashes = owner.run('SELECT code_hash FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
+    assert sorted(bytes(h) for [h] in hashes) == sorted(cards.code_hash(code) for code in lines)
+    assert stock(admin, pool['id']) == (1_000, 0)
+    assert db.in_transaction(cards.check_inventory) == []
+    for _ in range(5):
+        claimed = db.in_transaction(lambda uow: cards.claim_card(uow, pool['brand_id'], 2500))
+        assert claimed is not None
+        card = db.in_transaction(lambda uow, card_id=claimed.card_id: cards.reveal_card(uow, card_id))
+        assert (card.card_number, card.pin, card.expires_on) == (*lines[card.card_code], date(2031, 12, 31))
+
+
 def test_a_second_file_adds_to_the_pool(admin, pool):
     import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
     assert import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},2\n{new_code()},3\n') == 2
@@ -189,6 +209,15 @@ def test_a_code_given_twice_is_refused_naming_both_lines(admin, pool):
     rows = [new_code(), twice, new_code(), new_code(), new_code(), twice, new_code()]  # lines 2..8
     details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
     assert details == [{'line': 7, 'message': 'card_code duplicates the code on line 3'}]
+    assert stock(admin, pool['id']) == (0, 0)
+
+
+def test_a_code_given_twice_batches_apart_is_refused_naming_both_lines(monkeypatch, admin, pool):
+    monkeypatch.setattr(cards, 'BATCH_PAGES', 1)
+    twice = new_code()
+    rows = [twice, *(new_code() for _ in range(500)), twice]  # lines 2..503
+    details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
+    assert details == [{'line': 503, 'message': 'card_code duplicates the code on line 2'}]
     assert stock(admin, pool['id']) == (0, 0)
 
 
