@@ -107,3 +107,32 @@ def test_a_connection_lost_inside_a_transaction_is_not_silently_replaced(owner: 
             uow.value('SELECT 1 + :one', one=1)
     assert not key_stored(key)
     assert backend_pid()  # the next unit of work gets a new connection
+
+
+def test_fetch_many_answers_each_statement_in_order_in_one_transaction(database_url: str) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow:
+        numbers, stored, nothing, started = uow.fetch_many(
+            ('SELECT n FROM generate_series(1, :n) AS n', {'n': 3}),
+            (
+                "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+                ' RETURNING key',
+                {'k': key},
+            ),
+            ("UPDATE idempotency_keys SET response = '1' WHERE scope = 'test-db' AND key = :k", {'k': key}),
+            ('SELECT now() AS t, :x::int AS x', {'x': 1}),
+        )
+        assert numbers == [{'n': 1}, {'n': 2}, {'n': 3}]
+        assert stored == [{'key': key}]
+        assert nothing == []
+        assert uow.value('SELECT now() + :none', none='0 seconds') == started[0]['t']  # the same transaction
+    assert not key_stored(key)
+
+
+def test_fetch_many_raises_the_first_error_and_keeps_nothing(database_url: str) -> None:
+    key = str(uuid.uuid4())
+    insert = "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+    with db.UnitOfWork() as uow, pytest.raises(Exception, match='division by zero'):
+        uow.fetch_many(('SELECT 1 / :zero AS x', {'zero': 0}), (insert, {'k': key}))
+    assert not key_stored(key)
+    assert db.in_transaction(lambda uow: uow.fetch_many(('SELECT :a::int AS a', {'a': 7}))) == [[{'a': 7}]]

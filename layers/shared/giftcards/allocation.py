@@ -81,12 +81,26 @@ def administers(caller: Caller, account: dict[str, Any]) -> bool:
 def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = False) -> list[dict[str, Any]]:
     """The accounts, in the order asked, each visible to the caller; 404 for any other. `shown`: with the
     balance and the other columns `render_account` shows."""
-    try:
-        ids = [str(uuid.UUID(a)) for a in account_ids]
-    except (ValueError, TypeError, AttributeError):
-        raise errors.NotFound('No such account.') from None
-    rows = {r['account_id']: r for r in uow.fetch(_SHOWN if shown else _OWNERS, ids=ids)}
-    found = [rows.get(a) for a in ids]
+    ids = _uuids(account_ids)
+    rows = uow.fetch(_SHOWN if shown else _OWNERS, ids=[i for i in ids if i is not None])
+    return _visible(caller, ids, rows)
+
+
+def _uuids(account_ids: tuple[str, ...]) -> list[str | None]:
+    """Each id in canonical form; None for one that is not a UUID (no such account)."""
+    ids: list[str | None] = []
+    for account_id in account_ids:
+        try:
+            ids.append(str(uuid.UUID(account_id)))
+        except (ValueError, TypeError, AttributeError):
+            ids.append(None)
+    return ids
+
+
+def _visible(caller: Caller, ids: list[str | None], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the accounts `ids`, in that order, if the caller sees every one (404 otherwise)."""
+    by_id = {r['account_id']: r for r in rows}
+    found = [by_id.get(a) if a is not None else None for a in ids]
     for account in found:
         if account is None or not sees(caller, account):
             raise errors.NotFound('No such account.')
@@ -160,17 +174,22 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     same key and fingerprint is answered with its stored response and nothing moves; the same key with
     another request is an IdempotencyConflict.
     """
-    return db.in_transaction(lambda uow: _move(uow, auth.load_caller(uow, subject), request, idempotency_key))
+    return db.in_transaction(lambda uow: _move(uow, subject, request, idempotency_key))
 
 
-def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key: str | None) -> MoveOutcome:
-    """The whole transaction; its last statement carries the COMMIT, so the accounts' rows are unlocked one
-    exchange sooner (the source of many allocations is a hot row that every one of them waits for)."""
+def _move(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str | None) -> MoveOutcome:
+    """The whole transaction in two round trips: what authorization needs (and the key's claim) in the first, the
+    transfer and COMMIT in the second, so the accounts' rows are unlocked as soon as the server is done (the
+    source of many allocations is a hot row that every one of them waits for)."""
+    ids = _uuids((request.from_account_id, request.to_account_id))
+    queries = [auth.memberships_query(subject), (_OWNERS, {'ids': [i for i in ids if i is not None]})]
     if idempotency_key is not None:
-        stored = _claim_key(uow, caller.subject, idempotency_key, request.fingerprint())
-        if stored is not None:
-            return MoveOutcome(stored, replayed=True)
-    source, destination, campaign_id = _authorized(uow, caller, request)
+        queries.append((_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}))
+    memberships, accounts, *claim = uow.fetch_many(*queries)
+    caller = auth.caller_from(subject, memberships)
+    if idempotency_key is not None and not claim[0]:
+        return MoveOutcome(_stored_answer(uow, subject, idempotency_key, request.fingerprint()), replayed=True)
+    source, destination, campaign_id = _authorized(caller, request, _visible(caller, ids, accounts))
     transfer = ledger.transfer_credit(
         uow,
         source,
@@ -199,22 +218,18 @@ def _move(uow: UnitOfWork, caller: Caller, request: MoveRequest, idempotency_key
     return MoveOutcome(answer, replayed=False)
 
 
-def _claim_key(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-    """Claim an unused key for this transaction (None), or answer the response stored under it.
+# The claim of an idempotency key for this transaction: the key's row, inserted with a placeholder answer that the
+# same transaction replaces, so no other transaction ever sees the placeholder. A concurrent request with the same
+# key waits in its own INSERT until this transaction ends, then finds the committed row (or, after a rollback,
+# claims the key). One row: claimed; none: the key was used before.
+_CLAIM = (
+    'INSERT INTO idempotency_keys (scope, key, request_hash, response)'
+    " VALUES (:s, :k, :h, 'null') ON CONFLICT (scope, key) DO NOTHING RETURNING 1 AS claimed"
+)
 
-    The claim is the key's row, inserted with a placeholder answer that the same transaction replaces, so
-    no other transaction ever sees the placeholder. A concurrent request with the same key waits in its own
-    INSERT until this transaction ends, then finds the committed row (or, after a rollback, claims the key).
-    """
-    claimed = uow.fetch(
-        'INSERT INTO idempotency_keys (scope, key, request_hash, response)'
-        " VALUES (:s, :k, :h, 'null') ON CONFLICT (scope, key) DO NOTHING RETURNING 1 AS claimed",
-        s=scope,
-        k=key,
-        h=fingerprint,
-    )
-    if claimed:
-        return None
+
+def _stored_answer(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any]:
+    """The response stored under a used key, if it was used for the same request (IdempotencyConflict if not)."""
     row = uow.fetch_one(
         'SELECT request_hash, response FROM idempotency_keys WHERE scope = :s AND key = :k', s=scope, k=key
     )
@@ -225,10 +240,10 @@ def _claim_key(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[
     return response
 
 
-def _authorized(uow: UnitOfWork, caller: Caller, request: MoveRequest) -> tuple[str, str, str | None]:
-    """The source and destination accounts if the caller may move credit between them (404, 403, 422
-    otherwise), and the campaign when the destination is a campaign's account."""
-    source, destination = _accounts(uow, caller, request.from_account_id, request.to_account_id)
+def _authorized(caller: Caller, request: MoveRequest, accounts: list[dict[str, Any]]) -> tuple[str, str, str | None]:
+    """The source and destination accounts if the caller may move credit between them (403, 422 otherwise), and
+    the campaign when the destination is a campaign's account."""
+    source, destination = accounts
     if request.direction == 'allocation':
         parent, child = source, destination
     else:

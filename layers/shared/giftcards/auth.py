@@ -57,8 +57,20 @@ def subject_from_claims(claims: dict[str, Any] | None) -> str:
     return subject
 
 
+_MEMBERSHIPS = 'SELECT role, agency_id::text, client_id::text FROM memberships WHERE subject = :s'
+
+
 def load_caller(uow: UnitOfWork, subject: str) -> Caller:
-    rows = uow.fetch('SELECT role, agency_id::text, client_id::text FROM memberships WHERE subject = :s', s=subject)
+    return caller_from(subject, uow.fetch(_MEMBERSHIPS, s=subject))
+
+
+def memberships_query(subject: str) -> tuple[str, dict[str, Any]]:
+    """The statement `caller_from` reads, for a caller that sends it together with others (`uow.fetch_many`)."""
+    return _MEMBERSHIPS, {'s': subject}
+
+
+def caller_from(subject: str, rows: list[dict[str, Any]]) -> Caller:
+    """The caller whose memberships are `rows` (what `memberships_query` answers)."""
     by_role: dict[str, set[str]] = {r.value: set() for r in Role}
     for row in rows:
         by_role[row['role']].add(row['agency_id'] or row['client_id'] or '')

@@ -221,30 +221,54 @@ def _execute(
 ) -> list[list[Any]]:
     """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`. With `begin_first`,
     BEGIN travels in the same write before it; with `then_commit`, COMMIT after it (after an error the server
-    skips the rest, up to the Sync).
+    skips the rest, up to the Sync)."""
+    (context,) = _exchange(conn, [(sql, params)], begin_first=begin_first, then_commit=then_commit)
+    conn._context = context  # what `conn.columns` and `conn.row_count` read
+    return context.rows
+
+
+def _exchange(
+    conn: pg8000.native.Connection,
+    statements: list[tuple[str, dict[str, Any]]],
+    *,
+    begin_first: bool = False,
+    then_commit: bool = False,
+) -> list[pg8000_core.Context]:
+    """Prepared statements sent in one write and answered in one read: each statement's answer in its own
+    context, in order. The server runs them one after another and, after an error, skips the rest up to the
+    Sync; the first error is raised.
 
     Uses pg8000's message writers and handlers (the version is pinned).
     """
-    prepared = _prepare(conn, sql)
-    context = pg8000_core.Context(prepared.statement, columns=prepared.columns, input_funcs=prepared.input_funcs)
+    prepared = [_prepare(conn, sql) for sql, _ in statements]
+    contexts = [pg8000_core.Context(p.statement, columns=p.columns, input_funcs=p.input_funcs) for p in prepared]
+    answers = contexts
     if begin_first:
         _send_unnamed(conn, 'BEGIN')
-    conn.send_BIND(prepared.name, make_params(conn.py_types, prepared.values(params)))
-    conn.send_EXECUTE()
+        answers = [pg8000_core.Context('BEGIN'), *answers]
+    for statement, (_, params) in zip(prepared, statements, strict=True):
+        conn.send_BIND(statement.name, make_params(conn.py_types, statement.values(params)))
+        conn.send_EXECUTE()
     if then_commit:
         _send_unnamed(conn, 'COMMIT')
+        answers = [*answers, pg8000_core.Context('COMMIT')]
     pg8000_core._write(conn._sock, pg8000_core.SYNC_MSG)
     pg8000_core._flush(conn._sock)
-    conn._context = context
-    try:
-        conn.handle_messages(context)
-    except DatabaseError as exc:
-        if sqlstate(exc) == FEATURE_NOT_SUPPORTED and 'cached plan' in str(exc):
-            # A migration changed what a prepared statement answers: prepare afresh, and run the work again.
-            _prepared.pop(conn, None)
-            raise RetryableError('a prepared statement went stale') from exc
-        raise
-    return context.rows
+    # Each answer ends with its CommandComplete; everything up to the ReadyForQuery after the Sync is read.
+    current, code = 0, None
+    while code != pg8000_core.READY_FOR_QUERY:
+        code, length = pg8000_core.ci_unpack(pg8000_core._read(conn._sock, 5))
+        conn.message_types[code](pg8000_core._read(conn._sock, length - 4), answers[current])
+        if code == pg8000_core.COMMAND_COMPLETE and current < len(answers) - 1:
+            current += 1
+    error = next((a.error for a in answers if a.error is not None), None)
+    if error is None:
+        return contexts
+    if isinstance(error, DatabaseError) and sqlstate(error) == FEATURE_NOT_SUPPORTED and 'cached plan' in str(error):
+        # A migration changed what a prepared statement answers: prepare afresh, and run the work again.
+        _prepared.pop(conn, None)
+        raise RetryableError('a prepared statement went stale') from error
+    raise error
 
 
 # --- unit of work --------------------------------------------------------------------------------------
@@ -279,15 +303,22 @@ class UnitOfWork:
                     drop_connection(self.role)
 
     def _run(self, sql: str, *, then_commit: bool = False, **params: Any) -> list[list[Any]]:
+        if then_commit or (params and 'stream' not in params):
+            return self._send(
+                lambda begin: _execute(self.conn, sql, params, begin_first=begin, then_commit=then_commit),
+                begin_alone=then_commit,
+            )
+        return self._send(lambda _: self.conn.run(sql, **params), begin_alone=True)
+
+    def _send(self, exchange: Callable[[bool], T], *, begin_alone: bool) -> T:
+        """One exchange with the server (`exchange(begin)` sends BEGIN first when `begin`). The transaction's
+        first exchange begins it: BEGIN travels with it, or (`begin_alone`) is sent on its own before it."""
         try:
             if not self._begun:
-                if then_commit or not params or 'stream' in params:
-                    self._first_exchange(lambda: self.conn.run('BEGIN'))
-                else:
-                    return self._first_exchange(lambda: _execute(self.conn, sql, params, begin_first=True))
-            if then_commit or (params and 'stream' not in params):
-                return _execute(self.conn, sql, params, then_commit=then_commit)
-            return self.conn.run(sql, **params)
+                if not begin_alone:
+                    return self._first_exchange(lambda: exchange(True))
+                self._first_exchange(lambda: self.conn.run('BEGIN'))
+            return exchange(False)
         except DatabaseError as exc:
             raise translate(exc) from exc
         except (InterfaceError, OSError) as exc:
@@ -295,7 +326,7 @@ class UnitOfWork:
                 drop_connection(self.role)
             raise errors.ServiceUnavailable('The database connection was lost; try again.') from exc
 
-    def _first_exchange(self, send: Callable[[], list[list[Any]]]) -> list[list[Any]]:
+    def _first_exchange(self, send: Callable[[], T]) -> T:
         """The exchange that begins the transaction. It commits nothing, so when the connection turns out to be
         stale (the server or the proxy closed it while the Lambda was frozen), it is sent again once on a new one."""
         self._begun = True
@@ -312,6 +343,15 @@ class UnitOfWork:
         rows = self._run(sql, **params)
         names = [c['name'] for c in self.conn.columns or []]
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def fetch_many(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Several statements, with their parameters, in one round trip: the rows of each, in order. The server
+        runs them one after another; after an error it skips the rest, and the error is raised."""
+        contexts = self._send(lambda begin: _exchange(self.conn, list(queries), begin_first=begin), begin_alone=False)
+        return [
+            [dict(zip([c['name'] for c in context.columns or []], row, strict=True)) for row in context.rows or []]
+            for context in contexts
+        ]
 
     def fetch_one(self, sql: str, **params: Any) -> dict[str, Any] | None:
         rows = self.fetch(sql, **params)
