@@ -85,6 +85,48 @@ def test_a_shared_campaign_draws_on_its_client(owner: Any) -> None:
     assert factories.balance_cents(s.tree.campaign['account_id']) == 0
 
 
+def spend_credited_by(redemption_id: str) -> str:
+    """The system name of the account the redemption's charge was credited to."""
+    return str(
+        ps.query(
+            'SELECT a.system_name FROM redemptions r JOIN credit_transfers t ON t.id = r.charge_transfer_id'
+            ' JOIN credit_accounts a ON a.id = t.to_account_id WHERE r.id = CAST(:id AS uuid)',
+            id=redemption_id,
+        )[0]['system_name']
+    )
+
+
+def test_every_spend_account_name_is_a_system_account(database_url: str) -> None:
+    names = {ledger.spend_account_name(shard) for shard in range(ledger.SPEND_SHARDS)}
+    stored = ps.query("SELECT system_name FROM credit_accounts WHERE owner_type = 'system'")
+
+    assert len(names) == ledger.SPEND_SHARDS
+    assert names <= {r['system_name'] for r in stored}
+
+
+def test_charges_are_credited_to_the_chosen_spend_account(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = ps.setup(owner, funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    monkeypatch.setattr(ledger, 'spend_account_name', lambda: 'spend:7')
+
+    result = s.provision()
+
+    assert spend_credited_by(result.redemption['id']) == 'spend:7'
+    assert factories.ledger_check().ok
+
+
+def test_charges_spread_over_the_spend_accounts(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=100_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 20)
+
+    credited = {spend_credited_by(s.provision().redemption['id']) for _ in range(20)}
+
+    # 20 charges all on one of 32 accounts, if the choice were uniform: a chance of 32 ** -19.
+    assert len(credited) > 1
+    assert all(name == 'spend' or name.startswith('spend:') for name in credited)
+    assert factories.ledger_check().ok
+
+
 def test_the_price_list_sets_the_charge_and_the_agency_price(owner: Any) -> None:
     price = hierarchy.Price(2500, agency_price_cents=2600, client_price_cents=2750)
     s = ps.setup(owner, funds_cents=10_000, prices=(price,))

@@ -107,6 +107,16 @@ def test_with_no_vendor_configured_an_empty_pool_fails_and_refunds(owner: Any) -
 
     assert factories.balance_cents(s.paying_account) == 10_000
     assert [r['status'] for r in ps.redemptions_of(s.campaign_id)] == ['failed']
+    # The refund comes back out of the spend account the charge went to.
+    (movement,) = ps.query(
+        'SELECT c.to_account_id::text AS charged_to, f.from_account_id::text AS refunded_from, f.to_account_id::text'
+        ' AS refunded_to, c.from_account_id::text AS charged_from FROM redemptions r'
+        ' JOIN credit_transfers c ON c.id = r.charge_transfer_id JOIN credit_transfers f ON f.reverses_id = c.id'
+        ' WHERE r.campaign_id = CAST(:c AS uuid)',
+        c=s.campaign_id,
+    )
+    assert movement['refunded_from'] == movement['charged_to']
+    assert movement['refunded_to'] == movement['charged_from'] == s.paying_account
 
 
 def test_a_failed_code_may_be_tried_again_and_gets_a_new_redemption(

@@ -15,6 +15,7 @@ round trip (`commit=True`).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -129,6 +130,16 @@ def reverse_transfer(
         notes=notes,
         reverses_id=transfer_id,
     )
+
+
+SPEND_SHARDS = 32  # the spend accounts redemptions are credited to (migration 0012)
+
+
+def spend_account_name(shard: int | None = None) -> str:
+    """The system name of one of the spend accounts: `shard`, or one at random. Redemptions spread over them, so
+    that no single account row is locked by every redemption of the platform."""
+    shard = random.randrange(SPEND_SHARDS) if shard is None else shard
+    return 'spend' if shard == 0 else f'spend:{shard}'
 
 
 def system_account(uow: UnitOfWork, name: str = 'spend') -> str:

@@ -93,7 +93,7 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
 _CONTEXT = """
 SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
        CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END::text AS paying_account_id,
-       (SELECT id::text FROM credit_accounts WHERE system_name = 'spend') AS spend_account_id,
+       (SELECT id::text FROM credit_accounts WHERE system_name = :spend) AS spend_account_id,
        b.id::text AS brand_id, b.name AS brand_name,
        CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
        p.client_price_cents, p.agency_price_cents,
@@ -208,11 +208,24 @@ def _context(
     if not auth.is_uuid(req.brand_id):
         raise errors.NotFound('No such brand.')
     brand_id = str(uuid.UUID(req.brand_id))
-    ctx = uow.fetch_one(
-        _CONTEXT, campaign=req.campaign_id, brand=brand_id, denomination=req.denomination_cents, hash=code_hash
-    )
+    queries = [
+        (
+            _CONTEXT,
+            {
+                'campaign': req.campaign_id,
+                'brand': brand_id,
+                'denomination': req.denomination_cents,
+                'hash': code_hash,
+                'spend': ledger.spend_account_name(),
+            },
+        )
+    ]
     if subject is not None:
-        caller = auth.load_caller(uow, subject)
+        queries.append(auth.memberships_query(subject))
+    found, *memberships = uow.fetch_many(*queries)  # one round trip
+    ctx = found[0] if found else None
+    if subject is not None:
+        caller = auth.caller_from(subject, memberships[0])
         if ctx is None or not caller.sees_client(ctx['client_id'], ctx['agency_id']):
             raise errors.NotFound('No such campaign.')
         if not caller.may_provision(ctx['client_id']):
