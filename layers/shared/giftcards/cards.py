@@ -535,8 +535,9 @@ def _insert_staged(uow: UnitOfWork, pool: dict[str, Any], key: _DataKey) -> int:
 
 
 def _copy_cards(uow: UnitOfWork, cards_data: Iterable[bytes], available_data: bytes) -> int:
-    """COPY one sealed batch; answers the number of cards. The data goes in one message per table: pg8000 sends
-    a file in 8 kB pieces, each an exchange that needs the GIL."""
+    """COPY one sealed batch; answers the number of cards. available_cards goes first: its short COPY is over
+    before `cards_data` (see `_insert_staged`) sets the sealing thread going. Each table's data goes as one
+    message: pg8000 sends a file object in 8 kB writes, each of which needs the GIL back."""
     uow.execute(_COPY_AVAILABLE, stream=[available_data])
     try:
         return uow.execute(_COPY_CARDS, stream=cards_data)
