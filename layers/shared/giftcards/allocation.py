@@ -82,7 +82,7 @@ def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = 
     """The accounts, in the order asked, each visible to the caller; 404 for any other. `shown`: with the
     balance and the other columns `render_account` shows."""
     ids = _uuids(account_ids)
-    rows = uow.fetch(_SHOWN if shown else _OWNERS, ids=[i for i in ids if i is not None])
+    rows = uow.fetch(_SHOWN if shown else _OWNERS, ids=_uuid_array(ids))
     return _visible(caller, ids, rows)
 
 
@@ -95,6 +95,12 @@ def _uuids(account_ids: tuple[str, ...]) -> list[str | None]:
         except (ValueError, TypeError, AttributeError):
             ids.append(None)
     return ids
+
+
+def _uuid_array(ids: list[str | None]) -> str:
+    """The ids (canonical UUIDs, or None, left out) as a uuid[] literal. Written here rather than by pg8000, which
+    escapes a list parameter character by character."""
+    return '{' + ','.join(i for i in ids if i is not None) + '}'
 
 
 def _visible(caller: Caller, ids: list[str | None], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,7 +188,7 @@ def _move(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: 
     transfer and COMMIT in the second, so the accounts' rows are unlocked as soon as the server is done (the
     source of many allocations is a hot row that every one of them waits for)."""
     ids = _uuids((request.from_account_id, request.to_account_id))
-    queries = [auth.memberships_query(subject), (_OWNERS, {'ids': [i for i in ids if i is not None]})]
+    queries = [auth.memberships_query(subject), (_OWNERS, {'ids': _uuid_array(ids)})]
     if idempotency_key is not None:
         queries.append((_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}))
     memberships, accounts, *claim = uow.fetch_many(*queries)

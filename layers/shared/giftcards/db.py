@@ -15,6 +15,7 @@ import contextlib
 import functools
 import random
 import ssl
+import struct
 import threading
 import time
 import weakref
@@ -205,10 +206,23 @@ def _prepare(conn: pg8000.native.Connection, sql: str) -> _Prepared:
     return found
 
 
-def _send_unnamed(conn: pg8000.native.Connection, sql: str) -> None:
-    conn.send_PARSE(pg8000_core.NULL_BYTE, sql, ())
-    conn.send_BIND(pg8000_core.NULL_BYTE, ())
-    conn.send_EXECUTE()
+_EXECUTE = b'E' + struct.pack('!i', 9) + b'\x00' + struct.pack('!i', 0)  # Execute the unnamed portal, all rows
+_SYNC = b'S' + struct.pack('!i', 4)
+
+
+def _bind_and_execute(out: bytearray, statement: bytes, params: tuple[Any, ...] | list[Any]) -> None:
+    """Append to `out` the Bind of a prepared statement (text parameters and results) and its Execute. No Flush
+    messages between them (pg8000 sends one after each message, and the server then writes its answer in as many
+    pieces): the Sync at the end of the exchange flushes everything once."""
+    body = bytearray(b'\x00' + statement + struct.pack('!hh', 0, len(params)))
+    for value in params:
+        if value is None:
+            body += b'\xff\xff\xff\xff'
+        else:
+            encoded = value.encode('utf-8')
+            body += struct.pack('!i', len(encoded)) + encoded
+    body += b'\x00\x00'
+    out += b'B' + struct.pack('!i', len(body) + 4) + body + _EXECUTE
 
 
 def _execute(
@@ -227,6 +241,17 @@ def _execute(
     return context.rows
 
 
+def _receive(read: Callable[[int], bytes], size: int) -> bytes:
+    """`size` bytes from the connection's buffered reader (which reads until it has them, or the end)."""
+    try:
+        data = read(size)
+    except OSError as exc:
+        raise InterfaceError('network error') from exc
+    if len(data) != size:
+        raise InterfaceError('network error')
+    return data
+
+
 def _exchange(
     conn: pg8000.native.Connection,
     statements: list[tuple[str, dict[str, Any]]],
@@ -242,24 +267,28 @@ def _exchange(
     """
     prepared = [_prepare(conn, sql) for sql, _ in statements]
     contexts = [pg8000_core.Context(p.statement, columns=p.columns, input_funcs=p.input_funcs) for p in prepared]
-    answers = contexts
+    answers, out = contexts, bytearray()
     if begin_first:
-        _send_unnamed(conn, 'BEGIN')
+        _bind_and_execute(out, _prepare(conn, 'BEGIN').name, ())
         answers = [pg8000_core.Context('BEGIN'), *answers]
     for statement, (_, params) in zip(prepared, statements, strict=True):
-        conn.send_BIND(statement.name, make_params(conn.py_types, statement.values(params)))
-        conn.send_EXECUTE()
+        _bind_and_execute(out, statement.name, make_params(conn.py_types, statement.values(params)))
     if then_commit:
-        _send_unnamed(conn, 'COMMIT')
+        _bind_and_execute(out, _prepare(conn, 'COMMIT').name, ())
         answers = [*answers, pg8000_core.Context('COMMIT')]
-    pg8000_core._write(conn._sock, pg8000_core.SYNC_MSG)
-    pg8000_core._flush(conn._sock)
+    out += _SYNC
+    try:
+        conn._sock.write(out)
+        conn._sock.flush()
+    except (OSError, ValueError, AttributeError) as exc:  # ValueError, AttributeError: pg8000 closed the socket
+        raise InterfaceError('network error') from exc
     # Each answer ends with its CommandComplete; everything up to the ReadyForQuery after the Sync is read.
-    current, code = 0, None
+    current, code, last = 0, None, len(answers) - 1
+    handlers, read = conn.message_types, conn._sock.read
     while code != pg8000_core.READY_FOR_QUERY:
-        code, length = pg8000_core.ci_unpack(pg8000_core._read(conn._sock, 5))
-        conn.message_types[code](pg8000_core._read(conn._sock, length - 4), answers[current])
-        if code == pg8000_core.COMMAND_COMPLETE and current < len(answers) - 1:
+        code, length = pg8000_core.ci_unpack(_receive(read, 5))
+        handlers[code](_receive(read, length - 4), answers[current])
+        if code == pg8000_core.COMMAND_COMPLETE and current < last:
             current += 1
     error = next((a.error for a in answers if a.error is not None), None)
     if error is None:
