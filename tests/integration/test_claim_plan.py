@@ -27,9 +27,22 @@ NIL = '00000000-0000-0000-0000-000000000000'
 TABLES = ('cards', 'available_cards')
 
 
-def as_prepared(sql: str) -> str:
-    """The claim statement with positional parameters, for PREPARE: $1 the pool, $2 the start key."""
-    return re.sub(r':start\b', '$2', re.sub(r':pool\b', '$1', sql))
+# The two claim statements, for PREPARE with positional parameters, and how to EXECUTE them for a pool and a start
+# key: from one pool, or from the cheapest pool with stock of a brand and denomination.
+STATEMENTS = {
+    'from_pool': (
+        '(uuid, uuid)',
+        re.sub(r':start\b', '$2', re.sub(r':pool\b', '$1', cards.CLAIM_FROM_POOL)),
+        lambda pool, start: f"'{pool['id']}', '{start}'",
+    ),
+    'from_cheapest': (
+        '(uuid, bigint, uuid)',
+        re.sub(
+            r':start\b', '$3', re.sub(r':denomination\b', '$2', re.sub(r':brand\b', '$1', cards.CLAIM_FROM_CHEAPEST))
+        ),
+        lambda pool, start: f"'{pool['brand_id']}', {round(pool['denomination'] * 100)}, '{start}'",
+    ),
+}
 
 
 def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -38,8 +51,12 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(child)
 
 
-def explain(conn: Any, options: str, pool_id: str, start: str) -> dict[str, Any]:
-    [[document]] = conn.run(f"EXPLAIN ({options}, FORMAT JSON) EXECUTE claim_card('{pool_id}', '{start}')")
+def execute(conn: Any, pool: dict[str, Any], start: str) -> str:
+    return f'EXECUTE claim_card({STATEMENTS[conn.statement][2](pool, start)})'
+
+
+def explain(conn: Any, options: str, pool: dict[str, Any], start: str) -> dict[str, Any]:
+    [[document]] = conn.run(f'EXPLAIN ({options}, FORMAT JSON) {execute(conn, pool, start)}')
     document = json.loads(document) if isinstance(document, str) else document
     return document[0]['Plan']
 
@@ -75,19 +92,21 @@ def fresh_pool(owner: Any) -> dict[str, Any]:
     return pool
 
 
-@pytest.fixture
-def app_conn(database_url: str) -> Iterator[Any]:
-    """The application role's own connection, with the claim prepared as one named statement."""
+@pytest.fixture(params=sorted(STATEMENTS))
+def app_conn(database_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The application role's own connection, with a claim statement prepared as one named statement."""
     conn = db.connect('app')
-    conn.run(f'PREPARE claim_card (uuid, uuid) AS {as_prepared(cards.CLAIM_FROM_POOL)}')
+    types, sql, _ = STATEMENTS[request.param]
+    conn.run(f'PREPARE claim_card {types} AS {sql}')
+    conn.statement = request.param
     yield conn
     conn.close()
 
 
-def claim_once(conn: Any, pool_id: str) -> str:
+def claim_once(conn: Any, pool: dict[str, Any]) -> str:
     """One claim in its own transaction, as `claims.claim_card` runs it: a random start, then from the start."""
     for start in (str(uuid.uuid4()), NIL):
-        rows = conn.run(f"EXECUTE claim_card('{pool_id}', '{start}')")
+        rows = conn.run(execute(conn, pool, start))
         if rows:
             return str(rows[0][0])
     raise AssertionError('the pool ran out of cards')
@@ -95,17 +114,17 @@ def claim_once(conn: Any, pool_id: str) -> str:
 
 @pytest.mark.slow
 def test_claim_plan_stays_an_index_path_on_a_fresh_unanalysed_pool(app_conn, fresh_pool):
-    pool_id = fresh_pool['id']
+    pool = fresh_pool
     for mode in ('force_custom_plan', 'force_generic_plan'):
         app_conn.run(f'SET plan_cache_mode = {mode}')
-        assert_index_path(explain(app_conn, 'COSTS OFF', pool_id, str(uuid.uuid4())))
+        assert_index_path(explain(app_conn, 'COSTS OFF', pool, str(uuid.uuid4())))
     app_conn.run('RESET plan_cache_mode')
 
-    early = measured_claim(app_conn, pool_id, claims=10)
-    late = measured_claim(app_conn, pool_id, claims=CLAIMS - 10)
+    early = measured_claim(app_conn, pool, claims=10)
+    late = measured_claim(app_conn, pool, claims=CLAIMS - 10)
 
     # the plan the prepared statement has settled on after 2,000 executions, and what the next claim costs
-    assert_index_path(explain(app_conn, 'COSTS OFF', pool_id, str(uuid.uuid4())))
+    assert_index_path(explain(app_conn, 'COSTS OFF', pool, str(uuid.uuid4())))
     assert_index_path(late)
     # A claim touches a few index and heap pages, however many cards were claimed before it. A path past the
     # claimed cards would touch a page for every few dozen of them: hundreds here, and more with every claim.
@@ -113,12 +132,12 @@ def test_claim_plan_stays_an_index_path_on_a_fresh_unanalysed_pool(app_conn, fre
     assert buffers(late) < 40, buffers(late)
 
 
-def measured_claim(conn: Any, pool_id: str, *, claims: int) -> dict[str, Any]:
+def measured_claim(conn: Any, pool: dict[str, Any], *, claims: int) -> dict[str, Any]:
     """Claim `claims` more cards, then EXPLAIN ANALYZE one more claim (rolled back)."""
-    taken = {claim_once(conn, pool_id) for _ in range(claims)}
+    taken = {claim_once(conn, pool) for _ in range(claims)}
     assert len(taken) == claims
     conn.run('BEGIN')
-    plan = explain(conn, 'ANALYZE, BUFFERS', pool_id, str(uuid.uuid4()))
+    plan = explain(conn, 'ANALYZE, BUFFERS', pool, str(uuid.uuid4()))
     conn.run('ROLLBACK')
     assert plan['Actual Rows'] == 1
     return plan
@@ -126,4 +145,5 @@ def measured_claim(conn: Any, pool_id: str, *, claims: int) -> dict[str, Any]:
 
 def test_claim_query_is_planned_before_any_statistics_exist(app_conn, owner):
     """Even with no pool rows at all analysed, the plan is the index path (no reliance on statistics)."""
-    assert_index_path(explain(app_conn, 'COSTS OFF', str(uuid.uuid4()), NIL))
+    unknown = {'id': str(uuid.uuid4()), 'brand_id': str(uuid.uuid4()), 'denomination': 25}
+    assert_index_path(explain(app_conn, 'COSTS OFF', unknown, NIL))

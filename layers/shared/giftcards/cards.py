@@ -655,12 +655,12 @@ SELECT p.id::text AS id FROM card_pools p
 
 # One card of one pool: the first available card at or after :start in the primary key (pool_id, card_id), locked
 # (SKIP LOCKED: rows other claims hold are passed over), removed from available_cards and marked claimed.
-CLAIM_FROM_POOL = """
-WITH taken AS (
+_CLAIM = """
+WITH {pool_cte}taken AS (
     DELETE FROM available_cards
-     WHERE pool_id = CAST(:pool AS uuid)
+     WHERE pool_id = {pool}
        AND card_id = (SELECT card_id FROM available_cards
-                       WHERE pool_id = CAST(:pool AS uuid) AND card_id >= CAST(:start AS uuid)
+                       WHERE pool_id = {pool} AND card_id >= CAST(:start AS uuid)
                        ORDER BY card_id LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING card_id
 )
@@ -668,6 +668,11 @@ UPDATE cards SET status = 'claimed', claimed_at = now()
   FROM taken WHERE cards.id = taken.card_id AND cards.status = 'available'
 RETURNING cards.id::text AS card_id, cards.pool_id::text AS pool_id, cards.cost_cents
 """
+CLAIM_FROM_POOL = _CLAIM.format(pool_cte='', pool='CAST(:pool AS uuid)')
+# The same from the cheapest pool with stock, in one round trip: what nearly every claim needs.
+CLAIM_FROM_CHEAPEST = _CLAIM.format(
+    pool_cte=f'cheapest AS ({POOLS_WITH_STOCK.strip()}\n LIMIT 1),\n', pool='(SELECT CAST(id AS uuid) FROM cheapest)'
+)
 
 
 def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> ClaimedCard | None:
@@ -675,8 +680,12 @@ def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> Claim
 
     Pools are tried cheapest first. Within a pool the scan starts at a random point of the key and wraps around
     once: concurrent claims start apart, and the entries earlier claims deleted (dead until vacuum) are spread
-    thin instead of piling up in front of every scan.
+    thin instead of piling up in front of every scan. The first try, the cheapest pool from a random point, is
+    one statement; only when it finds nothing are the pools listed and tried one by one.
     """
+    row = uow.fetch_one(CLAIM_FROM_CHEAPEST, brand=brand_id, denomination=denomination_cents, start=str(uuid.uuid4()))
+    if row is not None:
+        return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
     for pool in uow.fetch(POOLS_WITH_STOCK, brand=brand_id, denomination=denomination_cents):
         for start in (str(uuid.uuid4()), _LOWEST_UUID):
             row = uow.fetch_one(CLAIM_FROM_POOL, pool=pool['id'], start=start)
@@ -777,23 +786,31 @@ class RevealedCard:
     vendor_reference: str | None
 
 
+_CARD = (
+    'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
+    ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
+    ' c.expires_on, c.status, k.wrapped_key'
+    ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id WHERE c.id = CAST(:id AS uuid)'
+)
+
+
 def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:
     """Decrypt a claimed card. The caller records the reveal (who, why) in its own transaction.
 
     Raises NotFound for an unknown card, Conflict for a card still in stock, and CardIntegrityError when a
     ciphertext does not authenticate against this card's id (tampered, or copied from another card's row).
     """
-    row = (
-        uow.fetch_one(
-            'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
-            ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
-            ' c.expires_on, c.status, k.wrapped_key'
-            ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id WHERE c.id = CAST(:id AS uuid)',
-            id=card_id,
-        )
-        if is_uuid(card_id)
-        else None
-    )
+    return revealed(uow.fetch_one(_CARD, id=card_id) if is_uuid(card_id) else None)
+
+
+def card_query(card_id: str) -> tuple[str, dict[str, Any]]:
+    """The statement `revealed` reads, for a caller that sends it with others (`uow.fetch_many`); `card_id` is a
+    UUID."""
+    return _CARD, {'id': card_id}
+
+
+def revealed(row: dict[str, Any] | None) -> RevealedCard:
+    """The card `card_query` read (None: no such card), decrypted; raises as `reveal_card`."""
     if row is None:
         raise errors.NotFound('No such card.')
     if row['status'] != 'claimed':

@@ -278,13 +278,11 @@ def _charge_or_replay(
     # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
     # its charge and the depletion pause are checked at that commit (migration 0009).
     claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
-    card = cards.reveal_card(uow, claimed.card_id) if claimed else None
     price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
     charge_id = ids.time_ordered()
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(redemption_id)
-    stored = uow.fetch_one(
-        _INSERT,
+    insert = dict(
         id=redemption_id,
         hash=code_hash,
         last4=code[-4:],
@@ -311,7 +309,13 @@ def _charge_or_replay(
         channel=req.channel,
         subject=subject,
     )
-    assert stored is not None
+    # The card is read with the redemption's INSERT, in one round trip, and decrypted before the charge: a card
+    # that fails its integrity check rolls all of it back.
+    if claimed is not None:
+        card_rows, (stored,) = uow.fetch_many(cards.card_query(claimed.card_id), (_INSERT, insert))
+        card = cards.revealed(card_rows[0] if card_rows else None)
+    else:
+        ((stored,),), card = uow.fetch_many((_INSERT, insert)), None
     charge = ledger.transfer_credit(
         uow,
         ctx['paying_account_id'],
