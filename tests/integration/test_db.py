@@ -136,3 +136,39 @@ def test_fetch_many_raises_the_first_error_and_keeps_nothing(database_url: str) 
         uow.fetch_many(('SELECT 1 / :zero AS x', {'zero': 0}), (insert, {'k': key}))
     assert not key_stored(key)
     assert db.in_transaction(lambda uow: uow.fetch_many(('SELECT :a::int AS a', {'a': 7}))) == [[{'a': 7}]]
+
+
+def test_a_whole_transaction_in_one_exchange_is_not_resent_on_a_stale_connection(owner: Any) -> None:
+    terminate(owner, backend_pid())
+    key = str(uuid.uuid4())
+    insert = "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+
+    # BEGIN, the statement and COMMIT travel together: had the server run them before the connection broke, sending
+    # them again would run them twice, so the lost connection is reported instead.
+    with pytest.raises(errors.ServiceUnavailable):
+        db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))
+
+    assert not key_stored(key)
+    db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))  # a new connection
+    assert key_stored(key)
+
+
+def test_read_answers_each_statement_outside_any_transaction(owner: Any) -> None:
+    numbers, now = db.read(('SELECT n FROM generate_series(1, :n) AS n', {'n': 2}), ('SELECT now() AS t', {}))
+    later = db.read(('SELECT now() AS t', {}))[0]
+
+    assert numbers == [{'n': 1}, {'n': 2}]
+    assert later[0]['t'] > now[0]['t']  # each read is its own transaction
+    activity = owner.run(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'giftcard_app' AND state LIKE 'idle in transaction%'"
+    )
+    assert activity == [[0]]  # nothing left open
+
+
+def test_read_replaces_a_stale_connection_once(owner: Any) -> None:
+    pid = backend_pid()
+    terminate(owner, pid)
+
+    [[row]] = db.read(('SELECT pg_backend_pid() + :zero AS pid', {'zero': 0}))
+
+    assert row['pid'] != pid

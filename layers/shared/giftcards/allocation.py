@@ -38,7 +38,7 @@ SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.parent_id::te
   FROM credit_accounts a
   LEFT JOIN credit_accounts p ON p.id = a.parent_id
   LEFT JOIN credit_accounts g ON g.id = p.parent_id
- WHERE a.id = ANY(CAST(:ids AS uuid[]))
+ WHERE a.id IN (CAST(:first AS uuid), CAST(:second AS uuid))
 """
 # What an allocation reads needs no more than that; what GET /accounts shows does.
 _OWNERS = _ACCOUNTS.format(shown='')
@@ -82,7 +82,7 @@ def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = 
     """The accounts, in the order asked, each visible to the caller; 404 for any other. `shown`: with the
     balance and the other columns `render_account` shows."""
     ids = _uuids(account_ids)
-    rows = uow.fetch(_SHOWN if shown else _OWNERS, ids=_uuid_array(ids))
+    rows = uow.fetch(_SHOWN if shown else _OWNERS, **_pair(ids))
     return _visible(caller, ids, rows)
 
 
@@ -97,10 +97,14 @@ def _uuids(account_ids: tuple[str, ...]) -> list[str | None]:
     return ids
 
 
-def _uuid_array(ids: list[str | None]) -> str:
-    """The ids (canonical UUIDs, or None, left out) as a uuid[] literal. Written here rather than by pg8000, which
-    escapes a list parameter character by character."""
-    return '{' + ','.join(i for i in ids if i is not None) + '}'
+def _pair(ids: list[str | None]) -> dict[str, str | None]:
+    """The parameters of `_ACCOUNTS` for one or two accounts (canonical UUIDs, or None: no such account).
+
+    Two scalar parameters rather than an array: with an array, the planner judges a plan for its actual length
+    cheaper than one for any length, and plans the statement (three joins) again on every call."""
+    assert len(ids) <= 2, 'one or two accounts'
+    first, second = [*ids, None][:2]
+    return {'first': first, 'second': second}
 
 
 def _visible(caller: Caller, ids: list[str | None], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -180,22 +184,69 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     same key and fingerprint is answered with its stored response and nothing moves; the same key with
     another request is an IdempotencyConflict.
     """
-    return db.in_transaction(lambda uow: _move(uow, subject, request, idempotency_key))
-
-
-def _move(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str | None) -> MoveOutcome:
-    """The whole transaction in two round trips: what authorization needs (and the key's claim) in the first, the
-    transfer and COMMIT in the second, so the accounts' rows are unlocked as soon as the server is done (the
-    source of many allocations is a hot row that every one of them waits for)."""
-    ids = _uuids((request.from_account_id, request.to_account_id))
-    queries = [auth.memberships_query(subject), (_OWNERS, {'ids': _uuid_array(ids)})]
     if idempotency_key is not None:
-        queries.append((_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}))
-    memberships, accounts, *claim = uow.fetch_many(*queries)
+        return db.in_transaction(lambda uow: _move_once(uow, subject, request, idempotency_key))
+    # Without a key, what authorization needs is read before the transaction, in one round trip (each statement
+    # sees what was committed when it began, as it would inside a READ COMMITTED transaction), and the transaction
+    # is the transfer alone: one more round trip, or two for a campaign (see `_transfer`).
+    ids = _uuids((request.from_account_id, request.to_account_id))
+    known = _known_owners(ids)
+    answers = db.read(auth.memberships_query(subject), *([(_OWNERS, _pair(ids))] if known is None else []))
+    caller = auth.caller_from(subject, answers[0])
+    accounts = known if known is not None else _remember_owners(answers[1])
+    moving = _authorized(caller, request, _visible(caller, ids, accounts))
+    return db.in_transaction(lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None))
+
+
+# What `_OWNERS` answered about accounts whose answer cannot change, kept for this process: an account's owner and
+# its place in the hierarchy are written once, with the account. A campaign's account is always read again (its
+# campaign's budget mode changes). Bounded: forgotten wholesale when full.
+_KNOWN_OWNERS: dict[str, dict[str, Any]] = {}
+_KNOWN_OWNERS_LIMIT = 10_000
+
+
+def _known_owners(ids: list[str | None]) -> list[dict[str, Any]] | None:
+    """The `_OWNERS` rows of all of `ids`, in order, if every one is known."""
+    rows = [_KNOWN_OWNERS.get(i) if i is not None else None for i in ids]
+    return None if None in rows else [r for r in rows if r is not None]
+
+
+def _remember_owners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(_KNOWN_OWNERS) + len(rows) > _KNOWN_OWNERS_LIMIT:
+        _KNOWN_OWNERS.clear()
+    for row in rows:
+        if row['owner_type'] != 'campaign':
+            _KNOWN_OWNERS[row['account_id']] = row
+    return rows
+
+
+def _move_once(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str) -> MoveOutcome:
+    """A move with an idempotency key: what authorization needs and the key's claim in the first round trip, the
+    transfer, the answer stored under the key and COMMIT in the second."""
+    ids = _uuids((request.from_account_id, request.to_account_id))
+    memberships, accounts, claimed = uow.fetch_many(
+        auth.memberships_query(subject),
+        (_OWNERS, _pair(ids)),
+        (_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}),
+    )
     caller = auth.caller_from(subject, memberships)
-    if idempotency_key is not None and not claim[0]:
+    if not claimed:
         return MoveOutcome(_stored_answer(uow, subject, idempotency_key, request.fingerprint()), replayed=True)
-    source, destination, campaign_id = _authorized(caller, request, _visible(caller, ids, accounts))
+    moving = _authorized(caller, request, _visible(caller, ids, accounts))
+    return _transfer(uow, caller, request, moving, idempotency_key=idempotency_key)
+
+
+def _transfer(
+    uow: UnitOfWork,
+    caller: Caller,
+    request: MoveRequest,
+    moving: tuple[str, str, str | None],
+    *,
+    idempotency_key: str | None,
+) -> MoveOutcome:
+    """The authorized movement, committed. Its last statement carries the COMMIT, so the accounts' rows are unlocked
+    as soon as the server is done (the source of many allocations is a hot row every one of them waits for)."""
+    source, destination, campaign_id = moving
     transfer = ledger.transfer_credit(
         uow,
         source,

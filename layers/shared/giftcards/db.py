@@ -335,17 +335,17 @@ class UnitOfWork:
         if then_commit or (params and 'stream' not in params):
             return self._send(
                 lambda begin: _execute(self.conn, sql, params, begin_first=begin, then_commit=then_commit),
-                begin_alone=then_commit,
+                resend=not then_commit,
             )
         return self._send(lambda _: self.conn.run(sql, **params), begin_alone=True)
 
-    def _send(self, exchange: Callable[[bool], T], *, begin_alone: bool) -> T:
+    def _send(self, exchange: Callable[[bool], T], *, begin_alone: bool = False, resend: bool = True) -> T:
         """One exchange with the server (`exchange(begin)` sends BEGIN first when `begin`). The transaction's
         first exchange begins it: BEGIN travels with it, or (`begin_alone`) is sent on its own before it."""
         try:
             if not self._begun:
                 if not begin_alone:
-                    return self._first_exchange(lambda: exchange(True))
+                    return self._first_exchange(lambda: exchange(True), resend=resend)
                 self._first_exchange(lambda: self.conn.run('BEGIN'))
             return exchange(False)
         except DatabaseError as exc:
@@ -355,14 +355,16 @@ class UnitOfWork:
                 drop_connection(self.role)
             raise errors.ServiceUnavailable('The database connection was lost; try again.') from exc
 
-    def _first_exchange(self, send: Callable[[], T]) -> T:
-        """The exchange that begins the transaction. It commits nothing, so when the connection turns out to be
-        stale (the server or the proxy closed it while the Lambda was frozen), it is sent again once on a new one."""
+    def _first_exchange(self, send: Callable[[], T], *, resend: bool = True) -> T:
+        """The exchange that begins the transaction. When the connection turns out to be stale (the server or the
+        proxy closed it while the Lambda was frozen), it is sent again once on a new one, unless it was a whole
+        transaction (BEGIN ... COMMIT in one exchange): that one may have committed before the connection broke,
+        and is reported as a lost connection instead."""
         self._begun = True
         try:
             return send()
         except (InterfaceError, OSError):
-            if self._given is not None:
+            if self._given is not None or not resend:
                 raise
             drop_connection(self.role)
             self.conn = get_connection(self.role)
@@ -377,10 +379,7 @@ class UnitOfWork:
         """Several statements, with their parameters, in one round trip: the rows of each, in order. The server
         runs them one after another; after an error it skips the rest, and the error is raised."""
         contexts = self._send(lambda begin: _exchange(self.conn, list(queries), begin_first=begin), begin_alone=False)
-        return [
-            [dict(zip([c['name'] for c in context.columns or []], row, strict=True)) for row in context.rows or []]
-            for context in contexts
-        ]
+        return [_rows(context) for context in contexts]
 
     def fetch_one(self, sql: str, **params: Any) -> dict[str, Any] | None:
         rows = self.fetch(sql, **params)
@@ -423,6 +422,33 @@ def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: 
                 break
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
+
+
+def read(*queries: tuple[str, dict[str, Any]], role: Role = 'app') -> list[list[dict[str, Any]]]:
+    """SELECTs, with their parameters, in one round trip outside any transaction of the caller's: the rows of each.
+
+    Each sees what was committed when it started, as in a READ COMMITTED transaction; the server runs them in an
+    implicit transaction that ends with the exchange, so nothing of it (locks, a snapshot) stays open while the
+    caller goes on. A stale connection is replaced, and the reads sent again, once."""
+    for attempt in (1, 2):
+        conn = get_connection(role)
+        try:
+            return [_rows(context) for context in _exchange(conn, list(queries))]
+        except DatabaseError as exc:
+            raise translate(exc) from exc
+        except RetryableError:
+            if attempt == 2:
+                raise errors.ServiceUnavailable('The system is busy; try again.', code='busy') from None
+        except (InterfaceError, OSError) as exc:
+            drop_connection(role)
+            if attempt == 2:
+                raise errors.ServiceUnavailable('The database connection was lost; try again.') from exc
+    raise AssertionError('unreachable')
+
+
+def _rows(context: pg8000_core.Context) -> list[dict[str, Any]]:
+    names = [c['name'] for c in context.columns or []]
+    return [dict(zip(names, row, strict=True)) for row in context.rows or []]
 
 
 @contextmanager

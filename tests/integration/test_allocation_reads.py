@@ -1,0 +1,53 @@
+"""What an allocation reads before its transaction: accounts' owners may be remembered by the process (they never
+change), but memberships and a campaign's budget mode are read afresh for every movement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from giftcards import allocation, db, errors, ledger
+
+from tests import factories
+from tests.ledger_fixtures import balances
+
+
+def move(subject: str, source: str, target: str, cents: int, direction: allocation.Direction = 'allocation') -> Any:
+    return allocation.move_credit(subject, allocation.MoveRequest(direction, source, target, cents))
+
+
+def test_a_revoked_admin_moves_nothing_more_once_revoked(owner: Any) -> None:
+    tree = factories.hierarchy_tree(owner)
+    factories.fund(10_000, tree.agency['account_id'])
+    move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 1_000)  # the owners are known now
+
+    owner.run('DELETE FROM memberships WHERE subject = :s', s=tree.agency_admin)
+
+    with pytest.raises((errors.NotFound, errors.Forbidden)):
+        move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 1_000)
+    assert balances(tree.agency['account_id'], tree.client['account_id']) == [9_000, 1_000]
+
+
+def test_a_campaign_switched_to_shared_refuses_allocations_at_once(owner: Any) -> None:
+    tree = factories.hierarchy_tree(owner)
+    factories.fund(10_000, tree.agency['account_id'], tree.client['account_id'])
+    move(tree.client_admin, tree.client['account_id'], tree.campaign['account_id'], 1_000)
+
+    db.in_transaction(lambda uow: ledger.switch_budget_mode(uow, tree.campaign['id'], 'shared', initiator='test'))
+
+    with pytest.raises(errors.InvalidHierarchy):
+        move(tree.client_admin, tree.client['account_id'], tree.campaign['account_id'], 1_000)
+    assert balances(tree.client['account_id'], tree.campaign['account_id']) == [10_000, 0]
+
+
+def test_remembered_owners_are_bounded(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(allocation, '_KNOWN_OWNERS_LIMIT', 3)
+    monkeypatch.setattr(allocation, '_KNOWN_OWNERS', {})
+    trees = [factories.hierarchy_tree(owner) for _ in range(3)]
+    for tree in trees:
+        factories.fund(1_000, tree.agency['account_id'])
+        move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 100)
+        assert len(allocation._KNOWN_OWNERS) <= 3
+
+    assert allocation._KNOWN_OWNERS  # something is remembered
+    assert all(row['owner_type'] != 'campaign' for row in allocation._KNOWN_OWNERS.values())
