@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from giftcards import db, errors
+from pg8000 import converters as pg8000_converters
 
 
 def backend_pid() -> int:
@@ -172,3 +174,22 @@ def test_read_replaces_a_stale_connection_once(owner: Any) -> None:
     [[row]] = db.read(('SELECT pg_backend_pid() + :zero AS pid', {'zero': 0}))
 
     assert row['pid'] != pid
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('2026-11-26 17:32:17.123456+00', datetime(2026, 11, 26, 17, 32, 17, 123456, tzinfo=UTC)),
+        ('2026-11-26 17:32:17+05:30', datetime(2026, 11, 26, 12, 2, 17, tzinfo=UTC)),
+        ('2026-11-26 17:32:17.1-03', datetime(2026, 11, 26, 20, 32, 17, 100000, tzinfo=UTC)),
+        ('infinity', 'infinity'),
+        ('-infinity', '-infinity'),
+    ],
+)
+def test_timestamps_read_back_as_pg8000_reads_them(database_url: str, text: str, expected: Any) -> None:
+    value = db.in_transaction(lambda uow: uow.value('SELECT CAST(:t AS timestamptz)', t=text))
+
+    assert value == expected
+    assert value == pg8000_converters.timestamptz_in(
+        db.in_transaction(lambda uow: uow.value('SELECT CAST(CAST(:t AS timestamptz) AS text)', t=text))
+    )
