@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from giftcards import db, errors
+from giftcards import db, errors, ledger
 from pg8000.exceptions import DatabaseError
 
 from tests import factories
@@ -227,3 +227,30 @@ def test_the_database_refuses_a_negative_balance_outside_the_platform(funded_tra
         )
 
     assert balances(funded_transfer['account_id']) == [5_000]
+
+
+def test_the_balance_check_finds_entries_by_index_even_when_planned_on_tiny_tables(owner: Any) -> None:
+    agency = factories.agency()
+    factories.fund(1_000_000, agency['account_id'])
+    clients = [factories.client(agency['id'])['account_id'] for _ in range(3)]
+    # The tables as small as the planner will ever see them: analysed now, with the plans made in a new session.
+    owner.run('ANALYZE credit_entries')
+    db.reset_connections()
+
+    def scans() -> int:
+        owner.run('SELECT pg_stat_force_next_flush()')
+        [[count]] = owner.run("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'credit_entries'")
+        return int(count)
+
+    def transfer(client: str) -> None:
+        db.in_transaction(
+            lambda uow: ledger.transfer_credit(uow, agency['account_id'], client, 100, 'allocation', initiator='test')
+        )
+
+    transfer(clients[0])  # the session's first transfer plans the check
+    before = scans()
+    for client in clients * 10:
+        transfer(client)
+    db.reset_connections()  # the session's statistics are flushed when it ends
+
+    assert scans() == before
