@@ -51,3 +51,24 @@ def test_remembered_owners_are_bounded(owner: Any, monkeypatch: pytest.MonkeyPat
 
     assert allocation._KNOWN_OWNERS  # something is remembered
     assert all(row['owner_type'] != 'campaign' for row in allocation._KNOWN_OWNERS.values())
+
+
+def test_a_transfer_reads_no_account_table_sequentially_even_when_planned_on_tiny_tables(owner: Any) -> None:
+    tree = factories.hierarchy_tree(owner)
+    factories.fund(1_000_000, tree.agency['account_id'])
+    owner.run('ANALYZE credit_accounts')  # as small as the planner will ever see it
+    db.reset_connections()  # plans, including the foreign keys' checks, are made afresh in a new session
+
+    def scans() -> int:
+        db.reset_connections()  # a session's statistics are flushed when it ends
+        owner.run('SELECT pg_stat_force_next_flush()')
+        [[count]] = owner.run("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'credit_accounts'")
+        return int(count)
+
+    move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 100)  # owners now remembered
+    before = scans()
+    for _ in range(20):
+        move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 100)
+
+    assert scans() == before
+    assert balances(tree.client['account_id']) == [2_100]

@@ -185,7 +185,7 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     another request is an IdempotencyConflict.
     """
     if idempotency_key is not None:
-        return db.in_transaction(lambda uow: _move_once(uow, subject, request, idempotency_key))
+        return db.in_transaction(lambda uow: _move_once(uow, subject, request, idempotency_key), keyed=True)
     # Without a key, what authorization needs is read before the transaction, in one round trip (each statement
     # sees what was committed when it began, as it would inside a READ COMMITTED transaction), and the transaction
     # is the transfer alone: one more round trip, or two for a campaign (see `_transfer`).
@@ -195,7 +195,7 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     caller = auth.caller_from(subject, answers[0])
     accounts = known if known is not None else _remember_owners(answers[1])
     moving = _authorized(caller, request, _visible(caller, ids, accounts))
-    return db.in_transaction(lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None))
+    return db.in_transaction(lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None), keyed=True)
 
 
 # What `_OWNERS` answered about accounts whose answer cannot change, kept for this process: an account's owner and

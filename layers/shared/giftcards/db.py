@@ -247,12 +247,12 @@ def _execute(
     sql: str,
     params: dict[str, Any],
     *,
-    begin_first: bool = False,
+    begin_first: tuple[str, ...] = (),
     then_commit: bool = False,
 ) -> list[list[Any]]:
-    """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`. With `begin_first`,
-    BEGIN travels in the same write before it; with `then_commit`, COMMIT after it (after an error the server
-    skips the rest, up to the Sync)."""
+    """`conn.run(sql, **params)` in one round trip once the connection has prepared `sql`. The statements of
+    `begin_first` (BEGIN, and what the transaction sets first) travel in the same write before it; with
+    `then_commit`, COMMIT after it (after an error the server skips the rest, up to the Sync)."""
     (context,) = _exchange(conn, [(sql, params)], begin_first=begin_first, then_commit=then_commit)
     conn._context = context  # what `conn.columns` and `conn.row_count` read
     return context.rows
@@ -273,21 +273,22 @@ def _exchange(
     conn: pg8000.native.Connection,
     statements: list[tuple[str, dict[str, Any]]],
     *,
-    begin_first: bool = False,
+    begin_first: tuple[str, ...] = (),
     then_commit: bool = False,
 ) -> list[pg8000_core.Context]:
     """Prepared statements sent in one write and answered in one read: each statement's answer in its own
-    context, in order. The server runs them one after another and, after an error, skips the rest up to the
-    Sync; the first error is raised.
+    context, in order. `begin_first`: statements without parameters sent before them (BEGIN, and what the
+    transaction sets first). The server runs them one after another and, after an error, skips the rest up to
+    the Sync; the first error is raised.
 
     Uses pg8000's message writers and handlers (the version is pinned).
     """
     prepared = [_prepare(conn, sql) for sql, _ in statements]
     contexts = [pg8000_core.Context(p.statement, columns=p.columns, input_funcs=p.input_funcs) for p in prepared]
     answers, out = contexts, bytearray()
-    if begin_first:
-        _bind_and_execute(out, _prepare(conn, 'BEGIN').name, ())
-        answers = [pg8000_core.Context('BEGIN'), *answers]
+    for sql in begin_first:
+        _bind_and_execute(out, _prepare(conn, sql).name, ())
+    answers = [*(pg8000_core.Context(sql) for sql in begin_first), *answers]
     for statement, (_, params) in zip(prepared, statements, strict=True):
         _bind_and_execute(out, statement.name, make_params(conn.py_types, statement.values(params)))
     if then_commit:
@@ -324,11 +325,19 @@ class UnitOfWork:
     """One transaction. Rolls back on exit unless `commit()` was called.
 
     BEGIN is not sent on entering: it travels with the transaction's first statement, in the same round trip
-    (or on its own first, for a first statement without parameters, a COPY, or one that commits).
+    (or on its own first, for a first statement without parameters or a COPY).
+
+    `keyed`: every statement of the transaction finds its rows by key, and is planned with sequential scans
+    disabled (SET LOCAL, sent with BEGIN). That includes what the statements' foreign keys check, whose plans
+    the server keeps for the session: planned while a table was small, a check would otherwise read the whole
+    table, and keep doing so as it grows, or as a hot row leaves dead versions in it.
     """
 
-    def __init__(self, role: Role = 'app', conn: pg8000.native.Connection | None = None) -> None:
+    def __init__(
+        self, role: Role = 'app', conn: pg8000.native.Connection | None = None, *, keyed: bool = False
+    ) -> None:
         self.role = role
+        self._begin = ('BEGIN', 'SET LOCAL enable_seqscan = off') if keyed else ('BEGIN',)
         self._given = conn
         self.conn: pg8000.native.Connection
         self.committed = False
@@ -351,7 +360,9 @@ class UnitOfWork:
     def _run(self, sql: str, *, then_commit: bool = False, **params: Any) -> list[list[Any]]:
         if then_commit or (params and 'stream' not in params):
             return self._send(
-                lambda begin: _execute(self.conn, sql, params, begin_first=begin, then_commit=then_commit),
+                lambda begin: _execute(
+                    self.conn, sql, params, begin_first=self._begin if begin else (), then_commit=then_commit
+                ),
                 resend=not then_commit,
             )
         return self._send(lambda _: self.conn.run(sql, **params), begin_alone=True)
@@ -363,7 +374,7 @@ class UnitOfWork:
             if not self._begun:
                 if not begin_alone:
                     return self._first_exchange(lambda: exchange(True), resend=resend)
-                self._first_exchange(lambda: self.conn.run('BEGIN'))
+                self._first_exchange(lambda: [self.conn.run(sql) for sql in self._begin])
             return exchange(False)
         except DatabaseError as exc:
             raise translate(exc) from exc
@@ -395,7 +406,10 @@ class UnitOfWork:
     def fetch_many(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several statements, with their parameters, in one round trip: the rows of each, in order. The server
         runs them one after another; after an error it skips the rest, and the error is raised."""
-        contexts = self._send(lambda begin: _exchange(self.conn, list(queries), begin_first=begin), begin_alone=False)
+        contexts = self._send(
+            lambda begin: _exchange(self.conn, list(queries), begin_first=self._begin if begin else ()),
+            begin_alone=False,
+        )
         return [_rows(context) for context in contexts]
 
     def fetch_one(self, sql: str, **params: Any) -> dict[str, Any] | None:
@@ -425,11 +439,12 @@ class UnitOfWork:
         return [dict(zip(names, row, strict=True)) for row in rows or []]
 
 
-def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: Role = 'app') -> T:
-    """Run `work` in a transaction and commit; run it again on serialization failure or deadlock."""
+def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: Role = 'app', keyed: bool = False) -> T:
+    """Run `work` in a transaction and commit; run it again on serialization failure or deadlock. `keyed`: see
+    UnitOfWork."""
     for attempt in range(1, attempts + 1):
         try:
-            with UnitOfWork(role) as uow:
+            with UnitOfWork(role, keyed=keyed) as uow:
                 result = work(uow)
                 if not uow.committed:  # `work` may have committed with its last statement (fetch_and_commit)
                     uow.commit()

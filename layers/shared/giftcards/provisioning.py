@@ -151,7 +151,9 @@ def provision_gift_card(
     code_hash = crypto.keyed_hash('redemption_code', code)
     for _ in range(3):
         try:
-            step = db.in_transaction(lambda uow: _charge_or_replay(uow, req, subject, issued_code, code, code_hash))
+            step = db.in_transaction(
+                lambda uow: _charge_or_replay(uow, req, subject, issued_code, code, code_hash), keyed=True
+            )
         except _CodeTaken:
             continue
         except (errors.InsufficientCredit, errors.CampaignNotActive):
