@@ -285,10 +285,9 @@ def _exchange(
     """
     prepared = [_prepare(conn, sql) for sql, _ in statements]
     contexts = [pg8000_core.Context(p.statement, columns=p.columns, input_funcs=p.input_funcs) for p in prepared]
-    answers, out = contexts, bytearray()
+    answers, out = [*(pg8000_core.Context(sql) for sql in begin_first), *contexts], bytearray()
     for sql in begin_first:
         _bind_and_execute(out, _prepare(conn, sql).name, ())
-    answers = [*(pg8000_core.Context(sql) for sql in begin_first), *answers]
     for statement, (_, params) in zip(prepared, statements, strict=True):
         _bind_and_execute(out, statement.name, make_params(conn.py_types, statement.values(params)))
     if then_commit:
