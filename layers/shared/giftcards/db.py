@@ -398,9 +398,7 @@ class UnitOfWork:
             return send()
 
     def fetch(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        rows = self._run(sql, **params)
-        names = [c['name'] for c in self.conn.columns or []]
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return _dicts(self.conn.columns, self._run(sql, **params))
 
     def fetch_many(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several statements, with their parameters, in one round trip: the rows of each, in order. The server
@@ -434,8 +432,7 @@ class UnitOfWork:
         exchange sooner (what matters on a hot row). Answers the statement's rows; raises as `fetch` or `commit`."""
         rows = self._run(sql, then_commit=True, **params)
         self.committed = True
-        names = [c['name'] for c in self.conn.columns or []]
-        return [dict(zip(names, row, strict=True)) for row in rows or []]
+        return _dicts(self.conn.columns, rows)
 
 
 def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: Role = 'app', keyed: bool = False) -> T:
@@ -478,8 +475,13 @@ def read(*queries: tuple[str, dict[str, Any]], role: Role = 'app') -> list[list[
 
 
 def _rows(context: pg8000_core.Context) -> list[dict[str, Any]]:
-    names = [c['name'] for c in context.columns or []]
-    return [dict(zip(names, row, strict=True)) for row in context.rows or []]
+    return _dicts(context.columns, context.rows)
+
+
+def _dicts(columns: list[dict[str, Any]] | None, rows: list[list[Any]] | None) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by their columns' names."""
+    names = [c['name'] for c in columns or []]
+    return [dict(zip(names, row, strict=True)) for row in rows or []]
 
 
 @contextmanager
