@@ -398,7 +398,8 @@ class UnitOfWork:
             return send()
 
     def fetch(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        return _dicts(self.conn.columns, self._run(sql, **params))
+        rows = self._run(sql, **params)
+        return _dicts(self.conn.columns, rows)  # the columns of the statement just run
 
     def fetch_many(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several statements, with their parameters, in one round trip: the rows of each, in order. The server
