@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -56,6 +57,9 @@ FAKE_BRAND = 'fake-brand'
 _ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 _TILLO_ID = re.compile(r'[A-Za-z0-9_-]{5,50}')
 _SLUG = re.compile(r'[a-z0-9-]+')
+# Tango-style order numbers, counted for the whole process: every fake in it (one per test) sells under its own
+# numbers, so no two fakes hand out the same reference.
+_ORDER_NUMBERS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,6 @@ class FakeVendor:
         self._by_key: dict[tuple[str, str, str], FakeOrder] = {}
         self._by_reference: dict[str, FakeOrder] = {}
         self._attempts: dict[str, int] = {}
-        self._sequence = 0
         self._server = _Server((host, port), self)
         self.host, self.port = host, self._server.server_address[1]
         self._thread = threading.Thread(
@@ -436,11 +439,9 @@ class FakeVendor:
     # --- selling -----------------------------------------------------------------------------------------------
     def _sell(self, api: str, account: str, key: str | None, item: str, cents: int, currency: str) -> FakeOrder:
         """Record a sale; the caller holds the lock."""
-        self._sequence += 1
         now = datetime.now(UTC)
-        reference = (
-            f'RA{now:%y%m%d}-{self._sequence:04d}-{secrets.randbelow(100):02d}' if api == 'tango' else str(uuid.uuid4())
-        )
+        number = f'{next(_ORDER_NUMBERS):04d}-{secrets.randbelow(100):02d}'
+        reference = f'RA{now:%y%m%d}-{number}' if api == 'tango' else str(uuid.uuid4())
         order = FakeOrder(
             api=api,
             account=account,
