@@ -106,7 +106,8 @@ SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.statu
  WHERE c.id = CAST(:campaign AS uuid)
 """
 
-# The redemption, and for a card handed out now the record of its reveal, in one statement.
+# The redemption, and for a card handed out now the record of its reveal, in one statement. :status is read as
+# text wherever it appears (the column's type is a domain, and a parameter takes one type).
 _INSERT = f"""
 WITH r AS (
     INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
@@ -114,11 +115,11 @@ WITH r AS (
         cost_basis_cents, agency_price_cents, vendor_key, next_attempt_at, lease_token, recipient_id,
         delivery_method, delivery_address, source_ip, user_agent, fulfilled_at)
     VALUES (CAST(:id AS uuid), :hash, :last4, CAST(:campaign AS uuid), CAST(:client AS uuid), CAST(:brand AS uuid),
-        :denomination, :status, :source, CAST(:card AS uuid), CAST(:payer AS uuid), CAST(:charge AS uuid), :charged,
-        :cost, :agency_price, :vendor_key,
-        CASE WHEN :status = 'pending' THEN now() + make_interval(secs => :lease) END, CAST(:token AS uuid),
-        :recipient_id, :delivery_method, :delivery_address, CAST(:ip AS inet), :user_agent,
-        CASE WHEN :status = 'fulfilled' THEN now() END)
+        :denomination, CAST(:status AS text), :source, CAST(:card AS uuid), CAST(:payer AS uuid),
+        CAST(:charge AS uuid), :charged, :cost, :agency_price, :vendor_key,
+        CASE WHEN CAST(:status AS text) = 'pending' THEN now() + make_interval(secs => :lease) END,
+        CAST(:token AS uuid), :recipient_id, :delivery_method, :delivery_address, CAST(:ip AS inet), :user_agent,
+        CASE WHEN CAST(:status AS text) = 'fulfilled' THEN now() END)
     RETURNING *
 ), reveal AS (
     INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
