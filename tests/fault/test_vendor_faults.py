@@ -101,7 +101,8 @@ def connection_killed_while_storing_the_card(monkeypatch: pytest.MonkeyPatch, ow
 
 
 def connection_killed_while_charging(monkeypatch: pytest.MonkeyPatch, owner: Any, vendor: FakeVendor) -> Any:
-    return patched(monkeypatch, cards, 'claim_card', killing_connection(owner, cards.claim_card))
+    """The connection ends after the card was claimed and the redemption written, as the charge is sent."""
+    return patched(monkeypatch, ledger, 'transfer_credit', killing_connection(owner, ledger.transfer_credit))
 
 
 SCENARIOS: dict[str, Fault] = {

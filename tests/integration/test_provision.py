@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import pg8000.native
 import pytest
 from giftcards import codes, db, errors, hierarchy, ledger, pricing, provisioning
 from giftcards.observability import logger
@@ -72,6 +73,33 @@ def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: A
     assert reveals(result.redemption['id']) == [
         {'channel': 'api', 'subject': s.tree.integration, 'ip': '198.51.100.4', 'user_agent': 'pytest'}
     ]
+    assert factories.ledger_check().ok
+
+
+def test_a_csv_provision_is_three_round_trips(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read the campaign and the caller's memberships; claim the card and write the redemption, reading the card;
+    charge and commit. The budget's row is locked in the last one only."""
+    s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    s.provision()  # statements prepared on this connection
+    sent: list[list[str]] = []
+    exchange, run = db._exchange, pg8000.native.Connection.run
+
+    def counted_exchange(conn: Any, statements: list[tuple[str, Any]], **kwargs: Any) -> Any:
+        sent.append([' '.join(sql.split())[:40] for sql, _ in statements])
+        return exchange(conn, statements, **kwargs)
+
+    def counted_run(conn: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append([sql])
+        return run(conn, sql, *args, **kwargs)
+
+    monkeypatch.setattr(db, '_exchange', counted_exchange)
+    monkeypatch.setattr(pg8000.native.Connection, 'run', counted_run)
+    result = s.provision(f'NOT-ISSUED-{ps.new_code()}')  # no shape of ours: no issued code to look up
+
+    assert result.redemption['status'] == 'fulfilled'
+    assert len(sent) == 3, sent
+    assert sent[2] == ['SELECT debit_entry_id, debit_balance_aft']  # ledger_transfer, then COMMIT
     assert factories.ledger_check().ok
 
 

@@ -36,6 +36,27 @@ def test_the_cheapest_pool_with_stock_is_used_first(owner: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize('start', ['ffffffff-ffff-ffff-ffff-ffffffffffff', '00000000-0000-0000-0000-000000000000'])
+def test_a_scan_that_starts_past_the_last_card_wraps_around_to_it(
+    owner: Any, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    """The claim starts at a random point of the pool's key: past its last card (the one-statement claim finds
+    nothing, and the pool is scanned again from its start) or before its first."""
+    s = ps.setup(owner)
+    cheap = ps.pool(s.admin, s.brand['id'], 2500, 2300, 1)
+    ps.pool(s.admin, s.brand['id'], 2500, 2400, 1)
+    monkeypatch.setattr(cards, 'scan_start', lambda: start)
+
+    result = s.provision()
+
+    assert (result.redemption['status'], result.redemption['source']) == ('fulfilled', 'csv')
+    assert ps.query('SELECT pool_id::text FROM cards WHERE id = CAST(:c AS uuid)', c=result.card.card_id) == [
+        {'pool_id': cheap}
+    ]
+    assert [r['cost_basis_cents'] for r in ps.redemptions_of(s.campaign_id)] == [2300]
+    assert factories.ledger_check().ok
+
+
 def test_a_pool_of_another_denomination_is_not_used(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     s = ps.setup(owner)
     ps.pool(s.admin, s.brand['id'], 5000, 2000, 1)

@@ -655,24 +655,36 @@ SELECT p.id::text AS id FROM card_pools p
 
 # One card of one pool: the first available card at or after :start in the primary key (pool_id, card_id), locked
 # (SKIP LOCKED: rows other claims hold are passed over), removed from available_cards and marked claimed.
-_CLAIM = """
-WITH {pool_cte}taken AS (
+_TAKEN = """taken AS (
     DELETE FROM available_cards
      WHERE pool_id = {pool}
        AND card_id = (SELECT card_id FROM available_cards
                        WHERE pool_id = {pool} AND card_id >= CAST(:start AS uuid)
                        ORDER BY card_id LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING card_id
-)
-UPDATE cards SET status = 'claimed', claimed_at = now()
-  FROM taken WHERE cards.id = taken.card_id AND cards.status = 'available'
+)"""
+_MARKED = """UPDATE cards SET status = 'claimed', claimed_at = now()
+  FROM taken WHERE cards.id = taken.card_id AND cards.status = 'available'"""
+_CLAIM = f"""
+WITH {{pool_cte}}{_TAKEN}
+{_MARKED}
 RETURNING cards.id::text AS card_id, cards.pool_id::text AS pool_id, cards.cost_cents
 """
 CLAIM_FROM_POOL = _CLAIM.format(pool_cte='', pool='CAST(:pool AS uuid)')
 # The same from the cheapest pool with stock, in one round trip: what nearly every claim needs.
-CLAIM_FROM_CHEAPEST = _CLAIM.format(
-    pool_cte=f'cheapest AS ({POOLS_WITH_STOCK.strip()}\n LIMIT 1),\n', pool='(SELECT CAST(id AS uuid) FROM cheapest)'
-)
+_CHEAPEST = f'cheapest AS ({POOLS_WITH_STOCK.strip()}\n LIMIT 1),\n'
+_FROM_CHEAPEST = '(SELECT CAST(id AS uuid) FROM cheapest)'
+CLAIM_FROM_CHEAPEST = _CLAIM.format(pool_cte=_CHEAPEST, pool=_FROM_CHEAPEST)
+# That claim as the first steps of a statement that goes on to use the card (`WITH {CLAIMED_FROM_CHEAPEST}, ...`):
+# `claimed` is the card's row as the claim left it, empty when the cheapest pool had no card to give.
+CLAIMED_FROM_CHEAPEST = f"""{_CHEAPEST}{_TAKEN.format(pool=_FROM_CHEAPEST)},
+claimed AS ({_MARKED}
+    RETURNING cards.*)"""
+
+
+def scan_start() -> str:
+    """Where in a pool's key a claim starts looking: a random point (see `claim_card`)."""
+    return str(uuid.uuid4())
 
 
 def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> ClaimedCard | None:
@@ -683,11 +695,11 @@ def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> Claim
     thin instead of piling up in front of every scan. The first try, the cheapest pool from a random point, is
     one statement; only when it finds nothing are the pools listed and tried one by one.
     """
-    row = uow.fetch_one(CLAIM_FROM_CHEAPEST, brand=brand_id, denomination=denomination_cents, start=str(uuid.uuid4()))
+    row = uow.fetch_one(CLAIM_FROM_CHEAPEST, brand=brand_id, denomination=denomination_cents, start=scan_start())
     if row is not None:
         return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
     for pool in uow.fetch(POOLS_WITH_STOCK, brand=brand_id, denomination=denomination_cents):
-        for start in (str(uuid.uuid4()), _LOWEST_UUID):
+        for start in (scan_start(), _LOWEST_UUID):
             row = uow.fetch_one(CLAIM_FROM_POOL, pool=pool['id'], start=start)
             if row is not None:
                 return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
@@ -786,12 +798,14 @@ class RevealedCard:
     vendor_reference: str | None
 
 
-_CARD = (
+# A card with what decrypting it needs; callers add the WHERE clause.
+CARD_SELECT = (
     'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
     ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
     ' c.expires_on, c.status, k.wrapped_key'
-    ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id WHERE c.id = CAST(:id AS uuid)'
+    ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id'
 )
+_CARD = f'{CARD_SELECT} WHERE c.id = CAST(:id AS uuid)'
 
 
 def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:

@@ -128,6 +128,31 @@ WITH r AS (
 SELECT {_SHOWN} FROM r
 """
 
+# The CSV path's usual case in one statement: the cheapest pool's card claimed (cards.CLAIMED_FROM_CHEAPEST), the
+# redemption written `fulfilled` with it, and its reveal; nothing at all when that pool had no card to give.
+_CLAIM_AND_INSERT = f"""
+WITH {cards.CLAIMED_FROM_CHEAPEST},
+r AS (
+    INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
+        denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
+        cost_basis_cents, agency_price_cents, recipient_id, delivery_method, delivery_address, source_ip,
+        user_agent, fulfilled_at)
+    SELECT CAST(:id AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
+        CAST(:client AS uuid), CAST(:brand AS uuid), CAST(:denomination AS bigint), 'fulfilled', claimed.source,
+        claimed.id, CAST(:payer AS uuid), CAST(:charge AS uuid), CAST(:charged AS bigint), claimed.cost_cents,
+        CAST(:agency_price AS bigint), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
+        CAST(:delivery_address AS text), CAST(:ip AS inet), CAST(:user_agent AS text), now()
+      FROM claimed
+    RETURNING *
+), reveal AS (
+    INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
+    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), CAST(:user_agent AS text) FROM r
+)
+SELECT {_SHOWN} FROM r
+"""
+# The card of a redemption this transaction has just written, with what decrypting it needs.
+_CARD_OF_REDEMPTION = f'{cards.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
+
 _REVEAL = """
 INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
 VALUES (CAST(:redemption AS uuid), CAST(:card AS uuid), :channel, :subject, CAST(:ip AS inet), :user_agent)
@@ -280,11 +305,8 @@ def _charge_or_replay(
     # Everything else first, the charge last with COMMIT in the same round trip: the paying account's row, locked
     # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
     # its charge and the depletion pause are checked at that commit (migration 0009).
-    claimed = cards.claim_card(uow, brand_id, req.denomination_cents)
     price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
     charge_id = ids.time_ordered()
-    token = None if claimed else str(uuid.uuid4())
-    vendor_key = None if claimed else idempotency_key_for(redemption_id)
     insert = dict(
         id=redemption_id,
         hash=code_hash,
@@ -293,17 +315,10 @@ def _charge_or_replay(
         client=ctx['client_id'],
         brand=brand_id,
         denomination=req.denomination_cents,
-        status='fulfilled' if claimed else 'pending',
-        source=claimed.source if claimed else None,
-        card=claimed.card_id if claimed else None,
         payer=ctx['paying_account_id'],
         charge=charge_id,
         charged=price,
-        cost=claimed.cost_basis_cents if claimed else None,
         agency_price=ctx['agency_price_cents'],
-        vendor_key=vendor_key,
-        lease=recovery.lease_s() if token else 0,
-        token=token,
         recipient_id=req.recipient_id,
         delivery_method=req.delivery_method,
         delivery_address=req.delivery_address,
@@ -312,13 +327,16 @@ def _charge_or_replay(
         channel=req.channel,
         subject=subject,
     )
-    # The card is read with the redemption's INSERT, in one round trip, and decrypted before the charge: a card
-    # that fails its integrity check rolls all of it back.
-    if claimed is not None:
-        card_rows, (stored,) = uow.fetch_many(cards.card_query(claimed.card_id), (_INSERT, insert))
-        card = cards.revealed(card_rows[0] if card_rows else None)
+    # The card is read in the round trip that claims it and writes the redemption, and decrypted before the charge:
+    # a card that fails its integrity check rolls all of it back.
+    stored_rows, card_rows = uow.fetch_many(
+        (_CLAIM_AND_INSERT, {**insert, 'start': cards.scan_start()}), (_CARD_OF_REDEMPTION, {'id': redemption_id})
+    )
+    token = vendor_key = None
+    if stored_rows:
+        stored, card = stored_rows[0], cards.revealed(card_rows[0] if card_rows else None)
     else:
-        ((stored,),), card = uow.fetch_many((_INSERT, insert)), None
+        stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
     charge = ledger.transfer_credit(
         uow,
         ctx['paying_account_id'],
@@ -330,7 +348,7 @@ def _charge_or_replay(
         transfer_id=charge_id,
         commit=True,
     )
-    if claimed is None or card is None:
+    if card is None:
         assert token is not None and vendor_key is not None
         order = recovery.PendingOrder(
             redemption_id, vendor_key, brand_id, ctx['brand_name'], req.denomination_cents, uncertain_vendor=None
@@ -344,6 +362,32 @@ def _charge_or_replay(
         campaign_paused=False,
         replayed=False,
     )
+
+
+def _claim_elsewhere_or_hold(
+    uow: UnitOfWork, insert: dict[str, Any], denomination_cents: int
+) -> tuple[dict[str, Any], cards.RevealedCard | None, str | None, str | None]:
+    """When the cheapest pool had no card to give: a card of another pool (or of that one, scanned from its start),
+    or, with none in stock, the redemption written `pending` with its vendor key and lease. Answers the stored
+    redemption, the card (None: pending), and the lease token and vendor key of a pending one."""
+    claimed = cards.claim_card(uow, insert['brand'], denomination_cents)
+    token = None if claimed else str(uuid.uuid4())
+    vendor_key = None if claimed else idempotency_key_for(insert['id'])
+    row = {
+        **insert,
+        'status': 'fulfilled' if claimed else 'pending',
+        'source': claimed.source if claimed else None,
+        'card': claimed.card_id if claimed else None,
+        'cost': claimed.cost_basis_cents if claimed else None,
+        'vendor_key': vendor_key,
+        'lease': recovery.lease_s() if token else 0,
+        'token': token,
+    }
+    if claimed is None:
+        ((stored,),) = uow.fetch_many((_INSERT, row))
+        return stored, None, token, vendor_key
+    card_rows, (stored,) = uow.fetch_many(cards.card_query(claimed.card_id), (_INSERT, row))
+    return stored, cards.revealed(card_rows[0] if card_rows else None), None, None
 
 
 def _with_pause(result: ProvisionResult) -> ProvisionResult:
