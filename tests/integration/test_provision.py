@@ -8,7 +8,7 @@ from typing import Any
 
 import pg8000.native
 import pytest
-from giftcards import codes, db, errors, hierarchy, ledger, pricing, provisioning
+from giftcards import cards, codes, db, errors, hierarchy, ledger, pricing, provisioning
 from giftcards.observability import logger
 
 from tests import factories
@@ -256,6 +256,26 @@ def test_insufficient_credit_charges_nothing_and_uses_no_card(owner: Any) -> Non
     assert factories.balance_cents(s.paying_account) == 2_000
     assert available_cards(pool) == 1
     assert ps.redemptions_of(s.campaign_id) == []
+
+
+def test_a_card_failing_its_integrity_check_charges_nothing_and_goes_back_to_stock(owner: Any) -> None:
+    """The card is decrypted after the statement that claims it and writes the redemption, before the charge: a
+    ciphertext that does not authenticate rolls all of it back."""
+    s = ps.setup(owner, funds_cents=10_000)
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    owner.run(  # flip the bits of one byte of the stored code's ciphertext
+        'UPDATE cards SET code_sealed = set_byte(code_sealed, 20, get_byte(code_sealed, 20) # 255)'
+        ' WHERE pool_id = CAST(:p AS uuid)',
+        p=pool,
+    )
+
+    with pytest.raises(cards.CardIntegrityError):
+        s.provision(f'NOT-ISSUED-{ps.new_code()}')
+
+    assert factories.balance_cents(s.paying_account) == 10_000
+    assert available_cards(pool) == 1
+    assert ps.redemptions_of(s.campaign_id) == []
+    assert factories.ledger_check().ok
 
 
 @pytest.mark.parametrize('status', ['paused', 'ended'])
