@@ -113,7 +113,7 @@ VALUE_RULES = [
     (
         'INSERT INTO credit_entries (transfer_id, account_id, amount_cents, balance_after_cents)'
         ' SELECT id, from_account_id, 0, 0 FROM credit_transfers WHERE id = CAST(:charge AS uuid)',
-        'cents_nonzero',
+        'credit_entries_amount_cents_check',
     ),
     ("INSERT INTO credit_accounts (owner_type) VALUES ('bank')", 'account_owner_type'),
     (card_copy(cost='0'), 'cents_positive'),
@@ -176,6 +176,7 @@ def test_the_hot_tables_keep_no_other_check_constraints(owner: Any) -> None:
         ('cards', 'cards_rules'),
         ('credit_accounts', 'credit_accounts_balance_nonnegative'),
         ('credit_accounts', 'credit_accounts_rules'),
+        ('credit_entries', 'credit_entries_amount_cents_check'),
         ('credit_transfers', 'credit_transfers_rules'),
         ('redemptions', 'redemptions_rules'),
-    ], "a rule on one value belongs in a domain, a rule on several columns in the table's *_rules function"
+    ], "a rule on one value belongs in a domain, a rule on several columns in the table's *_rules function (0015)"
