@@ -156,9 +156,10 @@ BEGIN
                   CONSTRAINT = 'credit_transfers_distinct_accounts';
     END IF;
     IF (t.kind IN ('refund', 'reversal')) <> (t.reverses_id IS NOT NULL) THEN
-        RAISE EXCEPTION 'transfer % of kind % must name the transfer it reverses exactly when it is a refund or a reversal',
+        RAISE EXCEPTION 'transfer % (%) must name the transfer it reverses exactly when it is a refund or reversal',
             t.id, t.kind
-            USING ERRCODE = 'check_violation', TABLE = 'credit_transfers', CONSTRAINT = 'credit_transfers_reversal_shape';
+            USING ERRCODE = 'check_violation', TABLE = 'credit_transfers',
+                  CONSTRAINT = 'credit_transfers_reversal_shape';
     END IF;
     RETURN true;
 END
@@ -176,7 +177,7 @@ BEGIN
             USING ERRCODE = 'check_violation', TABLE = 'cards', CONSTRAINT = 'cards_source_shape';
     END IF;
     IF (c.status = 'claimed') <> (c.claimed_at IS NOT NULL) THEN
-        RAISE EXCEPTION 'card % has a claim time exactly when it is claimed', c.id
+        RAISE EXCEPTION 'card % must have a claim time exactly when it is claimed', c.id
             USING ERRCODE = 'check_violation', TABLE = 'cards', CONSTRAINT = 'cards_claimed_at';
     END IF;
     RETURN true;
@@ -212,12 +213,13 @@ BEGIN
         RAISE EXCEPTION 'fulfilled redemption % lacks its card, source, cost or time, or has a refund', r.id
             USING ERRCODE = 'check_violation', TABLE = 'redemptions', CONSTRAINT = 'redemptions_fulfilled_shape';
     END IF;
-    IF r.status = 'failed' AND NOT (r.refund_transfer_id IS NOT NULL AND r.failed_at IS NOT NULL AND r.card_id IS NULL) THEN
+    IF r.status = 'failed'
+       AND NOT (r.refund_transfer_id IS NOT NULL AND r.failed_at IS NOT NULL AND r.card_id IS NULL) THEN
         RAISE EXCEPTION 'failed redemption % lacks its refund or time, or has a card', r.id
             USING ERRCODE = 'check_violation', TABLE = 'redemptions', CONSTRAINT = 'redemptions_failed_shape';
     END IF;
     IF (r.source IS NOT NULL) <> (r.status = 'fulfilled') THEN
-        RAISE EXCEPTION 'redemption % has a source exactly when it is fulfilled', r.id
+        RAISE EXCEPTION 'redemption % must have a source exactly when it is fulfilled', r.id
             USING ERRCODE = 'check_violation', TABLE = 'redemptions', CONSTRAINT = 'redemptions_source_when_fulfilled';
     END IF;
     RETURN true;
