@@ -332,6 +332,7 @@ def _charge_or_replay(
     stored_rows, card_rows = uow.fetch_many(
         (_CLAIM_AND_INSERT, {**insert, 'start': cards.scan_start()}), (_CARD_OF_REDEMPTION, {'id': redemption_id})
     )
+    card: cards.RevealedCard | None
     token = vendor_key = None
     if stored_rows:
         stored, card = stored_rows[0], cards.revealed(card_rows[0] if card_rows else None)
