@@ -79,12 +79,13 @@ def settle() -> None:
 
 
 def _process_worker(url: str, tree: Hierarchy, account: str, duration_s: float, barrier: Any, results: Any) -> None:
-    """One worker process: connect, wait for the others, allocate until the deadline, report."""
+    """One worker process: warm up (one allocation: connected, statements prepared), wait for the others,
+    allocate until the deadline, report."""
     os.environ['DATABASE_URL'] = url
-    from giftcards import allocation, db, errors
+    from giftcards import allocation, errors
 
     request = allocation.MoveRequest('allocation', tree.agency_account, account, AMOUNT_CENTS)
-    db.get_connection()
+    allocation.move_credit(tree.subject, request)
     barrier.wait()
     deadline, done, failed = time.time() + duration_s, 0, 0
     while time.time() < deadline:
@@ -127,7 +128,7 @@ def measure(tree: Hierarchy, workers: int, duration_s: float) -> Measurement:
 
     def work(i: int) -> None:
         request = allocation.MoveRequest('allocation', tree.agency_account, tree.client_accounts[i], AMOUNT_CENTS)
-        db.get_connection()  # connected before the clock starts
+        allocation.move_credit(tree.subject, request)  # warm before the clock starts: connected, statements prepared
         barrier.wait()
         while time.perf_counter() < deadline[0]:
             try:
