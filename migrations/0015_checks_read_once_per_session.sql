@@ -110,6 +110,12 @@ ALTER TABLE card_reveals
     DROP CONSTRAINT card_reveals_subject_check,
     DROP CONSTRAINT card_reveals_user_agent_check;
 
+-- A session that ran a trigger function before this migration keeps its plans for NEW's columns as they were
+-- typed then, and they fail on a domain ("type of parameter ... does not match that when preparing the plan").
+-- Any change to a function's catalog row makes every session compile it again: these two read changed columns.
+ALTER FUNCTION ledger_check_transfer() SET enable_seqscan = off;
+ALTER FUNCTION redemptions_pause_if_depleted() SET enable_seqscan = off;
+
 ALTER DOMAIN cents_positive ADD CONSTRAINT cents_positive CHECK (VALUE > 0);
 ALTER DOMAIN cents_nonnegative ADD CONSTRAINT cents_nonnegative CHECK (VALUE >= 0);
 ALTER DOMAIN count_nonnegative ADD CONSTRAINT count_nonnegative CHECK (VALUE >= 0);
