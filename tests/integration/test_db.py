@@ -193,3 +193,36 @@ def test_timestamps_read_back_as_pg8000_reads_them(database_url: str, text: str,
     assert value == pg8000_converters.timestamptz_in(
         db.in_transaction(lambda uow: uow.value('SELECT CAST(CAST(:t AS timestamptz) AS text)', t=text))
     )
+
+
+def test_a_function_compiled_before_a_column_changed_type_is_compiled_afresh(owner: Any) -> None:
+    """A trigger function run on a connection before a migration changed a column's type keeps plans typed for
+    the old column: the transaction is run again on a new session, which compiles the function afresh."""
+    table = f'stale_plan_{uuid.uuid4().hex[:8]}'
+    owner.run(f'CREATE TABLE {table} (id integer PRIMARY KEY, amount bigint NOT NULL)')
+    owner.run(
+        f'CREATE FUNCTION {table}_check() RETURNS trigger LANGUAGE plpgsql AS $$'
+        " BEGIN IF NEW.amount < 0 THEN RAISE EXCEPTION 'negative'; END IF; RETURN NEW; END $$"
+    )
+    owner.run(f'CREATE TRIGGER {table}_check BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_check()')
+    owner.run(f'GRANT SELECT, INSERT ON {table} TO giftcard_app')
+
+    def insert(n: int) -> None:
+        db.in_transaction(
+            lambda uow: uow.execute(f'INSERT INTO {table} (id, amount) VALUES (:id, :amount)', id=n, amount=n)
+        )
+
+    try:
+        insert(1)  # the trigger function is compiled in this session
+        pid = backend_pid()
+        owner.run(f'CREATE DOMAIN {table}_cents AS bigint')
+        owner.run(f'ALTER TABLE {table} ALTER COLUMN amount TYPE {table}_cents')
+
+        insert(2)
+
+        assert backend_pid() != pid
+        assert owner.run(f'SELECT id FROM {table} ORDER BY id') == [[1], [2]]
+    finally:
+        owner.run(f'DROP TABLE {table}')
+        owner.run(f'DROP FUNCTION {table}_check()')
+        owner.run(f'DROP DOMAIN IF EXISTS {table}_cents')

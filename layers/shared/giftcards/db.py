@@ -61,6 +61,12 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+def _stale_function_plan(exc: DatabaseError) -> bool:
+    """A PL/pgSQL function this session compiled before a migration changed a column's type: its plans keep the
+    old type of NEW's column, and fail on every call in this session."""
+    return sqlstate(exc) == '42804' and 'when preparing the plan' in str(exc)
+
+
 def translate(exc: DatabaseError) -> Exception:
     """The domain error a database error stands for, or the original error when it means a bug."""
     info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
@@ -376,6 +382,11 @@ class UnitOfWork:
                 self._first_exchange(lambda: [self.conn.run(sql) for sql in self._begin])
             return exchange(False)
         except DatabaseError as exc:
+            if self._given is None and _stale_function_plan(exc):
+                # The transaction was aborted, so nothing of it is kept: run it again on a new session, which
+                # compiles the function afresh.
+                drop_connection(self.role)
+                raise RetryableError('a function plan went stale') from exc
             raise translate(exc) from exc
         except (InterfaceError, OSError) as exc:
             if self._given is None:
