@@ -226,3 +226,23 @@ def test_a_function_compiled_before_a_column_changed_type_is_compiled_afresh(own
         owner.run(f'DROP TABLE {table}')
         owner.run(f'DROP FUNCTION {table}_check()')
         owner.run(f'DROP DOMAIN IF EXISTS {table}_cents')
+
+
+def test_answers_larger_than_the_read_buffer_arrive_whole(database_url: str) -> None:
+    """Messages already buffered are handled in place; one that is not wholly buffered is read apart."""
+    with db.UnitOfWork() as uow:
+        small, big = uow.fetch_many(
+            ('SELECT CAST(:n AS int) AS n', {'n': 1}),
+            (
+                'SELECT g AS n, repeat(chr(64 + g), 100000 * g) AS text FROM generate_series(1, CAST(:k AS int)) g',
+                {'k': 3},
+            ),
+        )
+        after = uow.fetch('SELECT CAST(:n AS int) + 1 AS n', n=41)
+    assert small == [{'n': 1}]
+    assert [(row['n'], len(row['text']), set(row['text'])) for row in big] == [
+        (1, 100_000, {'A'}),
+        (2, 200_000, {'B'}),
+        (3, 300_000, {'C'}),
+    ]
+    assert after == [{'n': 42}]
