@@ -162,6 +162,30 @@ def test_a_failed_code_may_be_tried_again_and_gets_a_new_redemption(
         ps.assert_settled(s.campaign_id, vendor)
 
 
+def test_a_failed_code_tried_again_once_stock_arrived_gets_a_card_from_the_pool(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code's failed redemption gives the code up in the same transaction that claims the pool's card."""
+    s = ps.setup(owner, funds_cents=10_000)
+    code = ps.new_code()
+    with ps.fake_vendors(monkeypatch, 'tango-a') as (vendor,):
+        vendor.set_mode('refuse')
+        with pytest.raises(errors.FulfilmentUnavailable):
+            s.provision(code)
+        pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+
+        result = s.provision(code)
+
+        failed, fulfilled = ps.redemptions_of(s.campaign_id)
+        assert (failed['status'], failed['retried_by']) == ('failed', fulfilled['id'])
+        assert (fulfilled['status'], fulfilled['source'], fulfilled['cost_basis_cents']) == ('fulfilled', 'csv', 2350)
+        assert ps.query('SELECT pool_id::text FROM cards WHERE id = CAST(:c AS uuid)', c=result.card.card_id) == [
+            {'pool_id': pool}
+        ]
+        assert factories.balance_cents(s.paying_account) == 7_500
+        ps.assert_settled(s.campaign_id, vendor)
+
+
 def test_an_unknown_outcome_holds_the_charge_and_answers_retry_later(
     owner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

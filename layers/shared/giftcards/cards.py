@@ -675,9 +675,14 @@ CLAIM_FROM_POOL = _CLAIM.format(pool_cte='', pool='CAST(:pool AS uuid)')
 _CHEAPEST = f'cheapest AS ({POOLS_WITH_STOCK.strip()}\n LIMIT 1),\n'
 _FROM_CHEAPEST = '(SELECT CAST(id AS uuid) FROM cheapest)'
 CLAIM_FROM_CHEAPEST = _CLAIM.format(pool_cte=_CHEAPEST, pool=_FROM_CHEAPEST)
-# That claim as the first steps of a statement that goes on to use the card (`WITH {CLAIMED_FROM_CHEAPEST}, ...`):
-# `claimed` is the card's row as the claim left it, empty when the cheapest pool had no card to give.
-CLAIMED_FROM_CHEAPEST = f"""{_CHEAPEST}{_TAKEN.format(pool=_FROM_CHEAPEST)},
+
+
+def claimed_from_cheapest(only_if: str = 'true') -> str:
+    """That claim as the first steps of a statement that goes on to use the card (`WITH {...}, ...`): `claimed` is
+    the card's row as the claim left it, empty when the cheapest pool had no card to give, or when the SQL
+    condition `only_if` (over the statement's earlier steps) does not hold."""
+    pool = f'(SELECT CAST(id AS uuid) FROM cheapest WHERE {only_if})'
+    return f"""{_CHEAPEST}{_TAKEN.format(pool=pool)},
 claimed AS ({_MARKED}
     RETURNING cards.*)"""
 

@@ -4,8 +4,10 @@ redeem page.
 - The redemption code is the idempotency key: its keyed hash is unique among redemptions, so the same code
   again answers the same redemption and card (`replayed`), and never charges twice. Concurrent first requests
   with one code meet at that unique index; the loser rolls back and replays the winner's answer.
-- CSV path, one transaction: claim the cheapest pool's card (SKIP LOCKED), write the redemption `fulfilled` and
-  the reveal, charge the paying account (ledger) and commit, the charge and COMMIT in one round trip.
+- CSV path, one transaction in two round trips. The first reads the campaign's context and the caller's
+  memberships and, when the campaign can take it, claims the cheapest pool's card (SKIP LOCKED) and writes the
+  redemption `fulfilled` and its reveal, all in one statement; the caller is authorized when it answers, and a
+  refusal rolls it all back. The second charges the paying account (ledger) and commits.
 - Vendor path (no card in stock): the same transaction writes the redemption `pending` with its vendor key
   instead and commits; the vendors are then called with no transaction open (`giftcards.recovery`).
 - A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
@@ -128,29 +130,65 @@ WITH r AS (
 SELECT {_SHOWN} FROM r
 """
 
-# The CSV path's usual case in one statement: the cheapest pool's card claimed (cards.CLAIMED_FROM_CHEAPEST), the
-# redemption written `fulfilled` with it, and its reveal; nothing at all when that pool had no card to give.
-_CLAIM_AND_INSERT = f"""
-WITH {cards.CLAIMED_FROM_CHEAPEST},
-r AS (
+# The redemption's columns that come from the request, not from the campaign.
+_NEW_REDEMPTION = """CAST(:id AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
+        {client}, CAST(:brand AS uuid), CAST(:denomination AS bigint), 'fulfilled', claimed.source, claimed.id,
+        {payer}, CAST(:charge AS uuid), {charged}, claimed.cost_cents, {agency_price},
+        CAST(:recipient_id AS text), CAST(:delivery_method AS text), CAST(:delivery_address AS text),
+        CAST(:ip AS inet), CAST(:user_agent AS text), now()"""
+_INSERT_CLAIMED = """
+inserted AS (
     INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
         denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
         cost_basis_cents, agency_price_cents, recipient_id, delivery_method, delivery_address, source_ip,
         user_agent, fulfilled_at)
-    SELECT CAST(:id AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
-        CAST(:client AS uuid), CAST(:brand AS uuid), CAST(:denomination AS bigint), 'fulfilled', claimed.source,
-        claimed.id, CAST(:payer AS uuid), CAST(:charge AS uuid), CAST(:charged AS bigint), claimed.cost_cents,
-        CAST(:agency_price AS bigint), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
-        CAST(:delivery_address AS text), CAST(:ip AS inet), CAST(:user_agent AS text), now()
-      FROM claimed
+    SELECT {values}
+      FROM claimed{joined}
     RETURNING *
 ), reveal AS (
     INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
-    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), CAST(:user_agent AS text) FROM r
-)
-SELECT {_SHOWN} FROM r
+    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), CAST(:user_agent AS text) FROM inserted
+)"""
+# The CSV path's usual case, in the first round trip: the campaign's context (_CONTEXT), and, when the campaign is
+# active, offers the denomination and the code is new, the cheapest pool's card claimed, the redemption written
+# `fulfilled` with it, and its reveal. The caller is authorized after the round trip; refused, all of it is rolled
+# back. The price is pricing.charged_price_cents's rule: the price list's, else the face value.
+_CONTEXT_AND_CLAIM = f"""
+WITH ctx AS ({_CONTEXT}),
+open AS (SELECT * FROM ctx WHERE campaign_status = 'active' AND offered AND existing_id IS NULL),
+{cards.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
+{
+    _INSERT_CLAIMED.format(
+        values=_NEW_REDEMPTION.format(
+            client='CAST(open.client_id AS uuid)',
+            payer='CAST(open.paying_account_id AS uuid)',
+            charged='coalesce(open.client_price_cents, CAST(:denomination AS bigint))',
+            agency_price='open.agency_price_cents',
+        ),
+        joined=' CROSS JOIN open',
+    )
+}
+SELECT * FROM ctx
 """
-# The card of a redemption this transaction has just written, with what decrypting it needs.
+# The CSV path when the campaign's context is already known: the cheapest pool's card claimed, the redemption and
+# its reveal written; nothing at all when that pool had no card to give.
+_CLAIM_AND_INSERT = f"""
+WITH {cards.claimed_from_cheapest()},
+{
+    _INSERT_CLAIMED.format(
+        values=_NEW_REDEMPTION.format(
+            client='CAST(:client AS uuid)',
+            payer='CAST(:payer AS uuid)',
+            charged='CAST(:charged AS bigint)',
+            agency_price='CAST(:agency_price AS bigint)',
+        ),
+        joined='',
+    )
+}
+SELECT {_SHOWN} FROM inserted r
+"""
+# The redemption and the card this transaction has just written and claimed, with what decrypting the card needs.
+_NEW = f'SELECT {_SHOWN} FROM redemptions r WHERE r.id = CAST(:id AS uuid)'
 _CARD_OF_REDEMPTION = f'{cards.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
 
 _REVEAL = """
@@ -227,30 +265,41 @@ def _find_by_id(uow: UnitOfWork, redemption_id: str) -> dict[str, Any]:
     return row
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A redemption written with a card from stock in this transaction, not charged yet."""
+
+    redemption: dict[str, Any]
+    card: cards.RevealedCard
+
+
 def _context(
-    uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code_hash: bytes
-) -> dict[str, Any]:
-    """The campaign, brand, price and existing redemption, once the caller may provision for the campaign."""
+    uow: UnitOfWork,
+    req: ProvisionRequest,
+    subject: str | None,
+    issued: IssuedCode | None,
+    code_hash: bytes,
+    new: dict[str, Any],
+) -> tuple[dict[str, Any], _Claimed | None]:
+    """The campaign, brand, price and existing redemption, once the caller may provision for the campaign; and the
+    redemption `new` describes, written with the cheapest pool's card in the same round trip when the campaign can
+    take it (_CONTEXT_AND_CLAIM). Refusing the caller rolls that back with the rest of the transaction."""
     if not auth.is_uuid(req.campaign_id):
         raise errors.NotFound('No such campaign.')
     if not auth.is_uuid(req.brand_id):
         raise errors.NotFound('No such brand.')
     brand_id = str(uuid.UUID(req.brand_id))
-    queries = [
-        (
-            _CONTEXT,
-            {
-                'campaign': req.campaign_id,
-                'brand': brand_id,
-                'denomination': req.denomination_cents,
-                'hash': code_hash,
-                'spend': ledger.spend_account_name(),
-            },
-        )
-    ]
+    context = {
+        'campaign': req.campaign_id,
+        'brand': brand_id,
+        'denomination': req.denomination_cents,
+        'hash': code_hash,
+        'spend': ledger.spend_account_name(),
+    }
+    queries = [(_CONTEXT_AND_CLAIM, {**new, **context}), (_NEW, {'id': new['id']}), (_CARD_OF_REDEMPTION, new)]
     if subject is not None:
         queries.append(auth.memberships_query(subject))
-    found, *memberships = uow.fetch_many(*queries)  # one round trip
+    found, written, card_rows, *memberships = uow.fetch_many(*queries)  # one round trip
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, memberships[0])
@@ -269,13 +318,34 @@ def _context(
             'This redemption code was already used for a different campaign, brand or denomination.',
             code='redemption_code_conflict',
         )
-    return ctx
+    if not written:
+        return ctx, None
+    redemption = written[0]
+    assert redemption['amount_charged_cents'] == pricing.charged_price_cents(
+        req.denomination_cents, ctx['client_price_cents']
+    ), 'the statement priced the card otherwise than pricing.charged_price_cents'
+    return ctx, _Claimed(redemption, cards.revealed(card_rows[0] if card_rows else None))
 
 
 def _charge_or_replay(
     uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code: str, code_hash: bytes
 ) -> ProvisionResult | _Pending:
-    ctx = _context(uow, req, subject, issued, code_hash)
+    redemption_id, charge_id = ids.time_ordered(), ids.time_ordered()
+    new = {
+        'id': redemption_id,
+        'hash': code_hash,
+        'last4': code[-4:],
+        'charge': charge_id,
+        'recipient_id': req.recipient_id,
+        'delivery_method': req.delivery_method,
+        'delivery_address': req.delivery_address,
+        'ip': _ip(req.source_ip),
+        'user_agent': _user_agent(req.user_agent),
+        'channel': req.channel,
+        'subject': subject,
+        'start': cards.scan_start(),
+    }
+    ctx, claimed = _context(uow, req, subject, issued, code_hash, new)
     if ctx['existing_status'] == 'fulfilled':
         return _reveal(uow, _find_by_id(uow, ctx['existing_id']), req, subject, replayed=True)
     if ctx['existing_status'] == 'pending':
@@ -290,7 +360,6 @@ def _charge_or_replay(
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
 
-    redemption_id = ids.time_ordered()
     if ctx['existing_status'] == 'failed' and not uow.execute(
         'UPDATE redemptions SET redemption_code_hash = NULL, retried_by = CAST(:new AS uuid), updated_at = now()'
         " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed'",
@@ -302,42 +371,31 @@ def _charge_or_replay(
     if issued is not None:
         _mark_redeemed(uow, issued)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
+    price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
+    insert = {
+        **new,
+        'campaign': campaign_id,
+        'client': ctx['client_id'],
+        'brand': brand_id,
+        'denomination': req.denomination_cents,
+        'payer': ctx['paying_account_id'],
+        'charged': price,
+        'agency_price': ctx['agency_price_cents'],
+    }
     # Everything else first, the charge last with COMMIT in the same round trip: the paying account's row, locked
     # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
-    # its charge and the depletion pause are checked at that commit (migration 0009).
-    price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
-    charge_id = ids.time_ordered()
-    insert = dict(
-        id=redemption_id,
-        hash=code_hash,
-        last4=code[-4:],
-        campaign=campaign_id,
-        client=ctx['client_id'],
-        brand=brand_id,
-        denomination=req.denomination_cents,
-        payer=ctx['paying_account_id'],
-        charge=charge_id,
-        charged=price,
-        agency_price=ctx['agency_price_cents'],
-        recipient_id=req.recipient_id,
-        delivery_method=req.delivery_method,
-        delivery_address=req.delivery_address,
-        ip=_ip(req.source_ip),
-        user_agent=_user_agent(req.user_agent),
-        channel=req.channel,
-        subject=subject,
-    )
-    # The card is read in the round trip that claims it and writes the redemption, and decrypted before the charge:
-    # a card that fails its integrity check rolls all of it back.
-    stored_rows, card_rows = uow.fetch_many(
-        (_CLAIM_AND_INSERT, {**insert, 'start': cards.scan_start()}), (_CARD_OF_REDEMPTION, {'id': redemption_id})
-    )
+    # its charge and the depletion pause are checked at that commit (migration 0009). A card is decrypted before
+    # the charge: one that fails its integrity check rolls all of it back.
     card: cards.RevealedCard | None
     token = vendor_key = None
-    if stored_rows:
-        stored, card = stored_rows[0], cards.revealed(card_rows[0] if card_rows else None)
+    if claimed is not None:  # the usual case: claimed in the first round trip
+        stored, card = claimed.redemption, claimed.card
     else:
-        stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
+        stored_rows, card_rows = uow.fetch_many((_CLAIM_AND_INSERT, insert), (_CARD_OF_REDEMPTION, insert))
+        if stored_rows:
+            stored, card = stored_rows[0], cards.revealed(card_rows[0] if card_rows else None)
+        else:
+            stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
     charge = ledger.transfer_credit(
         uow,
         ctx['paying_account_id'],
