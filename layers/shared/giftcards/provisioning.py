@@ -157,36 +157,22 @@ _CONTEXT_AND_CLAIM = f"""
 WITH ctx AS ({_CONTEXT}),
 open AS (SELECT * FROM ctx WHERE campaign_status = 'active' AND offered AND existing_id IS NULL),
 {cards.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
-{
-    _INSERT_CLAIMED.format(
-        values=_NEW_REDEMPTION.format(
-            client='CAST(open.client_id AS uuid)',
-            payer='CAST(open.paying_account_id AS uuid)',
-            charged='coalesce(open.client_price_cents, CAST(:denomination AS bigint))',
-            agency_price='open.agency_price_cents',
-        ),
-        joined=' CROSS JOIN open',
-    )
-}
+{_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
+    client='CAST(open.client_id AS uuid)', payer='CAST(open.paying_account_id AS uuid)',
+    charged='coalesce(open.client_price_cents, CAST(:denomination AS bigint))', agency_price='open.agency_price_cents',
+), joined=' CROSS JOIN open')}
 SELECT * FROM ctx
-"""
+"""  # fmt: skip
 # The CSV path when the campaign's context is already known: the cheapest pool's card claimed, the redemption and
 # its reveal written; nothing at all when that pool had no card to give.
 _CLAIM_AND_INSERT = f"""
 WITH {cards.claimed_from_cheapest()},
-{
-    _INSERT_CLAIMED.format(
-        values=_NEW_REDEMPTION.format(
-            client='CAST(:client AS uuid)',
-            payer='CAST(:payer AS uuid)',
-            charged='CAST(:charged AS bigint)',
-            agency_price='CAST(:agency_price AS bigint)',
-        ),
-        joined='',
-    )
-}
+{_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
+    client='CAST(:client AS uuid)', payer='CAST(:payer AS uuid)', charged='CAST(:charged AS bigint)',
+    agency_price='CAST(:agency_price AS bigint)',
+), joined='')}
 SELECT {_SHOWN} FROM inserted r
-"""
+"""  # fmt: skip
 # The redemption and the card this transaction has just written and claimed, with what decrypting the card needs.
 _NEW = f'SELECT {_SHOWN} FROM redemptions r WHERE r.id = CAST(:id AS uuid)'
 _CARD_OF_REDEMPTION = f'{cards.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
