@@ -372,16 +372,15 @@ def _charge_or_replay(
     # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
     # its charge and the depletion pause are checked at that commit (migration 0009). A card is decrypted before
     # the charge: one that fails its integrity check rolls all of it back.
+    if claimed is None and ctx['existing_id'] is not None:
+        # A failed code tried again: the first round trip claimed nothing, the code being taken until just now.
+        claimed = _claim_and_insert(uow, insert)
     card: cards.RevealedCard | None
     token = vendor_key = None
-    if claimed is not None:  # the usual case: claimed in the first round trip
+    if claimed is not None:
         stored, card = claimed.redemption, claimed.card
     else:
-        stored_rows, card_rows = uow.fetch_many((_CLAIM_AND_INSERT, insert), (_CARD_OF_REDEMPTION, insert))
-        if stored_rows:
-            stored, card = stored_rows[0], cards.revealed(card_rows[0] if card_rows else None)
-        else:
-            stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
+        stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
     charge = ledger.transfer_credit(
         uow,
         ctx['paying_account_id'],
@@ -409,12 +408,22 @@ def _charge_or_replay(
     )
 
 
+def _claim_and_insert(uow: UnitOfWork, insert: dict[str, Any]) -> _Claimed | None:
+    """The cheapest pool's card claimed and the redemption written with it (_CLAIM_AND_INSERT), the card read in
+    the same round trip; None when that pool had no card to give."""
+    stored, card_rows = uow.fetch_many((_CLAIM_AND_INSERT, insert), (_CARD_OF_REDEMPTION, insert))
+    if not stored:
+        return None
+    return _Claimed(stored[0], cards.revealed(card_rows[0] if card_rows else None))
+
+
 def _claim_elsewhere_or_hold(
     uow: UnitOfWork, insert: dict[str, Any], denomination_cents: int
 ) -> tuple[dict[str, Any], cards.RevealedCard | None, str | None, str | None]:
-    """When the cheapest pool had no card to give: a card of another pool (or of that one, scanned from its start),
-    or, with none in stock, the redemption written `pending` with its vendor key and lease. Answers the stored
-    redemption, the card (None: pending), and the lease token and vendor key of a pending one."""
+    """When the cheapest pool had no card to give from where the scan started: a card of another pool (or of that
+    one, scanned from its start), or, with none in stock, the redemption written `pending` with its vendor key and
+    lease. Answers the stored redemption, the card (None: pending), and the lease token and vendor key of a
+    pending one."""
     claimed = cards.claim_card(uow, insert['brand'], denomination_cents)
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(insert['id'])
