@@ -281,7 +281,7 @@ _FIELD_LENGTH = struct.Struct('!i')
 
 def _read_answers(conn: pg8000.native.Connection, answers: list[pg8000_core.Context]) -> None:
     """Read everything up to the ReadyForQuery that answers the Sync, each message into the context of the
-    statement it answers (each answer ends with its CommandComplete).
+    statement it answers (each answer ends with its CommandComplete, and `handle` moves on to the next).
 
     The messages already in the connection's read buffer are handled where they lie (`peek`), and then consumed
     at once: a provision's exchange brings about fifteen, most of them a few bytes long, and reading each one
@@ -295,6 +295,7 @@ def _read_answers(conn: pg8000.native.Connection, answers: list[pg8000_core.Cont
     command_complete, ready = pg8000_core.COMMAND_COMPLETE, pg8000_core.READY_FOR_QUERY
 
     def handle(code: bytes, body: bytes | memoryview, start: int, end: int) -> None:
+        nonlocal current
         context = answers[current]
         if code == data_row:
             row: list[Any] = []
@@ -310,6 +311,8 @@ def _read_answers(conn: pg8000.native.Connection, answers: list[pg8000_core.Cont
             context.rows.append(row)
         elif code != bind_complete:
             handlers[code](bytes(body[start:end]), context)
+        if code == command_complete and current < last:
+            current += 1
 
     while True:
         try:
@@ -325,15 +328,11 @@ def _read_answers(conn: pg8000.native.Connection, answers: list[pg8000_core.Cont
                 break
             handle(code, buffered, at + 5, at + 1 + length)
             at, handled = at + 1 + length, code
-            if code == command_complete and current < last:
-                current += 1
         if at:
             _receive(sock.read, at)  # consume what was handled
         else:  # the next message is not wholly buffered yet: read it apart
             handled, length = _HEADER.unpack(_receive(sock.read, 5))
             handle(handled, _receive(sock.read, length - 4), 0, length - 4)
-            if handled == command_complete and current < last:
-                current += 1
         if handled == ready:
             return
 
