@@ -130,7 +130,8 @@ WITH r AS (
 SELECT {_SHOWN} FROM r
 """
 
-# The redemption's columns that come from the request, not from the campaign.
+# The values of a redemption written with the card `claimed`: from the request's parameters, but for the four that
+# come from the campaign ({client}, {payer}, {charged}, {agency_price}), which each statement fills in.
 _NEW_REDEMPTION = """CAST(:id AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
         {client}, CAST(:brand AS uuid), CAST(:denomination AS bigint), 'fulfilled', claimed.source, claimed.id,
         {payer}, CAST(:charge AS uuid), {charged}, claimed.cost_cents, {agency_price},
@@ -282,10 +283,11 @@ def _context(
         'hash': code_hash,
         'spend': ledger.spend_account_name(),
     }
-    queries = [(_CONTEXT_AND_CLAIM, {**new, **context}), (_NEW, {'id': new['id']}), (_CARD_OF_REDEMPTION, new)]
+    by_id = {'id': new['id']}
+    queries = [(_CONTEXT_AND_CLAIM, {**new, **context}), (_NEW, by_id), (_CARD_OF_REDEMPTION, by_id)]
     if subject is not None:
         queries.append(auth.memberships_query(subject))
-    found, written, card_rows, *memberships = uow.fetch_many(*queries)  # one round trip
+    found, redemptions, card_rows, *memberships = uow.fetch_many(*queries)  # one round trip
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, memberships[0])
@@ -304,13 +306,11 @@ def _context(
             'This redemption code was already used for a different campaign, brand or denomination.',
             code='redemption_code_conflict',
         )
-    if not written:
-        return ctx, None
-    redemption = written[0]
-    assert redemption['amount_charged_cents'] == pricing.charged_price_cents(
+    claimed = _claimed(redemptions, card_rows)
+    assert claimed is None or claimed.redemption['amount_charged_cents'] == pricing.charged_price_cents(
         req.denomination_cents, ctx['client_price_cents']
     ), 'the statement priced the card otherwise than pricing.charged_price_cents'
-    return ctx, _Claimed(redemption, cards.revealed(card_rows[0] if card_rows else None))
+    return ctx, claimed
 
 
 def _charge_or_replay(
@@ -412,9 +412,15 @@ def _claim_and_insert(uow: UnitOfWork, insert: dict[str, Any]) -> _Claimed | Non
     """The cheapest pool's card claimed and the redemption written with it (_CLAIM_AND_INSERT), the card read in
     the same round trip; None when that pool had no card to give."""
     stored, card_rows = uow.fetch_many((_CLAIM_AND_INSERT, insert), (_CARD_OF_REDEMPTION, insert))
-    if not stored:
+    return _claimed(stored, card_rows)
+
+
+def _claimed(redemptions: list[dict[str, Any]], card_rows: list[dict[str, Any]]) -> _Claimed | None:
+    """The redemption a claiming statement wrote, if it wrote one, with its card decrypted (read by
+    _CARD_OF_REDEMPTION in the same round trip)."""
+    if not redemptions:
         return None
-    return _Claimed(stored[0], cards.revealed(card_rows[0] if card_rows else None))
+    return _Claimed(redemptions[0], cards.revealed(card_rows[0] if card_rows else None))
 
 
 def _claim_elsewhere_or_hold(
