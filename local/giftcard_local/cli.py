@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
-from giftcard_local import embedded
+from giftcard_local import embedded, logs
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -54,10 +55,17 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 @command('db')
 def cmd_db(args: argparse.Namespace) -> int:
-    if args.action == 'url':
-        print(embedded.database_url())
-    elif args.action == 'stop':
+    if args.action == 'stop':
         print('stopped' if embedded.stop() else 'not running')
+        return 0
+    # `url` and `start`: the server this prints must outlive the command, so one started here is kept running.
+    starting = 'DATABASE_URL' not in os.environ and not embedded.is_running()
+    url = embedded.database_url(keep=True)
+    if starting:
+        print(
+            f'started the embedded PostgreSQL in {embedded.home()}; it runs until `giftcard db stop`', file=sys.stderr
+        )
+    print(url)
     return 0
 
 
@@ -71,8 +79,8 @@ def parser() -> argparse.ArgumentParser:
     scope = g.add_mutually_exclusive_group()
     scope.add_argument('--agency', metavar='ID')
     scope.add_argument('--client', metavar='ID')
-    d = sub.add_parser('db', help='the embedded database: print its URL or stop it')
-    d.add_argument('action', choices=['url', 'stop'])
+    d = sub.add_parser('db', help='the embedded database: start it (kept running) and print its URL, or stop it')
+    d.add_argument('action', choices=['url', 'start', 'stop'])
     for extend in EXTENSIONS:
         extend(sub)
     return p
@@ -83,6 +91,8 @@ EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
+    embedded.home()  # GIFTCARD_HOME resolved once, whatever the working directory, for this process and its children
+    logs.configure()  # before the extensions import the giftcards package
     _load_extensions()
     args = parser().parse_args(argv)
     return COMMANDS[args.command](args)

@@ -1,12 +1,21 @@
 """Embedded PostgreSQL for a machine with nothing but Python: the `pgserver` package's real binaries.
 
 With DATABASE_URL set, that server is used and nothing is started. Otherwise a server runs with its data in
-`$GIFTCARD_HOME/pgdata`, reached over a unix socket; a second process reuses the running server, and it is
-stopped when the last process that started or joined it exits.
+`$GIFTCARD_HOME/pgdata`, reached over a unix socket. Who stops it is decided by who started it:
+
+- a process that started it (`giftcard serve`, a test session) stops it when it exits;
+- a process that found it running (a second `giftcard serve`, `giftcard migrate`) leaves it running;
+- `giftcard db start` starts it to keep: it runs until `giftcard db stop`.
+
+`GIFTCARD_HOME` is one folder whatever the working directory: the variable when set (made absolute once, and
+exported so that every child process agrees), else `.giftcard` at the root of the checkout this package was
+installed from (found from the package's own location, or from the working directory upwards).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,12 +24,30 @@ from urllib.parse import parse_qs, urlsplit
 
 DB_NAME = 'giftcards'
 MAX_CONNECTIONS = 300
+HOME_DIR = '.giftcard'
 _servers: dict[Path, Any] = {}
+_started_here: dict[Path, int] = {}  # data folder -> the pid of the process that started its server
+
+
+def project_root() -> Path | None:
+    """The checkout holding template.yaml: the one this package lives in (an editable install), else the
+    working directory or the nearest of its parents that holds one."""
+    package_checkout = Path(__file__).resolve().parents[2]
+    candidates = [package_checkout, Path.cwd(), *Path.cwd().parents]
+    return next((p for p in candidates if (p / 'template.yaml').is_file()), None)
 
 
 def home() -> Path:
-    path = Path(os.environ.get('GIFTCARD_HOME', '.giftcard')).resolve()
+    """The local data folder (embedded database, keys, fake vendors' record), created on first use, and exported
+    as GIFTCARD_HOME so that later reads and child processes resolve to the same folder."""
+    configured = os.environ.get('GIFTCARD_HOME')
+    if configured:
+        path = Path(configured).resolve()
+    else:
+        root = project_root()
+        path = (root if root is not None else Path.home()) / HOME_DIR
     path.mkdir(parents=True, exist_ok=True)
+    os.environ['GIFTCARD_HOME'] = str(path)
     return path
 
 
@@ -35,19 +62,44 @@ def _pgserver() -> Any:
     return pgserver
 
 
-def start(data_dir: Path | None = None) -> Any:
-    """Start (or join) the embedded server; answers the pgserver handle."""
-    data_dir = (data_dir or home() / 'pgdata').resolve()
+def _data_dir(data_dir: Path | None) -> Path:
+    return (data_dir or home() / 'pgdata').resolve()
+
+
+def is_running(data_dir: Path | None = None) -> bool:
+    """Whether a postmaster runs for the data folder (its pid file names a live process)."""
+    pid_file = _data_dir(data_dir) / 'postmaster.pid'
+    try:
+        pid = int(pid_file.read_text().split('\n', 1)[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, run by another user
+        return True
+    return True
+
+
+def start(data_dir: Path | None = None, *, keep: bool = False) -> Any:
+    """Start the embedded server, or join the one running; answers the pgserver handle.
+
+    A server this call starts is stopped when this process exits, unless `keep`. A server that was already
+    running is never stopped by this process."""
+    data_dir = _data_dir(data_dir)
     if data_dir in _servers:
+        if keep:
+            _started_here.pop(data_dir, None)
         return _servers[data_dir]
-    server = _pgserver().get_server(data_dir, cleanup_mode='stop')
+    pgserver = _pgserver()
+    already_running = is_running(data_dir)
+    # cleanup_mode=None: pgserver's own "stop with the last process" bookkeeping is replaced by the rule above.
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
     if int(server.psql('SHOW max_connections;').split()[2]) < MAX_CONNECTIONS:
         # Concurrency tests and benchmarks open many connections; raise the limit once, then restart.
         server.psql(f"ALTER SYSTEM SET max_connections = '{MAX_CONNECTIONS}';")
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-
-        pg_ctl(['-w', 'restart'], pgdata=server.pgdata, user=server.system_user)
+        pgserver.pg_ctl(['-w', 'restart'], pgdata=server.pgdata, user=server.system_user)
     _servers[data_dir] = server
+    if not already_running and not keep:
+        _started_here[data_dir] = os.getpid()
     return server
 
 
@@ -65,12 +117,13 @@ def ensure_database(server: Any, database: str) -> None:
         server.psql(f'CREATE DATABASE "{database}";')
 
 
-def database_url() -> str:
-    """DATABASE_URL if set; otherwise the embedded server's owner URL, started on demand, exported."""
+def database_url(*, keep: bool = False) -> str:
+    """DATABASE_URL if set; otherwise the embedded server's owner URL, started (see `start`) or joined, and
+    exported."""
     url = os.environ.get('DATABASE_URL')
     if url:
         return url
-    server = start()
+    server = start(keep=keep)
     ensure_database(server, DB_NAME)
     url = owner_url(server)
     os.environ['DATABASE_URL'] = url
@@ -79,14 +132,21 @@ def database_url() -> str:
 
 def stop(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if it runs; answers whether it was running."""
-    data_dir = (data_dir or home() / 'pgdata').resolve()
-    if not (data_dir / 'postmaster.pid').exists():
+    data_dir = _data_dir(data_dir)
+    _started_here.pop(data_dir, None)
+    _servers.pop(data_dir, None)
+    if not is_running(data_dir):
         return False
     pgserver = _pgserver()
-    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-
     user = 'pgserver' if os.getuid() == 0 else None
-    pg_ctl(['-w', 'stop', '-m', 'fast'], pgdata=data_dir, user=user)
-    _servers.pop(data_dir, None)
-    del pgserver
+    pgserver.pg_ctl(['-w', 'stop', '-m', 'fast'], pgdata=data_dir, user=user)
     return True
+
+
+@atexit.register
+def _stop_what_this_process_started() -> None:
+    # A forked child inherits this handler (and the record); only the process that started the server stops it.
+    for data_dir, pid in list(_started_here.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(Exception):
+                stop(data_dir)

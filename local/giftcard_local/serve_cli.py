@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import importlib
 import json
-import logging
 import signal
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from giftcard_local import cli, tokens
+from giftcard_local import cli, embedded, tokens
 
 DEMO_MODULE = 'giftcard_local.demo'
 
@@ -35,9 +34,24 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _server_options(p: argparse.ArgumentParser) -> None:
+    root = embedded.project_root()
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=3000, help='0 picks a free port')
-    p.add_argument('--template', type=Path, default=Path('template.yaml'))
+    p.add_argument(
+        '--workers',
+        type=_positive,
+        default=None,
+        metavar='N',
+        help='execution environments, each handling one request at a time (default: the number of cores)',
+    )
+    p.add_argument('--template', type=Path, default=(root or Path.cwd()) / 'template.yaml')
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be at least 1')
+    return value
 
 
 cli.EXTENSIONS.append(_add_commands)
@@ -85,34 +99,48 @@ def _load_demo() -> dict[str, Any] | None:
 
 
 def _serve(args: argparse.Namespace, *, monitor: bool, banner: Any = None, started: float | None = None) -> int:
-    from giftcard_local.server import LocalServer
+    from giftcard_local.server import LocalServer, ServerFailed
 
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s %(message)s', stream=sys.stderr)
-    server = LocalServer(args.template, host=args.host, port=args.port, monitor=monitor)
+    server = LocalServer(args.template, host=args.host, port=args.port, workers=args.workers, monitor=monitor)
+    stop = threading.Event()
+    _stop_on_signals(stop)
     try:
         server.start()
     except OSError as exc:
         print(f'giftcard: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}', file=sys.stderr)
         return 1
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
+    except ServerFailed as exc:
+        print(f'giftcard: {exc}', file=sys.stderr)
+        return 1
     try:
         if banner is not None:
             banner(server.url)
-        print(f'serving {server.url} (Ctrl-C stops)', flush=True)
+        print(f'serving {server.url} with {server.workers} execution environment(s) (Ctrl-C stops)', flush=True)
         if started is not None:
             print(f'answering after {_first_answer(server.url) - started:.2f} s', flush=True)
-        server.wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            if not server.running():
+                print('giftcard: the execution environments exited; stopping', file=sys.stderr)
+                break
     finally:
         server.stop()
     print('stopped', flush=True)
     return 0
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGHUP stop the server as Ctrl-C does; so does SIGINT, unless it was ignored when the
+    process started (a background job of a non-interactive shell, nohup): then it stays ignored."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGHUP, handle)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, handle)
 
 
 def _first_answer(url: str) -> float:

@@ -1,9 +1,15 @@
-"""The local API: template.yaml's routes and handlers behind a threaded HTTP server, called as API Gateway does.
+"""The local API: template.yaml's routes and handlers, called as API Gateway calls Lambda, each request in an
+execution environment that handles one event at a time.
 
-Each request is matched against the template's HTTP API routes, checked by the JWT authorizer (non-public
-routes), turned into an HTTP API payload 2.0 event and passed to the function's `lambda_handler`; its answer
-becomes the HTTP response. Functions with a Schedule event (the monitor) run on their rate in a background
-thread with an EventBridge "Scheduled Event". Requests run concurrently, one thread each.
+- `LocalApi` matches a request against the template's HTTP API routes, checks the JWT authorizer (non-public
+  routes), turns the request into an HTTP API payload 2.0 event and passes it to the function's
+  `lambda_handler`; the answer becomes the HTTP response.
+- Execution environments are worker processes (`giftcard_local.runtime`: gunicorn's sync workers). Each imports
+  the handler modules once, then handles one request at a time, as a warm Lambda does: Powertools keeps a
+  request's state (the resolver's current event, Logger keys, Metrics) in module globals, so two requests must
+  never share a process at the same time. More workers use more cores.
+- `LocalServer` supervises: it owns the listening socket, the fake vendors and the schedule (functions with a
+  Schedule event run in this process on their rate, one run at a time, with an EventBridge "Scheduled Event").
 
 Where API Gateway answers by itself (no route, no valid token, payload too large, a failing function) it sends
 `{"message": "..."}`; locally those answers use the contract's error shape instead, so that clients and tests
@@ -19,6 +25,9 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -26,18 +35,21 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from giftcard_local import embedded, tokens
 from giftcard_local.template import Route, http_routes, load_template
 
 log = logging.getLogger('giftcard_local.server')
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
+# Lambda's synchronous invocation payload limit (API Gateway's own is 10 MB): what passes here passes deployed.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+BACKLOG = 1024  # connections the kernel queues while every environment is busy
+GRACEFUL_TIMEOUT_S = 10  # what a request in progress gets to finish when the server stops
 ACCOUNT_ID = '123456789012'
 REGION = 'us-east-1'
 API_ID = 'local'
@@ -211,25 +223,22 @@ class LambdaContext:
 
 
 class HandlerLoader:
-    """Imports each handler module once, by file path, the first time one of its functions is needed."""
+    """Imports each handler module once, by file path, the first time one of its functions is needed. One
+    thread of a process invokes handlers (an execution environment, or the supervisor's schedule)."""
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[Path, str], Callable[..., Any]] = {}
-        self._lock = threading.Lock()  # one import at a time: handler modules share the giftcards package
 
     def handler(self, function: Function) -> Callable[..., Any]:
         key = (function.module_file, function.handler.rsplit('.', 1)[1])
         found = self._handlers.get(key)
-        if found is not None:
-            return found
-        with self._lock:
-            if key not in self._handlers:
-                module = self._import(function)
-                handler = getattr(module, key[1], None)
-                if not callable(handler):
-                    raise RuntimeError(f'{function.handler} is not a function in {function.module_file}')
-                self._handlers[key] = handler
-            return self._handlers[key]
+        if found is None:
+            module = self._import(function)
+            found = getattr(module, key[1], None)
+            if not callable(found):
+                raise RuntimeError(f'{function.handler} is not a function in {function.module_file}')
+            self._handlers[key] = found
+        return found
 
     @staticmethod
     def _import(function: Function) -> ModuleType:
@@ -337,7 +346,8 @@ def build_event(
     headers: list[tuple[str, str]] = []
     for name, value in request.headers:
         if name.lower() == 'cookie':
-            cookies.extend(c.strip() for c in value.split(';') if c.strip())
+            # Repeated Cookie headers arrive joined with commas, which no cookie value may hold (RFC 6265).
+            cookies.extend(c.strip() for c in re.split('[;,]', value) if c.strip())
         else:
             headers.append((name, value))
     event_headers = _combine_headers(headers)
@@ -456,6 +466,24 @@ class LocalApi:
             seen.setdefault(fn.module_file, fn)
         return list(seen.values())
 
+    def routed_functions(self) -> list[Function]:
+        seen: dict[Path, Function] = {}
+        for endpoint in self.endpoints:
+            seen.setdefault(endpoint.function.module_file, endpoint.function)
+        return list(seen.values())
+
+    def warm(self) -> None:
+        """Import every routed function's handler now, so that no request pays for it; a module that fails to
+        import is logged, and its routes answer 500 until it imports."""
+        for function in self.routed_functions():
+            try:
+                self.loader.handler(function)
+            except Exception:
+                log.exception('cannot load %s for %s', function.handler, function.logical_id)
+
+    def longest_timeout_s(self) -> float:
+        return max((e.function.timeout_s for e in self.endpoints), default=DEFAULT_TIMEOUT_S)
+
     def match(self, method: str, raw_path: str) -> tuple[Endpoint, dict[str, str]] | None:
         best: tuple[Endpoint, dict[str, str]] | None = None
         for endpoint in self.endpoints:
@@ -538,107 +566,109 @@ class LocalApi:
         )
 
 
-# --- the HTTP server -------------------------------------------------------------------------------------
+# --- the WSGI adapter: what each execution environment runs -----------------------------------------------
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = 'HTTP/1.1'
-    server_version = 'giftcard-local'
-    timeout = 120  # an idle keep-alive connection gives its thread back after this long
-    sys_version = ''
-
-    def _serve(self) -> None:
-        started = time.perf_counter()
-        path, _ = split_target(self.path)
-        try:
-            body = self._read_body()
-        except _BodyTooLarge:
-            self.close_connection = True
-            response = error_response(
-                413, 'payload_too_large', f'The request body is larger than {MAX_BODY_BYTES} bytes.'
-            )
-        except (ValueError, OSError):
-            self.close_connection = True
-            response = error_response(400, 'bad_request', 'The request body could not be read.')
-        else:
-            peer = self.client_address[0]
-            response = self.server.api.handle(Request(self.command, self.path, list(self.headers.items()), body, peer))
-        self._write(response)
-        log.info(
-            '%s %s %d %.1fms %s',
-            self.command,
-            path,
-            response.status,
-            (time.perf_counter() - started) * 1000,
-            response.function or '-',
-        )
-
-    def _read_body(self) -> bytes:
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            return self._read_chunked()
-        length = int(self.headers.get('Content-Length') or 0)
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, refused unread when its declared length is over the limit. A chunked body (no
+    Content-Length) is read up to one byte past the limit."""
+    stream = environ['wsgi.input']
+    declared = environ.get('CONTENT_LENGTH')
+    if declared:
+        length = int(declared)
         if length < 0:
             raise ValueError('negative Content-Length')
         if length > MAX_BODY_BYTES:
             raise _BodyTooLarge
-        return self.rfile.read(length) if length else b''
+        return bytes(stream.read(length)) if length else b''
+    body = bytes(stream.read(MAX_BODY_BYTES + 1))
+    if len(body) > MAX_BODY_BYTES:
+        raise _BodyTooLarge
+    return body
 
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline(1024).split(b';', 1)[0].strip(), 16)
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass  # trailers
-                return b''.join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _BodyTooLarge
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
-    def _write(self, response: Response) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header('Content-Length', str(len(response.body)))
-        if self.close_connection:
-            self.send_header('Connection', 'close')
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(response.body)
+def _wsgi_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    # The server has already joined a repeated header's values with commas, as API Gateway does.
+    headers = []
+    for key, value in environ.items():
+        if key.startswith('HTTP_'):
+            headers.append((key[5:].replace('_', '-').lower(), value))
+        elif key in ('CONTENT_TYPE', 'CONTENT_LENGTH') and value:
+            headers.append((key.replace('_', '-').lower(), value))
+    return headers
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Malformed request lines and headers: the contract's shape rather than http.server's HTML page.
-        self.close_connection = True
-        response = error_response(
-            code, 'bad_request' if code < 500 else 'http_error', message or self.responses.get(code, ('Error',))[0]
+def _target(environ: dict[str, Any]) -> str:
+    """The request line's target as sent (gunicorn keeps it in RAW_URI), else rebuilt from the decoded path."""
+    raw = environ.get('RAW_URI')
+    if raw:
+        return str(raw)
+    query = environ.get('QUERY_STRING')
+    return quote(environ.get('PATH_INFO') or '/') + (f'?{query}' if query else '')
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f'{status} {HTTPStatus(status).phrase}'
+    except ValueError:
+        return f'{status} Status {status}'
+
+
+def wsgi_app(api: LocalApi) -> Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]:
+    """The WSGI application of one execution environment: each request read whole, then handled by `api`."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started = time.perf_counter()
+        method = environ['REQUEST_METHOD']
+        target = _target(environ)
+        try:
+            body = _read_body(environ)
+        except _BodyTooLarge:
+            response = error_response(
+                413, 'payload_too_large', f'The request body is larger than {MAX_BODY_BYTES} bytes.'
+            )
+        except Exception:  # a broken chunked encoding, a client that went away mid-body
+            response = error_response(400, 'bad_request', 'The request body could not be read.')
+        else:
+            request = Request(method, target, _wsgi_headers(environ), body, environ.get('REMOTE_ADDR') or '')
+            response = api.handle(request)
+        start_response(_status_line(response.status), [*response.headers, ('Content-Length', str(len(response.body)))])
+        log.info(
+            '%s %s %d %.1fms %s',
+            method,
+            split_target(target)[0],
+            response.status,
+            (time.perf_counter() - started) * 1000,
+            response.function or '-',
         )
-        self._write(response)
+        return [] if method == 'HEAD' else [response.body]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # One line per request is written by _serve; http.server's own lines would repeat it.
-        pass
+    return application
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+# --- the supervisor --------------------------------------------------------------------------------------
 
-    def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
-        self.api = api
-        super().__init__(address, _RequestHandler)
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+class ServerFailed(RuntimeError):
+    """The execution environments could not be started."""
 
 
 class LocalServer:
-    """The local API server; `start()` returns once it accepts connections, `stop()` shuts everything down."""
+    """The local API server; `start()` returns once every execution environment is warm and the listening socket
+    accepts connections, `stop()` shuts everything down.
+
+    This process owns the listening socket (so the port is known before any worker runs, and connections queue
+    in its backlog while workers start), the fake vendors and the schedule; the execution environments are
+    gunicorn's sync workers under an arbiter started as a child process (`giftcard_local.runtime`).
+    """
 
     def __init__(
         self,
@@ -646,20 +676,28 @@ class LocalServer:
         *,
         host: str = '127.0.0.1',
         port: int = 3000,
+        workers: int | None = None,
         monitor: bool = True,
         monitor_interval_s: float | None = None,
         vendors: bool = True,
-        warm: bool = True,
+        capture_log: bool = False,
+        start_timeout_s: float = 60.0,
     ) -> None:
-        self.template_path = Path(template_path)
+        self.template_path = Path(template_path).resolve()
         self.host, self.port = host, port
+        self.workers = workers or default_workers()
         self.monitor = monitor
         self.monitor_interval_s = monitor_interval_s
         self.vendors = vendors
-        self.warm = warm
+        self.capture_log = capture_log
+        self.start_timeout_s = start_timeout_s
         self.api: LocalApi | None = None
-        self._http: _HttpServer | None = None
+        self.log_lines: list[str] = []  # the environments' log, when `capture_log`
+        self.ready_pids: list[int] = []  # each environment that finished warming, in order (restarts included)
+        self._socket: socket.socket | None = None
+        self._runtime: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
+        self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._vendors_module: ModuleType | None = None
 
@@ -667,37 +705,57 @@ class LocalServer:
     def url(self) -> str:
         return f'http://{self.host}:{self.port}'
 
+    @property
+    def runtime_pid(self) -> int | None:
+        return self._runtime.pid if self._runtime is not None else None
+
     def start(self) -> LocalServer:
         prepare_environment()
-        if self.vendors:
-            self._start_vendors()
-        self.api = LocalApi(self.template_path)
-        self._http = _HttpServer((self.host, self.port), self.api)
-        self.port = self._http.server_address[1]
-        self._spawn('giftcard-http', self._http.serve_forever)
-        if self.warm:
-            self._spawn('giftcard-warm', self._warm)
-        if self.monitor:
-            for schedule in self.api.schedules:
-                self._spawn(f'giftcard-schedule-{schedule.function.logical_id}', self._run_schedule, schedule)
-        log.info('serving %d routes of %s on %s', len(self.api.endpoints), self.template_path, self.url)
+        try:
+            if self.vendors:
+                self._start_vendors()
+            self.api = LocalApi(self.template_path)
+            self._socket = _listen(self.host, self.port)
+            self.port = self._socket.getsockname()[1]
+            self._start_runtime()
+            if self.monitor:
+                for schedule in self.api.schedules:
+                    self._spawn(f'giftcard-schedule-{schedule.function.logical_id}', self._run_schedule, schedule)
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            'serving %d routes of %s on %s with %d execution environments',
+            len(self.api.endpoints),
+            self.template_path,
+            self.url,
+            self.workers,
+        )
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None and runtime.poll() is None:
+            runtime.send_signal(signal.SIGTERM)  # graceful: requests in progress finish first
+            try:
+                runtime.wait(timeout=GRACEFUL_TIMEOUT_S + 5)
+            except subprocess.TimeoutExpired:
+                runtime.kill()
+                runtime.wait()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         for thread in self._threads:
             thread.join(timeout=5)
+        self._threads.clear()
         if self._vendors_module is not None and hasattr(self._vendors_module, 'stop'):
             self._vendors_module.stop()
             self._vendors_module = None
 
-    def wait(self) -> None:
-        """Block until `stop()` (or Ctrl-C in the calling thread)."""
-        while not self._stopping.wait(0.5):
-            pass
+    def running(self) -> bool:
+        """Whether the execution environments' arbiter is running."""
+        return self._runtime is not None and self._runtime.poll() is None
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -709,6 +767,63 @@ class LocalServer:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _start_runtime(self) -> None:
+        assert self._socket is not None and self.api is not None
+        ready_read, ready_write = os.pipe()
+        listen_fd = self._socket.fileno()
+        command = [
+            sys.executable,
+            '-m',
+            'giftcard_local.runtime',
+            '--template',
+            str(self.template_path),
+            '--listen-fd',
+            str(listen_fd),
+            '--ready-fd',
+            str(ready_write),
+            '--workers',
+            str(self.workers),
+            '--timeout',
+            str(int(self.api.longest_timeout_s()) + 10),
+            '--graceful-timeout',
+            str(GRACEFUL_TIMEOUT_S),
+            '--parent-pid',
+            str(os.getpid()),
+        ]
+        try:
+            self._runtime = subprocess.Popen(
+                command,
+                pass_fds=(listen_fd, ready_write),
+                start_new_session=True,  # Ctrl-C reaches this process, which then stops the environments in order
+                stderr=subprocess.PIPE if self.capture_log else None,
+            )
+        finally:
+            os.close(ready_write)
+        self._spawn('giftcard-ready', self._read_ready, os.fdopen(ready_read, 'rb'))
+        if self.capture_log:
+            assert self._runtime.stderr is not None
+            self._spawn('giftcard-log', self._read_log, self._runtime.stderr)
+        deadline = time.monotonic() + self.start_timeout_s
+        with self._ready:
+            while len(self.ready_pids) < self.workers:
+                if self._runtime.poll() is not None:
+                    raise ServerFailed(f'the execution environments exited with status {self._runtime.returncode}')
+                if time.monotonic() > deadline:
+                    raise ServerFailed(f'the execution environments were not warm within {self.start_timeout_s} s')
+                self._ready.wait(0.1)
+
+    def _read_ready(self, pipe: Any) -> None:
+        with pipe:
+            for line in pipe:
+                with self._ready:
+                    self.ready_pids.append(int(line))
+                    self._ready.notify_all()
+
+    def _read_log(self, stream: Any) -> None:
+        with stream:
+            for line in stream:
+                self.log_lines.append(line.decode('utf-8', 'replace').rstrip('\n'))
 
     def _start_vendors(self) -> None:
         try:
@@ -724,19 +839,17 @@ class LocalServer:
 
         get_settings.cache_clear()
 
-    def _warm(self) -> None:
-        # Import every handler in the background so that the first request to each does not pay for it.
-        assert self.api is not None
-        for function in self.api.functions():
-            if self._stopping.is_set():
-                return
-            try:
-                self.api.loader.handler(function)
-            except Exception:
-                log.exception('cannot load %s for %s', function.handler, function.logical_id)
-
     def _run_schedule(self, schedule: Schedule) -> None:
         assert self.api is not None
         interval = self.monitor_interval_s if self.monitor_interval_s is not None else schedule.interval_s
         while not self._stopping.wait(interval):
             self.api.run_schedule(schedule)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    # Headers and body may leave in two writes; without this the second waits for the client's delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.set_inheritable(True)
+    return sock

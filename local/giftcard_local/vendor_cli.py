@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from giftcards.vendors.fake import MODES
 from giftcards.vendors.transport import HttpRequest, NoAnswer, NotSent, send
 
-from giftcard_local import cli
+from giftcard_local import cli, embedded
 from giftcard_local.local_vendors import VENDORS_FILE
 
 
@@ -37,7 +35,7 @@ cli.EXTENSIONS.append(_add_parser)
 
 @cli.command('vendor-fault')
 def cmd_vendor_fault(args: argparse.Namespace) -> int:
-    home = Path(os.environ.get('GIFTCARD_HOME', '.giftcard')).resolve()
+    home = embedded.home()
     record_path = home / VENDORS_FILE
     not_running = (
         f'giftcard vendor-fault: no running `giftcard serve` for GIFTCARD_HOME={home}; '

@@ -9,19 +9,16 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import logging
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import threading
 import time
 import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import pytest
@@ -30,25 +27,34 @@ from giftcard_local import tokens
 from giftcard_local.server import MAX_BODY_BYTES, LocalApi, LocalServer
 
 PROJECT = Path(__file__).resolve().parents[2]
+T = TypeVar('T')
 SERVER_NOT_FOUND = 'No route in the template'
 
 ECHO_HANDLER = """
 import base64
 import json
-import threading
+import os
+import time
 
-CALLS = [0]
-LOCK = threading.Lock()
-# Passes only when five requests are inside the handler at the same time.
-BARRIER = threading.Barrier(5, timeout=10)
+# One line per call, appended by whichever execution environment makes it: "enter|leave PID MONOTONIC".
+CALLS = os.path.join(os.path.dirname(__file__), 'calls.log')
+
+
+def record(what):
+    with open(CALLS, 'a') as fh:
+        fh.write(f'{what} {os.getpid()} {time.monotonic()}\\n')
 
 
 def lambda_handler(event, context):
-    with LOCK:
-        CALLS[0] += 1
-        calls = CALLS[0]
+    record('enter')
+    with open(CALLS) as fh:
+        calls = sum(1 for line in fh if line.startswith('enter'))
+    if event['rawPath'] == '/crash':
+        os._exit(1)
     if event['rawPath'] == '/wait':
-        BARRIER.wait()
+        time.sleep(0.2)
+        record('leave')
+        return {'statusCode': 200, 'body': json.dumps({'pid': os.getpid()})}
     if event['rawPath'] == '/binary':
         return {'statusCode': 200, 'isBase64Encoded': True, 'headers': {'Content-Type': 'application/octet-stream'},
                 'body': base64.b64encode(bytes(range(256))).decode()}
@@ -110,6 +116,7 @@ Resources:
         Upload: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: POST, Path: /upload}}}}
         Wait: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /wait}}}}
         Binary: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /binary}}}}
+        Crash: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /crash}}}}
         Public:
           Type: HttpApi
           Properties: {{ApiId: !Ref Api, Method: POST, Path: /public, Auth: {{Authorizer: NONE}}}}
@@ -160,8 +167,16 @@ def write_test_template(root: Path) -> Path:
 @pytest.fixture(scope='module')
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     template = write_test_template(tmp_path_factory.mktemp('local-api'))
-    with LocalServer(template, port=0, monitor=False, vendors=False) as running:
+    with LocalServer(template, port=0, workers=2, monitor=False, vendors=False, capture_log=True) as running:
         yield running
+
+
+def calls_log(server: LocalServer) -> list[tuple[str, int, float]]:
+    """The echo function's calls so far: (enter|leave, pid, monotonic time)."""
+    path = server.template_path.parent / 'echo' / 'calls.log'
+    if not path.exists():
+        return []
+    return [(w, int(pid), float(t)) for w, pid, t in (line.split() for line in path.read_text().splitlines())]
 
 
 def call(
@@ -195,11 +210,19 @@ def call_json(server: LocalServer, method: str, target: str, **kwargs: Any) -> t
     return status, json.loads(body)
 
 
-def logged(caplog: pytest.LogCaptureFixture, *prefixes: str) -> list[str]:
-    """The request log lines starting with each prefix; the server writes one just after its answer."""
+def server_messages(server: LocalServer, since: int = 0) -> list[str]:
+    """What the execution environments logged as giftcard_local.server (without time and level), from line
+    `since` of their log on."""
+    marker = ' giftcard_local.server '
+    return [line.split(marker, 1)[1] for line in list(server.log_lines)[since:] if marker in line]
+
+
+def logged(server: LocalServer, *prefixes: str, since: int = 0) -> list[str]:
+    """The request log lines starting with each prefix; an environment writes one just after its answer."""
     deadline = time.monotonic() + 5
     while True:
-        found = {p: [r.getMessage() for r in caplog.records if r.getMessage().startswith(p)] for p in prefixes}
+        messages = server_messages(server, since)
+        found = {p: [m for m in messages if m.startswith(p)] for p in prefixes}
         if all(found.values()) or time.monotonic() > deadline:
             return [line for p in prefixes for line in found[p]]
         time.sleep(0.01)
@@ -257,8 +280,7 @@ def test_path_or_method_missing_from_the_template_is_answered_by_the_server(serv
 
 
 def calls_so_far(server: LocalServer) -> int:
-    _, body = call_json(server, 'GET', '/items/count', token=user_token())
-    return int(body['calls'])
+    return sum(1 for what, _, _ in calls_log(server) if what == 'enter')
 
 
 def expired() -> str:
@@ -303,7 +325,7 @@ def test_protected_route_refuses_without_a_valid_token_before_the_function_runs(
     assert status == 401
     assert body == {'success': False, 'error': {'code': 'unauthorized', 'message': body['error']['message']}}
     assert response.getheader('WWW-Authenticate', '').startswith('Bearer')
-    assert calls_so_far(server) == before + 1  # only the counting request itself reached the function
+    assert calls_so_far(server) == before  # the function never ran
 
 
 def test_token_is_accepted_without_the_bearer_prefix_as_api_gateway_does(server):
@@ -464,9 +486,8 @@ def test_base64_response_body_is_decoded(server):
     assert body == bytes(range(256))
 
 
-def test_failing_function_gives_a_500_in_the_contract_shape_without_details(server, caplog):
-    with caplog.at_level(logging.ERROR, logger='giftcard_local.server'):
-        status, _, raw = call(server, 'GET', '/boom', token=user_token())
+def test_failing_function_gives_a_500_in_the_contract_shape_without_details(server):
+    status, _, raw = call(server, 'GET', '/boom', token=user_token())
 
     body = json.loads(raw)
     assert status == 500
@@ -475,11 +496,11 @@ def test_failing_function_gives_a_500_in_the_contract_shape_without_details(serv
     assert set(body['error']) == {'code', 'message'}
     assert b'Traceback' not in raw
     assert b'hunter2' not in raw
-    assert 'hunter2' in caplog.text  # the developer sees it in the server log
+    assert logged(server, 'GET /boom 500')
+    assert any('hunter2' in line for line in server.log_lines)  # the developer sees it in the server log
 
 
-def test_body_over_the_limit_is_refused_unread(server, caplog):
-    caplog.set_level(logging.INFO, logger='giftcard_local.server')
+def test_body_over_the_limit_is_refused_unread(server):
     conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
     try:
         conn.putrequest('POST', '/upload')
@@ -494,42 +515,127 @@ def test_body_over_the_limit_is_refused_unread(server, caplog):
     assert response.status == 413
     assert body['success'] is False
     assert body['error']['code'] == 'payload_too_large'
-    # The server logs the refusal just after answering; `logged` waits for that line, so it cannot land in the
-    # next test's log.
-    assert logged(caplog, 'POST /upload 413')
+    assert logged(server, 'POST /upload 413')
 
 
-def test_request_log_has_method_path_status_and_no_secrets(server, caplog):
+def test_body_of_lambdas_payload_limit_reaches_the_function(server):
+    body = b'x' * MAX_BODY_BYTES
+
+    event = echo(server, 'POST', '/upload', token=user_token(), headers={'Content-Type': 'text/plain'}, body=body)
+
+    assert MAX_BODY_BYTES == 6 * 1024 * 1024  # Lambda's synchronous payload, not API Gateway's 10 MB
+    assert len(event['body']) == MAX_BODY_BYTES
+
+
+def test_chunked_body_over_the_limit_is_refused(server):
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+    try:
+        chunks = iter([b'x' * (1024 * 1024)] * 7)
+        conn.request(
+            'POST', '/upload', body=chunks, headers={'Authorization': f'Bearer {user_token()}'}, encode_chunked=True
+        )
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+
+    assert response.status == 413
+    assert body['error']['code'] == 'payload_too_large'
+
+
+def test_request_log_has_method_path_status_and_no_secrets(server):
     token = user_token()
-    with caplog.at_level(logging.INFO, logger='giftcard_local.server'):
-        call(server, 'POST', '/upload?code=SECRET-CODE', token=token, body=b'card-secret-body')
-        lines = logged(caplog, 'POST /upload ')
+    since = len(server.log_lines)
+    call(server, 'POST', '/upload?code=SECRET-CODE', token=token, body=b'card-secret-body')
+    lines = logged(server, 'POST /upload 200', since=since)
 
     assert len(lines) == 1
-    assert lines[0].split()[2] == '200'
     assert lines[0].endswith('EchoFunction')
-    assert token not in caplog.text
-    assert 'card-secret-body' not in caplog.text
-    assert 'SECRET-CODE' not in caplog.text
+    everything = '\n'.join(server.log_lines)
+    assert token not in everything
+    assert 'card-secret-body' not in everything
+    assert 'SECRET-CODE' not in everything
 
 
 # --- concurrency ---------------------------------------------------------------------------------------
 
 
-def test_concurrent_requests_run_in_the_handler_at_the_same_time(server):
-    token = user_token()
-    statuses: list[int] = []
+def in_parallel(count: int, work: Callable[[int], T]) -> list[T]:
+    """`work(i)` for each i on its own thread, started together; the results in order of i."""
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
 
-    def one() -> None:
-        statuses.append(call(server, 'GET', '/wait', token=token)[0])
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except BaseException as exc:
+            results[i] = exc
 
-    threads = [threading.Thread(target=one) for _ in range(5)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=60)
+    return results
 
-    assert statuses == [200] * 5
+
+def test_an_execution_environment_handles_one_request_at_a_time_and_environments_run_side_by_side(server):
+    token = user_token()
+    first = len(calls_log(server))
+
+    statuses = in_parallel(8, lambda _: call(server, 'GET', '/wait', token=token)[0])
+
+    assert statuses == [200] * 8
+    calls = calls_log(server)[first:]
+    spans: dict[int, list[tuple[float, float]]] = {}
+    entered: dict[int, float] = {}
+    for what, pid, at in calls:
+        if what == 'enter':
+            assert pid not in entered, f'environment {pid} entered the handler twice at once'
+            entered[pid] = at
+        else:
+            spans.setdefault(pid, []).append((entered.pop(pid), at))
+    assert sum(len(s) for s in spans.values()) == 8
+    assert len(spans) == server.workers == 2
+    (a, b) = spans.values()
+    assert any(s1 < e2 and s2 < e1 for s1, e1 in a for s2, e2 in b), 'the two environments never ran together'
+
+
+def test_two_hundred_clients_connecting_at_once_are_all_answered(server):
+    token = user_token()
+
+    statuses = in_parallel(200, lambda _: call(server, 'GET', '/items/1', token=token)[0])
+
+    assert statuses == [200] * 200
+
+
+def test_a_keep_alive_client_is_told_to_reconnect_and_every_answer_is_its_own(server):
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+    try:
+        answers = []
+        for item in ('a', 'b', 'c'):
+            conn.request('GET', f'/items/{item}', headers={'Authorization': f'Bearer {user_token()}'})
+            response = conn.getresponse()
+            answers.append((response.getheader('Connection'), json.loads(response.read())['event']['pathParameters']))
+    finally:
+        conn.close()
+
+    assert answers == [('close', {'item_id': 'a'}), ('close', {'item_id': 'b'}), ('close', {'item_id': 'c'})]
+
+
+def test_an_environment_that_dies_is_replaced_and_the_server_goes_on(server):
+    token = user_token()
+    ready = len(server.ready_pids)
+
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        call(server, 'GET', '/crash', token=token)
+
+    deadline = time.monotonic() + 30
+    while len(server.ready_pids) == ready and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(server.ready_pids) == ready + 1  # a new environment, warmed
+    assert in_parallel(4, lambda _: call(server, 'GET', '/items/1', token=token)[0]) == [200] * 4
 
 
 # --- the schedule and the fake vendors hook ------------------------------------------------------------
@@ -539,7 +645,7 @@ def test_scheduled_function_runs_with_an_eventbridge_event_and_survives_a_failur
     template = write_test_template(tmp_path)
     out = tmp_path / 'tick.json'
 
-    with LocalServer(template, port=0, monitor_interval_s=0.05, vendors=False, warm=False):
+    with LocalServer(template, port=0, monitor_interval_s=0.05, vendors=False, workers=1):
         deadline = time.monotonic() + 10
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -557,7 +663,7 @@ def test_scheduled_function_runs_with_an_eventbridge_event_and_survives_a_failur
 def test_no_monitor_means_no_scheduled_runs(database_url, tmp_path):
     template = write_test_template(tmp_path)
 
-    with LocalServer(template, port=0, monitor=False, monitor_interval_s=0.01, vendors=False, warm=False):
+    with LocalServer(template, port=0, monitor=False, monitor_interval_s=0.01, vendors=False, workers=1):
         time.sleep(0.3)
 
     assert not (tmp_path / 'tick.json').exists()
@@ -579,7 +685,7 @@ def test_fake_vendors_are_started_before_functions_and_stopped_after(database_ur
     monkeypatch.setitem(sys.modules, 'giftcard_local.local_vendors', fake)
     monkeypatch.delenv('GIFTCARD_TEST_VENDOR_URL', raising=False)
 
-    with LocalServer(write_test_template(tmp_path), port=0, monitor=False, warm=False):
+    with LocalServer(write_test_template(tmp_path), port=0, monitor=False, workers=1):
         assert os.environ['GIFTCARD_TEST_VENDOR_URL'] == 'http://127.0.0.1:9/tango'
         assert 'stopped' not in seen
 
@@ -599,7 +705,9 @@ def test_server_sets_the_local_environment_for_functions(server):
 
 @pytest.fixture(scope='module')
 def project_server(database_url: str) -> Iterator[LocalServer]:
-    with LocalServer(PROJECT / 'template.yaml', port=0, monitor=False, vendors=False) as running:
+    with LocalServer(
+        PROJECT / 'template.yaml', port=0, workers=1, monitor=False, vendors=False, capture_log=True
+    ) as running:
         yield running
 
 
@@ -609,12 +717,11 @@ def test_project_template_schedules_the_monitor_every_five_minutes():
     assert [(s.function.logical_id, s.interval_s) for s in api.schedules] == [('MonitorFunction', 300.0)]
 
 
-def test_project_routes_reach_their_functions(project_server, caplog):
+def test_project_routes_reach_their_functions(project_server):
     routes = {e.route_key: e.function.logical_id for e in project_server.api.endpoints}  # type: ignore[union-attr]
-    with caplog.at_level(logging.INFO, logger='giftcard_local.server'):
-        status, body = call_json(project_server, 'GET', '/agencies', token=user_token())
-        call(project_server, 'POST', '/allocate-credit', token=user_token(), body=b'{}')
-        lines = logged(caplog, 'GET /agencies ', 'POST /allocate-credit ')
+    status, body = call_json(project_server, 'GET', '/agencies', token=user_token())
+    call(project_server, 'POST', '/allocate-credit', token=user_token(), body=b'{}')
+    lines = logged(project_server, 'GET /agencies ', 'POST /allocate-credit ')
 
     assert status != 401
     assert not body.get('error', {}).get('message', '').startswith(SERVER_NOT_FOUND)
@@ -640,32 +747,3 @@ def test_project_unknown_route_is_answered_by_the_server(project_server):
 
     assert status == 404
     assert body['error']['message'].startswith(SERVER_NOT_FOUND)
-
-
-# --- the command -------------------------------------------------------------------------------------
-
-
-def test_serve_command_migrates_serves_and_stops_cleanly_on_interrupt(database_url):
-    env = {**os.environ, 'DATABASE_URL': database_url, 'PYTHONUNBUFFERED': '1'}
-    command = [str(Path(sys.executable).parent / 'giftcard'), 'serve', '--port', '0', '--no-monitor']
-    proc = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        serving = proc.stdout.readline()
-        assert first.startswith('applied 0 migration(s)'), first
-        assert serving.startswith('serving http://127.0.0.1:'), serving
-        port = int(serving.split()[1].rsplit(':', 1)[1])
-        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
-        conn.request('GET', '/agencies')
-        assert conn.getresponse().status == 401
-        conn.close()
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    assert proc.returncode == 0
-    assert out.strip().endswith('stopped')

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = 'giftcards'
+
+# Most requests publish no metric (a read, a refusal); Powertools warns at each of them unless told, in the way its
+# metrics documentation gives, that this is expected.
+warnings.filterwarnings('ignore', 'No application metrics to publish*')
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
