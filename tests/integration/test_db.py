@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from giftcards import db, errors
 from pg8000 import converters as pg8000_converters
+from pg8000.exceptions import DatabaseError
 
 
 def backend_pid() -> int:
@@ -105,9 +106,24 @@ def test_a_connection_lost_inside_a_transaction_is_not_silently_replaced(owner: 
     with db.UnitOfWork() as uow:
         store_key(uow, key)
         terminate(owner, int(uow.value('SELECT pg_backend_pid() + :zero', zero=0)))
-        with pytest.raises(errors.ServiceUnavailable):
+        with pytest.raises(errors.ServiceUnavailable) as lost:
             uow.value('SELECT 1 + :one', one=1)
+    assert not isinstance(lost.value, errors.OutcomeUnknown)  # no COMMIT was on its way: nothing was kept
     assert not key_stored(key)
+    assert backend_pid()  # the next unit of work gets a new connection
+
+
+def test_a_connection_lost_while_committing_is_an_unknown_outcome(owner: Any) -> None:
+    key = str(uuid.uuid4())
+    with db.UnitOfWork() as uow:
+        store_key(uow, key)
+        terminate(owner, int(uow.value('SELECT pg_backend_pid() + :zero', zero=0)))
+        with pytest.raises(errors.OutcomeUnknown) as unknown:
+            uow.commit()
+
+    assert unknown.value.status == 503
+    assert unknown.value.code == 'outcome_unknown'
+    assert 'try again' not in unknown.value.message
     assert backend_pid()  # the next unit of work gets a new connection
 
 
@@ -147,7 +163,7 @@ def test_a_whole_transaction_in_one_exchange_is_not_resent_on_a_stale_connection
 
     # BEGIN, the statement and COMMIT travel together: had the server run them before the connection broke, sending
     # them again would run them twice, so the lost connection is reported instead.
-    with pytest.raises(errors.ServiceUnavailable):
+    with pytest.raises(errors.OutcomeUnknown):
         db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))
 
     assert not key_stored(key)
@@ -246,3 +262,40 @@ def test_answers_larger_than_the_read_buffer_arrive_whole(database_url: str) -> 
         (3, 300_000, {'C'}),
     ]
     assert after == [{'n': 42}]
+
+
+@pytest.mark.parametrize(
+    ('sql', 'value'),
+    [
+        ('SELECT CAST(:v AS uuid) AS x', 'urn:uuid:0e4d8d2e-8f5c-4c4e-9b8a-8a3c2b1d0e4f'),
+        ('SELECT CAST(:v AS bigint) AS x', '99999999999999999999999'),
+        ('SELECT CAST(:v AS text) AS x', 'a\x00b'),
+        ('SELECT CAST(:v AS date) AS x', '2026-02-30'),
+    ],
+    ids=['uuid-spelling', 'integer-range', 'nul', 'no-such-date'],
+)
+def test_a_value_the_database_cannot_take_is_recognised_as_the_caller_s(
+    database_url: str, sql: str, value: str
+) -> None:
+    with pytest.raises(DatabaseError) as refused:
+        db.in_transaction(lambda uow: uow.fetch(sql, v=value))
+
+    assert db.is_input_data_exception(refused.value)
+    assert db.in_transaction(lambda uow: uow.value('SELECT :a::int', a=7)) == 7  # the connection is still usable
+
+
+def test_text_that_cannot_be_encoded_is_a_validation_error_and_nothing_is_sent(database_url: str) -> None:
+    for run in (
+        lambda: db.in_transaction(lambda uow: uow.fetch('SELECT :v::text AS x', v='\ud800')),
+        lambda: db.read(('SELECT :v::text AS x', {'v': '\ud800'})),
+    ):
+        with pytest.raises(errors.ValidationFailed, match='cannot be stored'):
+            run()
+    assert db.read(('SELECT :a::int AS a', {'a': 7})) == [[{'a': 7}]]
+
+
+def test_a_data_exception_of_the_system_s_own_making_is_not_the_caller_s(database_url: str) -> None:
+    with pytest.raises(DatabaseError, match='division by zero') as failed:
+        db.in_transaction(lambda uow: uow.value('SELECT 1 / :zero', zero=0))
+
+    assert not db.is_input_data_exception(failed.value)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,53 +14,14 @@ from giftcard_local import embedded
 from giftcard_local.tokens import issue_token
 
 from tests import factories
+from tests.http_support import PROJECT, Live, server_env, serving
 
-PROJECT = Path(__file__).resolve().parents[2]
 GIFTCARD = str(Path(sys.executable).parent / 'giftcard')
 
 
-@contextmanager
-def serving(
-    env: dict[str, str], log: Path, *args: str, ignore_sigint: bool = False, cwd: Path = PROJECT
-) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
-    """`giftcard serve --port 0 ARGS` started as a shell would (with SIGINT ignored, as a background job of a
-    non-interactive shell has it); yields the process, its port and what it printed before serving."""
-    command = [GIFTCARD, 'serve', '--port', '0', '--no-monitor', *args]
-    if ignore_sigint:
-        command = ['sh', '-c', 'trap "" INT; exec "$@"', 'sh', *command]
-    with open(log, 'w') as err:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+def refused(live: Live) -> bool:
     try:
-        assert proc.stdout is not None
-        printed = []
-        while not (line := proc.stdout.readline()).startswith('serving') and line:
-            printed.append(line)
-        assert line.startswith('serving http://127.0.0.1:'), (line, printed, log.read_text())
-        yield proc, int(line.split()[1].rsplit(':', 1)[1]), [*printed, line]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def status_of(port: int, path: str = '/agencies') -> int:
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
-    try:
-        conn.request('GET', path)
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
-def stopped(proc: subprocess.Popen[str], signum: int) -> str:
-    proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=30)
-    return out
-
-
-def refused(port: int) -> bool:
-    try:
-        status_of(port)
+        live.call('GET', '/agencies', timeout_s=5)
     except ConnectionRefusedError:
         return True
     return False
@@ -72,41 +29,39 @@ def refused(port: int) -> bool:
 
 @pytest.fixture
 def env(database_url: str) -> dict[str, str]:
-    """The test session's database and GIFTCARD_HOME (so the server accepts the tokens the tests sign)."""
-    return {**os.environ, 'DATABASE_URL': database_url, 'PYTHONUNBUFFERED': '1'}
+    return server_env(database_url)
 
 
 def test_serve_migrates_serves_and_stops_cleanly_on_interrupt(env, tmp_path):
-    with serving(env, tmp_path / 'serve.log') as (proc, port, printed):
-        assert printed[0].startswith('applied 0 migration(s)'), printed
-        assert status_of(port) == 401
-        out = stopped(proc, signal.SIGINT)
+    with serving(env, tmp_path / 'serve.log') as live:
+        assert live.printed[0].startswith('applied 0 migration(s)'), live.printed
+        assert live.call('GET', '/agencies').status == 401
+        out = live.stop(signal.SIGINT)
 
-    assert proc.returncode == 0
+    assert live.process.returncode == 0
     assert out.strip().endswith('stopped')
-    assert refused(port)  # no execution environment outlived the server
+    assert refused(live)  # no execution environment outlived the server
 
 
 def test_serve_in_the_background_with_sigint_ignored_stops_on_sigterm(env, tmp_path):
-    with serving(env, tmp_path / 'serve.log', ignore_sigint=True) as (proc, port, _):
-        proc.send_signal(signal.SIGINT)  # ignored, as the shell asked
+    with serving(env, tmp_path / 'serve.log', ignore_sigint=True) as live:
+        live.process.send_signal(signal.SIGINT)  # ignored, as the shell asked
         time.sleep(0.5)
-        assert proc.poll() is None
-        assert status_of(port) == 401
-        out = stopped(proc, signal.SIGTERM)
+        assert live.process.poll() is None
+        assert live.call('GET', '/agencies').status == 401
+        out = live.stop(signal.SIGTERM)
 
-    assert proc.returncode == 0
+    assert live.process.returncode == 0
     assert out.strip().endswith('stopped')
-    assert refused(port)
+    assert refused(live)
 
 
 def test_serve_runs_the_number_of_execution_environments_asked_for(env, tmp_path):
-    with serving(env, tmp_path / 'serve.log', '--workers', '3') as (proc, _, printed):
-        assert 'with 3 execution environment(s)' in printed[-1]
-        stopped(proc, signal.SIGTERM)
+    with serving(env, tmp_path / 'serve.log', '--workers', '3') as live:
+        assert 'with 3 execution environment(s)' in live.printed[-1]
 
 
-def test_serve_refuses_a_worker_count_below_one(env, tmp_path):
+def test_serve_refuses_a_worker_count_below_one(env):
     result = subprocess.run(
         [GIFTCARD, 'serve', '--workers', '0'], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -116,23 +71,19 @@ def test_serve_refuses_a_worker_count_below_one(env, tmp_path):
 
 
 def test_each_log_line_is_written_once_and_no_empty_metrics_warning(env, tmp_path, owner):
-    log = tmp_path / 'serve.log'
     admin = factories.platform_admin(owner)
-    with serving(env, log) as (proc, port, _):
-        assert status_of(port, '/openapi.json') == 200
-        assert status_of(port, '/redeem') == 200
-        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
-        conn.request('POST', '/monitor-gift-card-system', headers={'Authorization': f'Bearer {issue_token(admin)}'})
-        assert conn.getresponse().status == 200
-        conn.close()
-        out = stopped(proc, signal.SIGTERM)
+    with serving(env, tmp_path / 'serve.log') as live:
+        assert live.call('GET', '/openapi.json').status == 200
+        assert live.call('GET', '/redeem').status == 200
+        assert live.call('POST', '/monitor-gift-card-system', token=issue_token(admin)).status == 200
+        out = live.stop()
 
-    lines = (log.read_text() + out).splitlines()
+    lines = (live.log.read_text() + out).splitlines()
     assert not [line for line in lines if 'No application metrics to publish' in line]
     assert len([line for line in lines if 'GET /openapi.json 200' in line]) == 1
     monitor_runs = [line for line in lines if 'monitor run' in line]
     assert len(monitor_runs) == 1, monitor_runs  # Powertools' JSON record, not repeated as plain text
-    assert json.loads(monitor_runs[0])['message'] == 'monitor run'
+    assert monitor_runs[0].startswith('{"level":"INFO"')
 
 
 def test_home_is_one_folder_whatever_the_working_directory(tmp_path, monkeypatch):
@@ -162,9 +113,9 @@ def test_embedded_database_stops_with_the_server_that_started_it_and_outlives_on
     env.update({'GIFTCARD_HOME': str(home), 'PYTHONUNBUFFERED': '1'})
     data = home / 'pgdata'
     try:
-        with serving(env, tmp_path / 'first.log', cwd=tmp_path) as (proc, _, _):
+        with serving(env, tmp_path / 'first.log', cwd=tmp_path) as live:
             assert embedded.is_running(data)
-            stopped(proc, signal.SIGTERM)
+            live.stop()
         assert not embedded.is_running(data)
 
         url = subprocess.run(
@@ -172,8 +123,8 @@ def test_embedded_database_stops_with_the_server_that_started_it_and_outlives_on
         )
         assert embedded.is_running(data)  # `db url` prints a server that stays up
         assert 'runs until `giftcard db stop`' in url.stderr
-        with serving(env, tmp_path / 'second.log', cwd=tmp_path) as (proc, _, _):
-            stopped(proc, signal.SIGTERM)
+        with serving(env, tmp_path / 'second.log', cwd=tmp_path) as live:
+            live.stop()
         assert embedded.is_running(data)  # it joined a server it did not start
     finally:
         subprocess.run([GIFTCARD, 'db', 'stop'], env=env, capture_output=True, timeout=120)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from giftcards import auth, db, errors, ledger, pagination
 from giftcards.auth import Caller
 from giftcards.db import UnitOfWork
+from giftcards.ids import time_ordered
 from giftcards.money import to_dollars
 
 Direction = Literal['allocation', 'reclaim']
@@ -87,14 +87,8 @@ def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = 
 
 
 def _uuids(account_ids: tuple[str, ...]) -> list[str | None]:
-    """Each id in canonical form; None for one that is not a UUID (no such account)."""
-    ids: list[str | None] = []
-    for account_id in account_ids:
-        try:
-            ids.append(str(uuid.UUID(account_id)))
-        except (ValueError, TypeError, AttributeError):
-            ids.append(None)
-    return ids
+    """Each id in canonical (lower case) form; None for one that is not an id (no such account)."""
+    return [account_id.lower() if auth.is_uuid(account_id) else None for account_id in account_ids]
 
 
 def _pair(ids: list[str | None]) -> dict[str, str | None]:
@@ -184,18 +178,41 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     same key and fingerprint is answered with its stored response and nothing moves; the same key with
     another request is an IdempotencyConflict.
     """
+    transfer_id = time_ordered()  # known before the commit, so that an unknown outcome can name it
+    try:
+        if idempotency_key is not None:
+            return db.in_transaction(
+                lambda uow: _move_once(uow, subject, request, idempotency_key, transfer_id), keyed=True
+            )
+        # Without a key, what authorization needs is read before the transaction, in one round trip (each statement
+        # sees what was committed when it began, as it would inside a READ COMMITTED transaction), and the
+        # transaction is the transfer alone: one more round trip, or two for a campaign (see `_transfer`).
+        ids = _uuids((request.from_account_id, request.to_account_id))
+        known = _known_owners(ids)
+        answers = db.read(auth.memberships_query(subject), *([(_OWNERS, _pair(ids))] if known is None else []))
+        caller = auth.caller_from(subject, answers[0])
+        accounts = known if known is not None else _remember_owners(answers[1])
+        moving = _authorized(caller, request, _visible(caller, ids, accounts))
+        return db.in_transaction(
+            lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None, transfer_id=transfer_id),
+            keyed=True,
+        )
+    except errors.OutcomeUnknown as exc:
+        raise errors.OutcomeUnknown(_unknown_outcome(request, transfer_id, idempotency_key)) from exc
+
+
+def _unknown_outcome(request: MoveRequest, transfer_id: str, idempotency_key: str | None) -> str:
+    """What a caller whose movement may or may not have committed should do: repeat it only where repeating is
+    safe by construction (the same idempotency key), else look for the transfer first."""
+    what = 'allocation' if request.direction == 'allocation' else 'reclaim'
+    lost = f'The connection to the database broke while this {what} (transfer {transfer_id}) was being committed'
     if idempotency_key is not None:
-        return db.in_transaction(lambda uow: _move_once(uow, subject, request, idempotency_key), keyed=True)
-    # Without a key, what authorization needs is read before the transaction, in one round trip (each statement
-    # sees what was committed when it began, as it would inside a READ COMMITTED transaction), and the transaction
-    # is the transfer alone: one more round trip, or two for a campaign (see `_transfer`).
-    ids = _uuids((request.from_account_id, request.to_account_id))
-    known = _known_owners(ids)
-    answers = db.read(auth.memberships_query(subject), *([(_OWNERS, _pair(ids))] if known is None else []))
-    caller = auth.caller_from(subject, answers[0])
-    accounts = known if known is not None else _remember_owners(answers[1])
-    moving = _authorized(caller, request, _visible(caller, ids, accounts))
-    return db.in_transaction(lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None), keyed=True)
+        return f'{lost}. Send the same request with the same Idempotency-Key: it is applied at most once.'
+    return (
+        f'{lost}: it may or may not have been made. Look for transfer {transfer_id} in the transactions of account '
+        f'{request.from_account_id} before moving the credit again; a request sent with an Idempotency-Key can be '
+        'repeated safely.'
+    )
 
 
 # What `_OWNERS` answered about accounts whose answer cannot change, kept for this process: an account's owner and
@@ -220,7 +237,9 @@ def _remember_owners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _move_once(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str) -> MoveOutcome:
+def _move_once(
+    uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str, transfer_id: str
+) -> MoveOutcome:
     """A move with an idempotency key: what authorization needs and the key's claim in the first round trip, the
     transfer, the answer stored under the key and COMMIT in the second."""
     ids = _uuids((request.from_account_id, request.to_account_id))
@@ -233,7 +252,7 @@ def _move_once(uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_
     if not claimed:
         return MoveOutcome(_stored_answer(uow, subject, idempotency_key, request.fingerprint()), replayed=True)
     moving = _authorized(caller, request, _visible(caller, ids, accounts))
-    return _transfer(uow, caller, request, moving, idempotency_key=idempotency_key)
+    return _transfer(uow, caller, request, moving, idempotency_key=idempotency_key, transfer_id=transfer_id)
 
 
 def _transfer(
@@ -243,6 +262,7 @@ def _transfer(
     moving: tuple[str, str, str | None],
     *,
     idempotency_key: str | None,
+    transfer_id: str,
 ) -> MoveOutcome:
     """The authorized movement, committed. Its last statement carries the COMMIT, so the accounts' rows are unlocked
     as soon as the server is done (the source of many allocations is a hot row every one of them waits for)."""
@@ -256,6 +276,7 @@ def _transfer(
         initiator=caller.subject,
         notes=request.notes,
         commit=idempotency_key is None and campaign_id is None,
+        transfer_id=transfer_id,
     )
     # A budget mode switch that committed between the authorization's read and transfer_credit's lock on the
     # campaign's account would leave credit in a shared campaign; with the lock held, the mode read now is final.

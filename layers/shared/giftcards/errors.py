@@ -105,6 +105,18 @@ class FulfilmentUnavailable(ServiceUnavailable):
     code, default_message = 'fulfilment_unavailable', 'No gift card could be obtained right now.'
 
 
+class OutcomeUnknown(ServiceUnavailable):
+    """The connection to the database broke while a COMMIT was on its way: the change may or may not have been
+    applied, and nothing here can tell. Never an invitation to repeat blindly: a caller repeats only what is
+    idempotent (a request with the same Idempotency-Key, the same redemption code), or checks first."""
+
+    code, default_message = (
+        'outcome_unknown',
+        'The connection to the database broke while the change was being committed: it may or may not have been '
+        'applied. Check before repeating it.',
+    )
+
+
 def error_response(error: DomainError) -> Response:
     from aws_lambda_powertools.event_handler import Response
 
@@ -164,6 +176,13 @@ def register(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        from giftcards import db
+
+        if db.is_input_data_exception(exc):
+            # The last wall: a value the database refused that no check above knew of. The caller's input, so a
+            # 422; logged, since it means a check is missing.
+            logger.warning('data exception from the database', extra={'sqlstate': db.sqlstate(exc)})
+            return error_response(db.invalid_input())
         logger.exception('unexpected error')
         err = DomainError('An internal error occurred.', code='internal_error')
         err.status = 500

@@ -207,6 +207,13 @@ def provision_gift_card(
             )
         except _CodeTaken:
             continue
+        except errors.OutcomeUnknown as exc:
+            # The code is the idempotency key: sending it again replays what committed, or provisions once.
+            raise errors.OutcomeUnknown(
+                'The connection to the database broke while this redemption was being committed. Send the same '
+                'code again: it is charged and given a card at most once.',
+                headers={'Retry-After': '1'},
+            ) from exc
         except (errors.InsufficientCredit, errors.CampaignNotActive):
             # A concurrent request with the same code may have spent the last credit or paused the campaign:
             # then its answer is this request's answer.

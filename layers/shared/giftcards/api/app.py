@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from pydantic import BaseModel, Field
 
 from giftcards import errors
+from giftcards.api import edge
 from giftcards.auth import subject_from_claims
 
 # Non-integer numbers become Decimal so that 27.5 stays 27.5; NaN/Infinity become Decimal too, and the
@@ -64,6 +66,27 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
         return body
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description='machine code, e.g. insufficient_credit')
+    message: str = Field(description='what went wrong, for people')
+    details: list[dict[str, Any]] | None = Field(None, description='per field or per line, where there are several')
+
+
+class ErrorEnvelope(BaseModel):
+    """The contract's shape of every refusal."""
+
+    success: Literal[False]
+    error: ErrorDetail
+
+
+def error_responses(described: dict[int, str]) -> dict[int, Any]:
+    """OpenAPI `responses` for refusals a route documents: each status with its description and the error shape."""
+    return {
+        status: {'description': text, 'content': {'application/json': {'model': ErrorEnvelope}}}
+        for status, text in described.items()
+    }
+
+
 def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=_serialize)
     app._request_validation_middleware = _JsonObjectBodies()
@@ -105,6 +128,20 @@ def http_handler(app: APIGatewayHttpResolver) -> Any:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        refused = edge.refusal(event)
+        if refused is not None:
+            logger.info('request refused before routing', extra={'error_code': refused.code, 'status': refused.status})
+            return gateway_response(refused)
         return app.resolve(event, context)
 
     return lambda_handler
+
+
+def gateway_response(error: errors.DomainError) -> dict[str, Any]:
+    """An error as the payload 2.0 answer API Gateway turns into the HTTP response."""
+    return {
+        'statusCode': error.status,
+        'headers': {'Content-Type': 'application/json', 'Cache-Control': 'no-store', **error.headers},
+        'body': json.dumps(error.body()),
+        'isBase64Encoded': False,
+    }

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from giftcards import allocation, errors, pagination
-from giftcards.api.app import caller_subject
+from giftcards.api.app import caller_subject, error_responses
 from giftcards.money import Amount
 
 router = Router()
@@ -53,12 +53,39 @@ def _move(direction: allocation.Direction, body: MoveCreditBody) -> Response[str
     return Response(status_code=200, content_type='application/json', body=json.dumps(outcome.answer), headers=headers)
 
 
-@router.post('/allocate-credit', summary='Allocate credit from an account to its direct child')
+RETRY_SAFETY = (
+    'Retries are safe by construction. Send an `Idempotency-Key` header (1-255 printable characters): the same '
+    'key with the same body answers the first answer again and moves nothing (header `Idempotent-Replayed: '
+    'true`); the same key with another body is 409 `idempotency_conflict`.\n\n'
+    'A 503 `service_unavailable` or `busy` means nothing was moved: try again. A 503 `outcome_unknown` means the '
+    'database connection broke while the movement was being committed, so it may or may not have been made. With '
+    'an Idempotency-Key, send the same request with the same key. Without one, look for the transfer the message '
+    'names in `GET /accounts/{fromAccountId}/transactions` before moving the credit again.'
+)
+MOVE_RESPONSES = error_responses(
+    {
+        409: '`insufficient_credit`, or `idempotency_conflict`',
+        503: '`service_unavailable` or `busy` (nothing moved), or `outcome_unknown` (see above)',
+    }
+)
+
+
+@router.post(
+    '/allocate-credit',
+    summary='Allocate credit from an account to its direct child',
+    description=RETRY_SAFETY,
+    responses=MOVE_RESPONSES,
+)
 def allocate_credit(body: MoveCreditBody) -> Response[str]:
     return _move('allocation', body)
 
 
-@router.post('/reclaim-credit', summary='Reclaim unused credit from a direct child account to its parent')
+@router.post(
+    '/reclaim-credit',
+    summary='Reclaim unused credit from a direct child account to its parent',
+    description=RETRY_SAFETY,
+    responses=MOVE_RESPONSES,
+)
 def reclaim_credit(body: MoveCreditBody) -> Response[str]:
     return _move('reclaim', body)
 

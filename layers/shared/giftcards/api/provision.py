@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from giftcards import provisioning
-from giftcards.api.app import caller_subject, source
+from giftcards.api.app import caller_subject, error_responses, source
 from giftcards.money import Amount, to_dollars
 from giftcards.observability import metrics
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
@@ -73,7 +73,26 @@ def render(result: ProvisionResult) -> dict[str, Any]:
     return body
 
 
-@router.post('/provision-gift-card')
+RETRY_SAFETY = (
+    'The redemption code is the idempotency key: the same code again answers the same redemption and card '
+    '(`replayed: true`) and never charges or buys twice; the same code with another campaign, brand or denomination '
+    'is 409. So every 503 may be followed by the same request: `fulfilment_pending` (a vendor has not confirmed '
+    'yet; see Retry-After), `fulfilment_unavailable` (nothing charged), `outcome_unknown` (the database connection '
+    'broke while the redemption was being committed), `service_unavailable` and `busy`.'
+)
+
+
+@router.post(
+    '/provision-gift-card',
+    description=RETRY_SAFETY,
+    responses=error_responses(
+        {
+            404: '`not_found`: no such campaign or brand for this caller',
+            409: '`insufficient_credit`, `campaign_not_active`, or the code was used for another request',
+            503: '`fulfilment_pending`, `fulfilment_unavailable`, `outcome_unknown`, `service_unavailable`, `busy`',
+        }
+    ),
+)
 def provision_gift_card(body: ProvisionBody) -> Response[dict[str, Any]]:
     subject = caller_subject(router)
     origin = source(router)
