@@ -28,7 +28,7 @@ PYTHON312_DIR = $(shell \
 	fi)
 BUILT_MIGRATIONS := .aws-sam/build/SharedLayer/python/giftcards/migrations
 
-.PHONY: help dev test install lint bench clean sam validate build
+.PHONY: help dev test install lint fuzz bench clean sam validate build
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -76,6 +76,9 @@ build: $(SAM_STAMP)  ## sam build: the shared layer and every function (python3.
 	@# The layer reaches migrations/ through a symlink: the built layer must hold the same SQL files.
 	@diff -r migrations $(BUILT_MIGRATIONS) >/dev/null || { \
 		echo 'make build: $(BUILT_MIGRATIONS) differs from migrations/' >&2; exit 1; }
+
+fuzz: install  ## contract fuzzing of a real giftcard serve, many more examples per operation than make test runs
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -p no:cacheprovider tests/http/test_contract_fuzz.py
 
 bench: install  ## benchmarks with their same-run baselines (see bench/README.md)
 	$(BIN)/python -m bench

@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         'loglevel': 'warning',
         'proc_name': 'giftcard-serve',
         'control_socket_disable': True,
+        # API Gateway's limit (10,240 bytes for the request line and headers together) is applied by the WSGI app,
+        # in the contract's error shape; gunicorn's own tighter defaults would refuse first, in HTML.
+        'limit_request_line': 0,
+        'limit_request_field_size': 16_384,
+        'limit_request_fields': 200,
     }
     with contextlib.suppress(KeyboardInterrupt):
         ExecutionEnvironments(args.template, settings).run()

@@ -48,6 +48,8 @@ log = logging.getLogger('giftcard_local.server')
 
 # Lambda's synchronous invocation payload limit (API Gateway's own is 10 MB): what passes here passes deployed.
 MAX_BODY_BYTES = 6 * 1024 * 1024
+# API Gateway's HTTP API quota on the request line and header values together.
+MAX_REQUEST_HEAD_BYTES = 10_240
 BACKLOG = 1024  # connections the kernel queues while every environment is busy
 GRACEFUL_TIMEOUT_S = 10  # what a request in progress gets to finish when the server stops
 ACCOUNT_ID = '123456789012'
@@ -573,6 +575,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _HeadTooLarge(Exception):
+    pass
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """The request body, refused unread when its declared length is over the limit. A chunked body (no
     Content-Length) is read up to one byte past the limit."""
@@ -625,8 +631,17 @@ def wsgi_app(api: LocalApi) -> Callable[[dict[str, Any], Callable[..., Any]], li
         started = time.perf_counter()
         method = environ['REQUEST_METHOD']
         target = _target(environ)
+        headers = _wsgi_headers(environ)
         try:
+            if len(method) + len(target) + sum(len(n) + len(v) for n, v in headers) > MAX_REQUEST_HEAD_BYTES:
+                raise _HeadTooLarge
             body = _read_body(environ)
+        except _HeadTooLarge:
+            response = error_response(
+                431,
+                'request_too_large',
+                f'The request line and headers together are larger than {MAX_REQUEST_HEAD_BYTES} bytes.',
+            )
         except _BodyTooLarge:
             response = error_response(
                 413, 'payload_too_large', f'The request body is larger than {MAX_BODY_BYTES} bytes.'
@@ -634,7 +649,7 @@ def wsgi_app(api: LocalApi) -> Callable[[dict[str, Any], Callable[..., Any]], li
         except Exception:  # a broken chunked encoding, a client that went away mid-body
             response = error_response(400, 'bad_request', 'The request body could not be read.')
         else:
-            request = Request(method, target, _wsgi_headers(environ), body, environ.get('REMOTE_ADDR') or '')
+            request = Request(method, target, headers, body, environ.get('REMOTE_ADDR') or '')
             response = api.handle(request)
         start_response(_status_line(response.status), [*response.headers, ('Content-Length', str(len(response.body)))])
         log.info(

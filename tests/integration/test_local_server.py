@@ -527,6 +527,27 @@ def test_body_of_lambdas_payload_limit_reaches_the_function(server):
     assert len(event['body']) == MAX_BODY_BYTES
 
 
+def test_a_request_line_and_headers_within_api_gateways_quota_reach_the_function(server):
+    event = echo(server, 'GET', '/items/1?q=' + 'x' * 6_000, token=user_token(), headers={'X-Long': 'y' * 1_500})
+
+    assert len(event['rawQueryString']) == 6_002
+
+
+@pytest.mark.parametrize(
+    ('target', 'headers'),
+    [('/items/1?q=' + 'x' * 10_300, {}), ('/items/1', {'X-Long': 'y' * 9_000, 'X-Longer': 'z' * 2_000})],
+    ids=['long-query', 'long-headers'],
+)
+def test_a_request_line_and_headers_over_api_gateways_quota_are_refused_in_the_error_shape(server, target, headers):
+    before = calls_so_far(server)
+
+    status, body = call_json(server, 'GET', target, token=user_token(), headers=headers)
+
+    assert status == 431
+    assert body['error']['code'] == 'request_too_large'
+    assert calls_so_far(server) == before
+
+
 def test_chunked_body_over_the_limit_is_refused(server):
     conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
     try:
