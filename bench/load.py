@@ -41,7 +41,8 @@ exits 1; the requests that broke one are listed with the server's log lines for 
 Knobs: BENCH_DURATION (seconds of load, 30), BENCH_CLIENTS (client processes, 16), BENCH_SERVER_WORKERS (execution
 environments, 8: more than the cores, as Lambda runs one per concurrent request; with 2, two vendor calls held by a
 `timeout` fault would stall every other request), BENCH_RECOVERY_S (longest wait for the recovery, 120),
-BENCH_SEED (random seed of the mix and the faults; default: a new one, printed).
+BENCH_FAULT_PAUSE_S (the pause between faults is drawn between these two: "0.3 2.5"), BENCH_SEED (random seed of
+the mix and the faults; default: a new one, printed).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class MoveLog:
     amount_cents: int
     keyed: bool
     answers: list[tuple[int, str | None, str | None]] = field(default_factory=list)  # (status, code, transfer id)
+    request_ids: list[str | None] = field(default_factory=list)  # the server's apigw-requestid of each answer
 
 
 @dataclass
@@ -366,6 +368,7 @@ class Client:
     def _moved(log: MoveLog, answer: Answer) -> Answer:
         transfer = answer.body['outTransaction']['transfer_id'] if answer.status == 200 else None
         log.answers.append((answer.status, answer.error_code, transfer))
+        log.request_ids.append(answer.headers.get('apigw-requestid'))
         return answer
 
 
@@ -391,23 +394,25 @@ class Faults(threading.Thread):
     """Until stopped, every 0.3-2.5 s: terminate random backends of the application role, or switch one or both
     fake vendors to `timeout`, `drop_response` or (less often) `refuse` (for 1-4 s, or for their next 1-5 requests),
     then back. A refusal from Tango after an unknown outcome there is what sends a key to Tillo: the case in which a
-    key could be sold twice."""
+    key could be sold twice. Backends keep being terminated while a vendor is faulted."""
 
-    def __init__(self, controls: dict[str, str], seed: int) -> None:
+    def __init__(self, controls: dict[str, str], seed: int, pause_s: tuple[float, float] = (0.3, 2.5)) -> None:
         super().__init__(name='bench-faults', daemon=True)
-        self.controls = controls
+        self.controls, self.pause_s = controls, pause_s
         self.rng = random.Random(seed)
         self.stopping = threading.Event()
         self.events: Counter[str] = Counter()
         self.killed = 0
         self.errors: list[str] = []
+        self.restore_at: dict[str, float] = {}  # vendor -> when its standing fault ends
 
     def run(self) -> None:
         from giftcards import db
 
         with db.owner_connection() as conn:
-            while not self.stopping.wait(self.rng.uniform(0.3, 2.5)):
+            while not self.stopping.wait(self.rng.uniform(*self.pause_s)):
                 try:
+                    self.restore(time.monotonic())
                     if self.rng.random() < 0.5:
                         self.kill_backends(conn)
                     else:
@@ -417,16 +422,13 @@ class Faults(threading.Thread):
         set_vendor_mode(self.controls, 'ok')
 
     def kill_backends(self, conn: Any) -> None:
-        pids = [
-            row[0]
-            for row in conn.run(
-                "SELECT pid FROM pg_stat_activity WHERE usename = 'giftcard_app' AND datname = current_database()"
-            )
-        ]
-        chosen = self.rng.sample(pids, self.rng.randint(1, len(pids))) if pids else []
-        for pid in chosen:
-            conn.run('SELECT pg_terminate_backend(:pid)', pid=pid)
-        self.killed += len(chosen)
+        share = self.rng.uniform(0.1, 1)
+        [[killed]] = conn.run(
+            'SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity'
+            " WHERE usename = 'giftcard_app' AND datname = current_database() AND random() < :share",
+            share=share,
+        )
+        self.killed += int(killed)
         self.events['backends terminated'] += 1
 
     def vendor_fault(self) -> None:
@@ -439,8 +441,16 @@ class Faults(threading.Thread):
         else:
             set_vendor_mode(targets, mode)
             self.events[f'vendor {mode} for a while'] += 1
-            self.stopping.wait(self.rng.uniform(1, 4))
-            set_vendor_mode(targets, 'ok')
+            until = time.monotonic() + self.rng.uniform(1, 4)
+            self.restore_at.update(dict.fromkeys(names, until))
+
+    def restore(self, now: float) -> None:
+        """Back to ok: the vendors whose standing fault has lasted its time."""
+        due = [name for name, until in self.restore_at.items() if until <= now]
+        if due:
+            set_vendor_mode({name: self.controls[name] for name in due}, 'ok')
+            for name in due:
+                del self.restore_at[name]
 
 
 def set_vendor_mode(controls: dict[str, str], mode: str, count: int | None = None) -> None:
@@ -467,7 +477,12 @@ def vendor_sales(controls: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
 
 
 def run_load(
-    fixture: Fixture, server: ServeProcess, clients: int, duration_s: float, seed: int
+    fixture: Fixture,
+    server: ServeProcess,
+    clients: int,
+    duration_s: float,
+    seed: int,
+    fault_pause_s: tuple[float, float] = (0.3, 2.5),
 ) -> tuple[Outcome, Faults]:
     """The clients and the fault thread for `duration_s`; every client's outcome merged."""
     from giftcards import db
@@ -483,7 +498,7 @@ def run_load(
     ]
     for process in processes:
         process.start()
-    faults = Faults(server.vendor_controls(), seed)
+    faults = Faults(server.vendor_controls(), seed, fault_pause_s)
     stop_at.value = time.perf_counter() + duration_s
     ready.wait(timeout=120)
     faults.start()
@@ -674,7 +689,7 @@ def code_checks(codes: dict[str, CodeLog]) -> Check:
     return 'codes: one card each, the one stored', not problems, detail
 
 
-def money_check(moves: list[MoveLog]) -> tuple[Check, list[str]]:
+def money_check(moves: list[MoveLog]) -> tuple[Check, list[tuple[str, list[str]]]]:
     """Each operation (its retries with the same key included) against the transfers that carry its note."""
     from giftcards import db
 
@@ -687,9 +702,11 @@ def money_check(moves: list[MoveLog]) -> tuple[Check, list[str]]:
     transfers: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in db.in_transaction(work):
         transfers[row['notes'].removeprefix('load-op ')].append(row)
-    problems: list[str] = []
+    problems: list[tuple[str, list[str]]] = []  # what went wrong, and the request ids of the answers other than 200
     answered = unknown = 0
     for move in moves:
+        ids = [i for i, (status, _, _) in zip(move.request_ids, move.answers, strict=True) if i and status != 200]
+        what = f'op {move.op} ({move.direction} of {move.amount_cents} cents, keyed={move.keyed})'
         found = transfers.pop(move.op, [])
         named = {t for status, _, t in move.answers if status == 200}
         codes = {code for _, code, _ in move.answers}
@@ -698,21 +715,21 @@ def money_check(moves: list[MoveLog]) -> tuple[Check, list[str]]:
         unknown += unsure and not named
         said = [f'{s} {c or ""}'.strip() for s, c, _ in move.answers]
         if len(found) > 1:
-            problems.append(f'op {move.op} ({move.direction}, keyed={move.keyed}): {len(found)} transfers; {said}')
+            problems.append((f'{what}: {len(found)} transfers; answers {said}', ids))
         elif named and (len(named) > 1 or not found or found[0]['id'] not in named):
-            problems.append(f'op {move.op}: 200 named {sorted(map(str, named))}, transfers {found}; {said}')
+            problems.append((f'{what}: 200 named {sorted(map(str, named))}, transfers {found}; answers {said}', ids))
         elif found and not named and not unsure:
-            problems.append(f'op {move.op} ({move.direction}, keyed={move.keyed}): a transfer without a 200; {said}')
+            problems.append((f'{what}: transfer {found[0]["id"]} committed without a 200; answers {said}', ids))
         if found and (found[0]['kind'], found[0]['source'], found[0]['destination'], found[0]['amount_cents']) != (
             move.direction,
             move.from_account,
             move.to_account,
             move.amount_cents,
         ):
-            problems.append(f'op {move.op}: the transfer moved something else: {found[0]}')
+            problems.append((f'{what}: the transfer moved something else: {found[0]}', ids))
         if 'idempotency_conflict' in codes:
-            problems.append(f'op {move.op}: a retry with the same key and body conflicted; {said}')
-    problems += [f'transfer of no operation this run made: {rows}' for rows in transfers.values()]
+            problems.append((f'{what}: a retry with the same key and body conflicted; answers {said}', ids))
+    problems += [(f'transfer of no operation this run made: {rows}', []) for rows in transfers.values()]
     detail = (
         f'{len(moves)} operations ({sum(m.keyed for m in moves)} keyed), {answered} answered 200, '
         f'{unknown} with an unknown outcome'
@@ -768,13 +785,32 @@ def evidence(outcome: Outcome, server: ServeProcess, limit: int = 5) -> str:
             f'- {item["kind"]}: {item["request"]} {item["body"]} {item["headers"]} -> {item["status"]} '
             f'{item["code"] or ""} {item["message"] or item["failure"] or ""}'
         )
-        if item['request_id']:
-            for path in (server.stderr_path, server.stdout_path):
-                lines = [line for line in path.read_text(errors='replace').splitlines() if item['request_id'] in line]
-                parts += [f'    {path.name}: {line[:1000]}' for line in lines[:6]]
+        parts += server_lines(server, item['request_id'])
     if len(outcome.unexpected) > limit:
         parts.append(f'- ... and {len(outcome.unexpected) - limit} more')
     return '\n'.join(parts)
+
+
+def money_evidence(problems: list[tuple[str, list[str]]], server: ServeProcess, limit: int = 5) -> str:
+    parts = []
+    for text, request_ids in problems[:limit]:
+        parts.append(f'- {text}')
+        for request_id in request_ids:
+            parts += server_lines(server, request_id)
+    if len(problems) > limit:
+        parts.append(f'- ... and {len(problems) - limit} more')
+    return '\n'.join(parts)
+
+
+def server_lines(server: ServeProcess, request_id: str | None, limit: int = 6) -> list[str]:
+    """The server's log lines (Powertools' JSON records carry the request id as correlation_id) for one request."""
+    if not request_id:
+        return []
+    lines = []
+    for path in (server.stderr_path, server.stdout_path):
+        found = [line for line in path.read_text(errors='replace').splitlines() if request_id in line]
+        lines += [f'    {path.name}: {line[:1500]}' for line in found[:limit]]
+    return lines
 
 
 def server_facts() -> dict[str, Any]:
@@ -790,7 +826,7 @@ def server_facts() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Knobs: BENCH_DURATION (30), BENCH_CLIENTS (16), BENCH_SERVER_WORKERS (8), BENCH_RECOVERY_S (120),
-    BENCH_CARDS (stocked pool: 50000), BENCH_SEED (random)."""
+    BENCH_CARDS (stocked pool: 50000), BENCH_FAULT_PAUSE_S ("0.3 2.5"), BENCH_SEED (random)."""
     # Warnings and errors (5xx, vendor trouble, exceptions) stay in the server's log; an INFO line per request not.
     os.environ.setdefault('POWERTOOLS_LOG_LEVEL', 'WARNING')
     os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
@@ -798,13 +834,14 @@ def main(argv: list[str] | None = None) -> int:
     workers = int(os.environ.get('BENCH_SERVER_WORKERS', '8'))
     recovery_bound = float(os.environ.get('BENCH_RECOVERY_S', '120'))
     seed = int(os.environ.get('BENCH_SEED') or random.SystemRandom().randrange(10**6))
+    low, high = (float(s) for s in os.environ.get('BENCH_FAULT_PAUSE_S', '0.3 2.5').split())
     print(f'seed {seed}: {clients} clients for {duration} s against {workers} execution environments', flush=True)
     with bench.scratch_database('load') as _url:
         fixture = prepare(int(os.environ.get('BENCH_CARDS', '50000')))
         facts = server_facts()
         with ServeProcess(workers=workers) as server:
             database_pid = postmaster_pid()
-            outcome, faults = run_load(fixture, server, clients, duration, seed)
+            outcome, faults = run_load(fixture, server, clients, duration, seed, (low, high))
             recovered = recover(fixture, server, outcome, recovery_bound)
             sales = vendor_sales(server.vendor_controls())
             checks = [
@@ -816,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
             money, money_problems = money_check(outcome.moves)
             checks += [money, status_check(outcome)]
             shown_evidence = evidence(outcome, server)
+            shown_money = money_evidence(money_problems, server)
             server_log, server_alive = server.log_dir, server.alive()
     checks.append(('server still running at the end', server_alive, f'logs in {server_log}'))
     table = bench.markdown_table(
@@ -836,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
         codes,
     ]
     if money_problems:
-        notes += ['', 'Money problems:', *[f'- {p}' for p in money_problems[:10]]]
+        notes += ['', 'Money problems (with the server log lines of the answers other than 200):', shown_money]
     if outcome.unexpected:
         notes += ['', 'Unexpected answers (with the server log lines of their request):', shown_evidence]
     title = f'Load with faults: {clients} clients for {duration} s, database backends killed, vendors faulted'
