@@ -689,7 +689,7 @@ def code_checks(codes: dict[str, CodeLog]) -> Check:
     return 'codes: one card each, the one stored', not problems, detail
 
 
-def money_check(moves: list[MoveLog]) -> tuple[Check, list[tuple[str, list[str]]]]:
+def money_check(moves: list[MoveLog], fixture: Fixture) -> tuple[Check, list[tuple[str, list[str]]]]:
     """Each operation (its retries with the same key included) against the transfers that carry its note."""
     from giftcards import db
 
@@ -703,10 +703,16 @@ def money_check(moves: list[MoveLog]) -> tuple[Check, list[tuple[str, list[str]]
     for row in db.in_transaction(work):
         transfers[row['notes'].removeprefix('load-op ')].append(row)
     problems: list[tuple[str, list[str]]] = []  # what went wrong, and the request ids of the answers other than 200
+    names = {
+        fixture.agency_account: 'agency',
+        fixture.client_account: 'client',
+        fixture.isolated_account: 'isolated campaign',
+    }
     answered = unknown = 0
     for move in moves:
         ids = [i for i, (status, _, _) in zip(move.request_ids, move.answers, strict=True) if i and status != 200]
-        what = f'op {move.op} ({move.direction} of {move.amount_cents} cents, keyed={move.keyed})'
+        route = f'{names.get(move.from_account, move.from_account)} to {names.get(move.to_account, move.to_account)}'
+        what = f'op {move.op} ({move.direction} of {move.amount_cents} cents from {route}, keyed={move.keyed})'
         found = transfers.pop(move.op, [])
         named = {t for status, _, t in move.answers if status == 200}
         codes = {code for _, code, _ in move.answers}
@@ -850,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
                 *vendor_checks(sales),
                 code_checks(outcome.codes),
             ]
-            money, money_problems = money_check(outcome.moves)
+            money, money_problems = money_check(outcome.moves, fixture)
             checks += [money, status_check(outcome)]
             shown_evidence = evidence(outcome, server)
             shown_money = money_evidence(money_problems, server)
