@@ -740,7 +740,7 @@ def money_check(moves: list[MoveLog], fixture: Fixture) -> tuple[Check, list[tup
         f'{len(moves)} operations ({sum(m.keyed for m in moves)} keyed), {answered} answered 200, '
         f'{unknown} with an unknown outcome'
     )
-    return ('money: one transfer per successful move, none unanswered', not problems, detail), problems
+    return ('money: each 200 is one transfer, none without a 200', not problems, detail), problems
 
 
 def status_check(outcome: Outcome) -> Check:
