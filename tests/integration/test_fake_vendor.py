@@ -224,6 +224,21 @@ def test_mode_switches_over_http_for_the_next_n_requests(fake: FakeVendor, tango
     assert fake.sold_count('gc-0001') == 1
 
 
+def test_state_over_http_lists_every_sale_once_with_its_key(fake: FakeVendor, tango: Vendor, tillo: Vendor) -> None:
+    tango.order(order('gc-0001'))
+    tango.order(order('gc-0001'))  # a replay sells nothing more
+    fake.set_mode('drop_response', count=1)
+    with pytest.raises(VendorOutcomeUnknown):
+        tillo.order(order('gc-0002'))  # sold, answer lost
+
+    answer = send(HttpRequest('GET', fake.control_url + '/state', {}, None), connect_timeout_s=1, read_timeout_s=1)
+
+    assert answer.status == 200
+    sales = json.loads(answer.body)['sales']
+    assert sorted(sale['key'] for sale in sales) == ['gc-0001', 'gc-0002']
+    assert {sale['reference'] for sale in sales} == {o.reference for o in fake.orders}
+
+
 def test_unknown_mode_is_rejected_over_http(fake: FakeVendor) -> None:
     answer = send(
         HttpRequest('POST', fake.control_url + '/mode', {}, b'{"mode": "explode"}'),

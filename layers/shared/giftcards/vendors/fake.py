@@ -8,7 +8,8 @@ It speaks enough of both real contracts for the real clients to talk to it:
   answer), `GET /digital/order-status?original_client_request_id=`.
 
 Any utid, brand slug, customer and account is accepted. Every sale is kept (`orders`, `sold_count`), so a test can
-assert that each key was sold at most once.
+assert that each key was sold at most once; `GET /__control/state` lists them too (`sales`: each one's key and
+reference), for a process that does not hold the fake, such as a benchmark driving a local server.
 
 Faults, per server, apply to every vendor request (orders and lookups; `set_mode`, or `POST /__control/mode` with
 `{"mode": ..., "count": N}` from another process; with `count` only the next N requests, then the standing mode):
@@ -286,12 +287,15 @@ class FakeVendor:
         elif not (method == 'GET' and path == CONTROL_PREFIX + '/state'):
             return 404, {'error': 'no such control route'}
         with self._lock:
-            return 200, {
+            state: dict[str, Any] = {
                 'name': self.name,
                 'mode': self._mode,
                 'burst': {'mode': self._burst_mode, 'count': self._burst_left},
                 'orders': len(self._orders),
             }
+            if method == 'GET':
+                state['sales'] = [{'key': o.key, 'reference': o.reference} for o in self._orders]
+            return 200, state
 
     def _refusal(self, api: str, path: str) -> _Reply:
         if api == 'tillo':
