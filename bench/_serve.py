@@ -20,10 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-# `python -m giftcard_local.cli` would not do: run as __main__, the module is a second copy of itself, and the
-# subcommands the other modules register (serve among them) land on the first. This is what the `giftcard`
-# script runs, with whichever giftcard_local PYTHONPATH finds.
-LAUNCH = 'from giftcard_local.cli import main; raise SystemExit(main())'
 _SERVING = re.compile(r'^serving (http://(\S+):(\d+)) with (\d+) execution environment', re.MULTILINE)
 _TICKS = os.sysconf('SC_CLK_TCK')
 NO_ANSWER = 0  # the status recorded when the connection broke before an answer
@@ -44,7 +40,7 @@ class ServeProcess:
         self.url, self.host, self.port, self.workers = '', '', 0, 0
 
     def __enter__(self) -> ServeProcess:
-        command = [sys.executable, '-c', LAUNCH, 'serve', '--port', '0']
+        command = [sys.executable, '-m', 'giftcard_local', 'serve', '--port', '0']  # whichever copy PYTHONPATH finds
         if not self.monitor:
             command.append('--no-monitor')
         if self.workers_asked is not None:

@@ -113,6 +113,3 @@ def _load_extensions() -> None:
             if exc.name != module:
                 raise
 
-
-if __name__ == '__main__':
-    sys.exit(main())

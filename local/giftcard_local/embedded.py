@@ -26,6 +26,7 @@ DB_NAME = 'giftcards'
 MAX_CONNECTIONS = 300
 HOME_DIR = '.giftcard'
 _servers: dict[Path, Any] = {}
+_homes: dict[str, Path] = {}  # GIFTCARD_HOME as set -> the folder it resolved to
 _started_here: dict[Path, int] = {}  # data folder -> the pid of the process that started its server
 
 
@@ -41,6 +42,8 @@ def home() -> Path:
     """The local data folder (embedded database, keys, fake vendors' record), created on first use, and exported
     as GIFTCARD_HOME so that later reads and child processes resolve to the same folder."""
     configured = os.environ.get('GIFTCARD_HOME')
+    if configured is not None and _homes.get(configured) is not None:
+        return _homes[configured]  # asked on every request (tokens): no file system calls once known
     if configured:
         path = Path(configured).resolve()
     else:
@@ -48,6 +51,7 @@ def home() -> Path:
         path = (root if root is not None else Path.home()) / HOME_DIR
     path.mkdir(parents=True, exist_ok=True)
     os.environ['GIFTCARD_HOME'] = str(path)
+    _homes[str(path)] = path
     return path
 
 

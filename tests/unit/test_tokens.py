@@ -187,3 +187,28 @@ def test_token_command_prints_a_token_the_local_api_accepts(tmp_path, monkeypatc
     claims = verify_token(capsys.readouterr().out.strip(), home=tmp_path)
     assert claims['client_id'] == 'integration-7'
     assert claims['exp'] - claims['iat'] == 120
+
+
+def test_a_verified_token_is_refused_once_it_expires(tmp_path):
+    token = signed(tmp_path, valid_claims(exp=int(time.time()) + 1))
+    assert verify_token(token, home=tmp_path)['sub'] == 'user-1'  # verified, and remembered
+
+    time.sleep(1.1)
+
+    with pytest.raises(InvalidToken):
+        verify_token(token, home=tmp_path)
+
+
+def test_a_remembered_token_is_good_only_for_the_key_that_verified_it(tmp_path):
+    token = issue_token('user-1', home=tmp_path / 'a')
+    assert verify_token(token, home=tmp_path / 'a')['sub'] == 'user-1'
+
+    with pytest.raises(InvalidToken):
+        verify_token(token, home=tmp_path / 'b')
+
+
+def test_claims_handed_out_cannot_change_what_is_remembered(tmp_path):
+    token = issue_token('user-1', home=tmp_path)
+    verify_token(token, home=tmp_path)['sub'] = 'someone-else'
+
+    assert verify_token(token, home=tmp_path)['sub'] == 'user-1'
