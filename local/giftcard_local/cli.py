@@ -112,4 +112,3 @@ def _load_extensions() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
-
