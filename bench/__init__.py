@@ -72,18 +72,21 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     return '\n'.join(lines)
 
 
-def report(name: str, title: str, facts: dict[str, Any], table: str, notes: str = '') -> Path:
-    """Print the table and write the whole report to `bench/results/<name>-<UTC time>.md`."""
+def report(name: str, title: str, facts: dict[str, Any] | None, table: str, notes: str = '') -> Path:
+    """Print the table and write the whole report to `bench/results/<name>-<UTC time>.md`. `facts` are the
+    server's (`Baseline.server_facts()`); None for a benchmark that uses no database."""
     now = datetime.now(UTC)
-    header = [
-        f'# {title}',
-        '',
-        f'- date: {now:%Y-%m-%d %H:%M:%S} UTC',
-        f'- PostgreSQL {facts.get("version")} (fsync={facts.get("fsync")}, synchronous_commit='
-        f'{facts.get("synchronous_commit")}, shared_buffers={facts.get("shared_buffers")})',
-        f'- {os.cpu_count()} CPUs shared by the server, the benchmark and pgbench; Python {platform.python_version()}',
-        '- single-run figures on a shared machine: compare only within one run',
-    ]
+    python = f'Python {platform.python_version()}'
+    header = [f'# {title}', '', f'- date: {now:%Y-%m-%d %H:%M:%S} UTC']
+    if facts is None:
+        header.append(f'- {os.cpu_count()} CPUs shared with whatever else runs; {python}')
+    else:
+        header += [
+            f'- PostgreSQL {facts.get("version")} (fsync={facts.get("fsync")}, synchronous_commit='
+            f'{facts.get("synchronous_commit")}, shared_buffers={facts.get("shared_buffers")})',
+            f'- {os.cpu_count()} CPUs shared by the server, the benchmark and pgbench; {python}',
+        ]
+    header.append('- single-run figures on a shared machine: compare only within one run')
     text = '\n'.join(header) + '\n\n' + table + '\n' + (f'\n{notes.strip()}\n' if notes.strip() else '')
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f'{name}-{now:%Y%m%dT%H%M%SZ}.md'

@@ -8,14 +8,14 @@ from typing import Any
 from giftcards import monitor
 from giftcards.api import monitor as monitor_routes
 from giftcards.api.app import http_handler, make_app
-from giftcards.observability import logger, metrics, tracer
+from giftcards.observability import capture_lambda_handler, logger, metrics
 
 app = make_app(monitor_routes.router)
 _http = http_handler(app)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 @metrics.log_metrics
 def _scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(correlation_id=event.get('id'))

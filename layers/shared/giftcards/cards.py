@@ -31,7 +31,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import IO, Annotated, Any, Literal
 
-from cryptography.exceptions import InvalidTag
 from pg8000.exceptions import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -834,6 +833,8 @@ def revealed(row: dict[str, Any] | None) -> RevealedCard:
         raise errors.NotFound('No such card.')
     if row['status'] != 'claimed':
         raise errors.Conflict('A card in stock is not shown until it is claimed.', code='card_not_claimed')
+    from cryptography.exceptions import InvalidTag  # imported where used, as in giftcards.crypto
+
     key = _unwrapped(bytes(row['wrapped_key']))
     associated = uuid.UUID(row['id']).bytes
     try:

@@ -18,9 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from giftcards.config import get_settings
+
+# cryptography is imported in the functions that use it: loading its bindings adds to every cold start, and most
+# requests never seal or unseal card data.
 
 _NONCE = 12
 _NONCE_READ = _NONCE * 256
@@ -57,9 +58,13 @@ class LocalKeys:
     """Development stand-in for KMS: data keys wrapped by a master key file."""
 
     def __init__(self) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._master = AESGCM(_local_secret('card-master.key'))
 
     def generate_data_key(self) -> tuple[bytes, bytes]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(_NONCE)
         return key, nonce + self._master.encrypt(nonce, key, b'giftcards-data-key')
@@ -103,11 +108,15 @@ def key_provider() -> KeyProvider:
 
 def seal(key: bytes, plaintext: str, associated: bytes) -> bytes:
     """AES-GCM encrypt `plaintext` under a data key, bound to `associated` (for example the card id)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(_NONCE)
     return nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), associated)
 
 
 def unseal(key: bytes, sealed: bytes, associated: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], associated).decode()
 
 
@@ -119,6 +128,8 @@ class Sealer:
     """
 
     def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(key)
         self._random = b''
         self._taken = 0

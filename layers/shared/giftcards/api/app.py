@@ -122,10 +122,10 @@ def http_handler(app: APIGatewayHttpResolver) -> Any:
     """The Lambda entry point for an HTTP function: correlation ids in every log line, traces, metrics."""
     from aws_lambda_powertools.logging import correlation_paths
 
-    from giftcards.observability import logger, metrics, tracer
+    from giftcards.observability import capture_lambda_handler, logger, metrics
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-    @tracer.capture_lambda_handler
+    @capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         refused = edge.refusal(event)

@@ -12,7 +12,6 @@ from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 import giftcards.api
 
@@ -34,6 +33,9 @@ def all_routers() -> list[Router]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
+    # The OpenAPI models take longer to import than all of this function's routes: only this route needs them.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     from giftcards.api.app import make_app
 
     app = make_app(*all_routers())

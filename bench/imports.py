@@ -1,0 +1,115 @@
+"""Cold import of each handler module: what `import <name>_app` costs a fresh interpreter, as the init phase of a
+Lambda cold start does before the first event, with the environment the local server sets (tracing disabled).
+
+    .venv/bin/python -m bench.imports [--runs 7] [function ...]
+
+Each run is a new `python -X importtime -c "import <name>_app"`; its figure is the cumulative time -X importtime
+gives that import (the interpreter's own start-up is not in it). The functions take their runs in turn, so that
+the load of other processes falls on all of them alike; min/median/max per function. Then the ten modules with
+the most time of their own (median over the runs) in the function with the slowest median. No database is used.
+Target: a median under 300 ms for every function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+# The functions that answer events; `migrate` (run once per deploy) can be named on the command line.
+FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin')
+TARGET_MS = 300
+# What `giftcard serve` sets for the functions (besides the database and keys, which importing does not read).
+LOCAL_ENVIRONMENT = {
+    'POWERTOOLS_TRACE_DISABLED': 'true',
+    'ENVIRONMENT': 'local',
+    'POWERTOOLS_SERVICE_NAME': 'giftcards',
+    'POWERTOOLS_METRICS_NAMESPACE': 'GiftCards',
+}
+
+# One run's -X importtime figures: module -> (self µs, cumulative µs).
+Timings = dict[str, tuple[int, int]]
+
+
+def cold_import(function: str) -> tuple[int, Timings]:
+    """Import the function's handler module in a new interpreter: (its cumulative µs, every module's figures)."""
+    path = os.pathsep.join(str(p) for p in (ROOT / 'layers' / 'shared', ROOT / 'functions' / function))
+    result = subprocess.run(
+        [sys.executable, '-X', 'importtime', '-c', f'import {function}_app'],
+        env={**os.environ, **LOCAL_ENVIRONMENT, 'PYTHONPATH': path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f'importing {function}_app failed:\n{result.stderr}')
+    timings: Timings = {}
+    for line in result.stderr.splitlines():
+        # "import time:       412 |      26813 |     pg8000.native" (the first line is the column header)
+        fields = line.removeprefix('import time:').split('|')
+        if line.startswith('import time:') and fields[0].strip().isdigit():
+            timings[fields[2].strip()] = (int(fields[0]), int(fields[1]))
+    return timings[f'{function}_app'][1], timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('functions', nargs='*', default=FUNCTIONS, help=f'default: {" ".join(FUNCTIONS)}')
+    parser.add_argument('--runs', type=int, default=7, help='fresh interpreters per function (default 7)')
+    args = parser.parse_args(argv)
+
+    for function in args.functions:
+        cold_import(function)  # untimed: every timed run then finds the modules compiled, as a deployment ships them
+    totals: dict[str, list[int]] = defaultdict(list)
+    runs: dict[str, list[Timings]] = defaultdict(list)
+    for _ in range(args.runs):
+        for function in args.functions:
+            total, timings = cold_import(function)
+            totals[function].append(total)
+            runs[function].append(timings)
+
+    medians = {function: statistics.median(totals[function]) / 1000 for function in args.functions}
+    rows = [
+        (f'`{function}_app`', f'{min(totals[function]) / 1000:.0f}', f'{medians[function]:.0f}',
+         f'{max(totals[function]) / 1000:.0f}', TARGET_MS, 'yes' if medians[function] < TARGET_MS else 'NO')
+        for function in args.functions
+    ]  # fmt: skip
+    slowest = max(args.functions, key=medians.__getitem__)
+    modules = {
+        module: (statistics.median(t[module][0] for t in runs[slowest]) / 1000,
+                 statistics.median(t[module][1] for t in runs[slowest]) / 1000)
+        for module in runs[slowest][0]
+    }  # fmt: skip
+    costliest = sorted(modules.items(), key=lambda item: item[1][0], reverse=True)[:10]
+    table = (
+        bench.markdown_table(('handler module', 'min ms', 'median ms', 'max ms', 'target ms', 'median < target'), rows)
+        + f'\n\nThe ten costliest modules of `{slowest}_app` (medians of its {args.runs} runs):\n\n'
+        + bench.markdown_table(
+            ('module', 'own ms', 'with its imports ms'),
+            ((f'`{module}`', f'{own:.1f}', f'{cumulative:.1f}') for module, (own, cumulative) in costliest),
+        )
+    )
+    over = [function for function in args.functions if medians[function] >= TARGET_MS]
+    verdict = f'Target (median < {TARGET_MS} ms for every function): ' + (
+        f'NOT met by {", ".join(over)}.' if over else 'met.'
+    )
+    environment = ' '.join(f'{name}={value}' for name, value in LOCAL_ENVIRONMENT.items())
+    notes = (
+        f'{verdict}\n\nEach figure is one `python -X importtime` in a fresh interpreter with {environment}; '
+        f'the functions took their {args.runs} runs in turn; load average {os.getloadavg()[0]:.1f} at the end.'
+    )
+    title = f'Cold import of the handler modules: {args.runs} fresh interpreters each'
+    bench.report('imports', title, None, table, notes)
+    print(notes)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
