@@ -75,15 +75,17 @@ def test_each_log_line_is_written_once_and_no_empty_metrics_warning(env, tmp_pat
     with serving(env, tmp_path / 'serve.log') as live:
         assert live.call('GET', '/openapi.json').status == 200
         assert live.call('GET', '/redeem').status == 200
-        assert live.call('POST', '/monitor-gift-card-system', token=issue_token(admin)).status == 200
+        # Refused at the edge, which records it through Powertools' Logger.
+        refused = live.call('GET', '/agencies?limit=%00', token=issue_token(admin))
+        assert refused.status == 422
         out = live.stop()
 
     lines = (live.log.read_text() + out).splitlines()
     assert not [line for line in lines if 'No application metrics to publish' in line]
     assert len([line for line in lines if 'GET /openapi.json 200' in line]) == 1
-    monitor_runs = [line for line in lines if 'monitor run' in line]
-    assert len(monitor_runs) == 1, monitor_runs  # Powertools' JSON record, not repeated as plain text
-    assert monitor_runs[0].startswith('{"level":"INFO"')
+    records = [line for line in lines if 'request refused before routing' in line]
+    assert len(records) == 1, records  # Powertools' JSON record, not repeated as plain text
+    assert records[0].startswith('{"level":"INFO"')
 
 
 def test_home_is_one_folder_whatever_the_working_directory(tmp_path, monkeypatch):

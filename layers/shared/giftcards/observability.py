@@ -27,13 +27,6 @@ def _tracer() -> Tracer:
     return Tracer(service=SERVICE)
 
 
-def __getattr__(name: str) -> Tracer:
-    """`tracer`, the Tracer of every function, created when first asked for."""
-    if name == 'tracer':
-        return _tracer()
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
 def _tracing_disabled() -> bool:
     """POWERTOOLS_TRACE_DISABLED as Powertools reads it: its true values, compared the same way."""
     return os.getenv('POWERTOOLS_TRACE_DISABLED', 'false').lower() in ('1', 'y', 'yes', 't', 'true', 'on')
