@@ -299,3 +299,22 @@ def test_a_data_exception_of_the_system_s_own_making_is_not_the_caller_s(databas
         db.in_transaction(lambda uow: uow.value('SELECT 1 / :zero', zero=0))
 
     assert not db.is_input_data_exception(failed.value)
+
+
+def test_a_read_only_transaction_whose_commit_is_lost_still_answers_what_it_read(owner: Any) -> None:
+    def work(uow: db.UnitOfWork) -> int:
+        answer = int(uow.value('SELECT 41 + :one', one=1))
+        terminate(owner, int(uow.value('SELECT pg_backend_pid() + :zero', zero=0)))
+        return answer
+
+    assert db.in_transaction(work, read_only=True) == 42
+    assert backend_pid()  # the next unit of work gets a new connection
+
+
+def test_a_read_only_transaction_cannot_write(database_url: str) -> None:
+    key = str(uuid.uuid4())
+
+    with pytest.raises(DatabaseError, match='read-only transaction'):
+        db.in_transaction(lambda uow: store_key(uow, key), read_only=True)
+
+    assert not key_stored(key)

@@ -222,7 +222,7 @@ def admin_dashboard(subject: str) -> dict[str, Any]:
             },
         }
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def _inventory(row: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def agency_dashboard(subject: str, agency_id: str) -> dict[str, Any]:
             ],
         }
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 # --- client ------------------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def client_dashboard(subject: str, client_id: str) -> dict[str, Any]:
             'campaigns': [_campaign(c) for c in campaigns],
         }
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def _campaign(row: dict[str, Any]) -> dict[str, Any]:

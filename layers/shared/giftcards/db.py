@@ -409,10 +409,17 @@ class UnitOfWork:
     """
 
     def __init__(
-        self, role: Role = 'app', conn: pg8000.native.Connection | None = None, *, keyed: bool = False
+        self,
+        role: Role = 'app',
+        conn: pg8000.native.Connection | None = None,
+        *,
+        keyed: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.role = role
-        self._begin = ('BEGIN', 'SET LOCAL enable_seqscan = off') if keyed else ('BEGIN',)
+        self.read_only = read_only
+        begin = 'BEGIN READ ONLY' if read_only else 'BEGIN'
+        self._begin = (begin, 'SET LOCAL enable_seqscan = off') if keyed else (begin,)
         self._given = conn
         self.conn: pg8000.native.Connection
         self.committed = False
@@ -438,9 +445,10 @@ class UnitOfWork:
                 lambda begin: _execute(
                     self.conn, sql, params, begin_first=self._begin if begin else (), then_commit=then_commit
                 ),
-                committing=then_commit,
+                committing=then_commit and not self.read_only,
             )
-        return self._send(lambda _: self.conn.run(sql, **params), begin_alone=True, committing=sql == 'COMMIT')
+        committing = sql == 'COMMIT' and not self.read_only
+        return self._send(lambda _: self.conn.run(sql, **params), begin_alone=True, committing=committing)
 
     def _send(self, exchange: Callable[[bool], T], *, begin_alone: bool = False, committing: bool = False) -> T:
         """One exchange with the server (`exchange(begin)` sends BEGIN first when `begin`). The transaction's
@@ -518,7 +526,11 @@ class UnitOfWork:
         return int(self.conn.row_count)
 
     def commit(self) -> None:
-        if self._begun:  # a transaction that ran nothing has nothing to commit
+        if self._begun and self.read_only:
+            # Its COMMIT only ends it: a connection lost now takes nothing with it, and what was read stands.
+            with contextlib.suppress(errors.ServiceUnavailable):
+                self._run('COMMIT')
+        elif self._begun:  # a transaction that ran nothing has nothing to commit
             self._run('COMMIT')
         self.committed = True
 
@@ -530,12 +542,20 @@ class UnitOfWork:
         return _dicts(self.conn.columns, rows)
 
 
-def in_transaction(work: Callable[[UnitOfWork], T], *, attempts: int = 5, role: Role = 'app', keyed: bool = False) -> T:
+def in_transaction(
+    work: Callable[[UnitOfWork], T],
+    *,
+    attempts: int = 5,
+    role: Role = 'app',
+    keyed: bool = False,
+    read_only: bool = False,
+) -> T:
     """Run `work` in a transaction and commit; run it again on serialization failure or deadlock. `keyed`: see
-    UnitOfWork."""
+    UnitOfWork. `read_only`: a transaction that only reads (BEGIN READ ONLY: the server refuses any write), whose
+    lost COMMIT is no unknown outcome."""
     for attempt in range(1, attempts + 1):
         try:
-            with UnitOfWork(role, keyed=keyed) as uow:
+            with UnitOfWork(role, keyed=keyed, read_only=read_only) as uow:
                 result = work(uow)
                 if not uow.committed:  # `work` may have committed with its last statement (fetch_and_commit)
                     uow.commit()

@@ -263,7 +263,7 @@ def platform(subject: str) -> dict[str, Any]:
         assert row is not None
         return {'account_id': row['id'], 'balance': to_dollars(row['balance_cents'])}
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def create_agency(subject: str, name: str) -> dict[str, Any]:
@@ -292,7 +292,7 @@ def list_agencies(subject: str, limit: int, cursor: str | None) -> dict[str, Any
         )
         return _page(rows, limit, render_agency)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def get_agency(subject: str, agency_id: str) -> dict[str, Any]:
@@ -302,7 +302,7 @@ def get_agency(subject: str, agency_id: str) -> dict[str, Any]:
         assert row is not None
         return render_agency(row)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def create_client(subject: str, agency_id: str, name: str) -> dict[str, Any]:
@@ -330,7 +330,7 @@ def list_clients(subject: str, agency_id: str, limit: int, cursor: str | None) -
         )
         return _page(rows, limit, render_client)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def get_client(subject: str, client_id: str) -> dict[str, Any]:
@@ -340,7 +340,7 @@ def get_client(subject: str, client_id: str) -> dict[str, Any]:
         assert row is not None
         return render_client(row)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def create_campaign(subject: str, client_id: str, name: str, budget_mode: BudgetMode) -> dict[str, Any]:
@@ -368,7 +368,7 @@ def list_campaigns(subject: str, client_id: str, limit: int, cursor: str | None)
         )
         return _page(rows, limit, render_campaign)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def get_campaign(subject: str, campaign_id: str) -> dict[str, Any]:
@@ -378,7 +378,7 @@ def get_campaign(subject: str, campaign_id: str) -> dict[str, Any]:
         assert row is not None
         return render_campaign(row)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def update_campaign(
@@ -453,7 +453,7 @@ def list_brands(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
         prices = _prices(uow, [r['id'] for r in rows[:limit]])
         return _page(rows, limit, lambda r: render_brand(r, prices.get(r['id'], [])))
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)
 
 
 def get_brand(subject: str, brand_id: str) -> dict[str, Any]:
@@ -465,4 +465,4 @@ def get_brand(subject: str, brand_id: str) -> dict[str, Any]:
             raise errors.NotFound('No such brand.')
         return render_brand(row, _prices(uow, [row['id']]).get(row['id'], []))
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)

@@ -217,7 +217,7 @@ def provision_gift_card(
         except (errors.InsufficientCredit, errors.CampaignNotActive):
             # A concurrent request with the same code may have spent the last credit or paused the campaign:
             # then its answer is this request's answer.
-            if db.in_transaction(lambda uow: _find(uow, code_hash)) is None:
+            if db.in_transaction(lambda uow: _find(uow, code_hash), read_only=True) is None:
                 raise
             continue
         result = _with_pause(step) if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
@@ -246,7 +246,7 @@ def _issued_code(raw: str) -> IssuedCode | None:
 
     if codes.normalize(raw) is None:
         return None
-    return db.in_transaction(lambda uow: codes.find_code(uow, raw))
+    return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
 
 
 def _find(uow: UnitOfWork, code_hash: bytes) -> dict[str, Any] | None:

@@ -177,4 +177,4 @@ def list_attempts(
         )
         return pagination.page(rows, limit, lambda r: (r['at'], r['id']), render_attempt)
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)

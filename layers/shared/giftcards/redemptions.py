@@ -141,4 +141,4 @@ def list_redemptions(
         }
         return answer
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, read_only=True)

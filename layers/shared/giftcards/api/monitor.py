@@ -26,6 +26,6 @@ API_GATEWAY_TIMEOUT_S = 29.0  # an HTTP API integration answers within 30 s or t
 )
 def post_monitor() -> dict[str, Any]:
     subject = caller_subject(router)
-    db.in_transaction(lambda uow: auth.require_platform_admin(auth.load_caller(uow, subject)))
+    db.in_transaction(lambda uow: auth.require_platform_admin(auth.load_caller(uow, subject)), read_only=True)
     remaining_s = router.lambda_context.get_remaining_time_in_millis() / 1000
     return monitor.run_monitor('http', time_budget_s=min(remaining_s, API_GATEWAY_TIMEOUT_S)).as_json()
