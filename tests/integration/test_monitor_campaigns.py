@@ -1,12 +1,12 @@
 """Depleted campaigns: the monitor pauses every active campaign that can no longer pay for its cheapest card, by the
-rule provisioning uses (`pricing.pause_if_depleted`), and keeps an alert open while it stays paused for that."""
+rule provisioning uses (the database's `pause_if_depleted`), and keeps an alert open while it stays paused for that."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from giftcards import db, hierarchy, ledger, pricing
+from giftcards import db, hierarchy, ledger
 
 from tests import factories
 from tests import provisioning_support as ps
@@ -27,9 +27,9 @@ def reclaim(campaign: dict[str, Any], client: dict[str, Any], cents: int) -> Non
 
 
 def provisioning_would_pause(campaign_id: str) -> bool:
-    """What `pricing.pause_if_depleted` decides for the campaign now (rolled back)."""
+    """What `pause_if_depleted` decides for the campaign now (rolled back)."""
     with db.UnitOfWork() as uow:
-        return pricing.pause_if_depleted(uow, campaign_id)
+        return bool(uow.value("SELECT pause_if_depleted(CAST(:c AS uuid), 'test', NULL)", c=campaign_id))
 
 
 def test_an_active_campaign_without_credit_is_paused_and_alerted(owner):

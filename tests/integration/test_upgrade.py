@@ -1,5 +1,9 @@
-"""Upgrading a database in use: migration 0015 (rules as domains and row-rule functions) applied to a database that
-already holds redemptions in every state, with their cards, reveals, charges and refunds."""
+"""Upgrading a database in use: the latest migration, 0016 (one price rule, one depletion rule, names and idempotency
+keys as domains), applied to a database that already holds what it changes, while the application's connection
+stays open, as a warm Lambda's would.
+
+(0015 had an upgrade test of its own, with redemptions in every state made by the application at 0014. The
+application now prices cards with 0016's function, so it cannot make them on a 0014 database any more.)"""
 
 from __future__ import annotations
 
@@ -12,18 +16,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pg8000.native
 import pytest
-from giftcards import db, errors, recovery
+from giftcards import allocation, db, errors, hierarchy
 from giftcards.config import get_settings
 from giftcards.migrations_runner import MIGRATIONS_DIR, migrate
 
+from tests import factories
 from tests import provisioning_support as ps
 
-LAST_BEFORE = 14  # the migrations up to 0014 make the database being upgraded
+LAST_BEFORE = 15  # the migrations up to 0015 make the database being upgraded
 
 
 @pytest.fixture
 def upgrading(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """A separate database migrated up to 0014, which the application uses for the test (DATABASE_URL); answers
+    """A separate database migrated up to LAST_BEFORE, which the application uses for the test (DATABASE_URL); answers
     an owner connection to it. Dropped afterwards."""
     name = f'gc_upgrade_{uuid.uuid4().hex[:10]}'
     with db.owner_connection() as conn:
@@ -48,45 +53,29 @@ def upgrading(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
             conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_0015_upgrades_a_database_holding_redemptions_in_every_state(
-    upgrading: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    s = ps.setup(upgrading, funds_cents=20_000)
-    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
-    s.provision()  # from the pool: fulfilled, source csv
-    with ps.fake_vendors(monkeypatch, 'tango-a', timeout_s=0.5) as (vendor,):
-        retried = ps.new_code()
-        vendor.set_mode('refuse')
-        with pytest.raises(errors.FulfilmentUnavailable):
-            s.provision(retried)  # failed and refunded
-        vendor.set_mode('ok')
-        s.provision(retried)  # the same code again: a new redemption, fulfilled by the vendor (source api)
-        vendor.set_mode('timeout')
-        with pytest.raises(errors.ServiceUnavailable):
-            s.provision()  # pending: the vendor's answer never came
-        before = ps.redemptions_of(s.campaign_id)
-        assert sorted((r['status'], r['source']) for r in before) == [
-            ('failed', None),
-            ('fulfilled', 'api'),
-            ('fulfilled', 'csv'),
-            ('pending', None),
-        ]
+def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) -> None:
+    tree = factories.hierarchy_tree(upgrading, budget_mode='isolated')
+    factories.fund(10_000, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
+    factories.fund(500, tree.agency['account_id'])
+    brand = factories.brand(denominations_cents=(1_000, 2_000))
+    request = allocation.MoveRequest('allocation', tree.agency['account_id'], tree.client['account_id'], 500, 'x')
+    first = allocation.move_credit(tree.agency_admin, request, idempotency_key='upgrade-key')
 
-        applied = migrate(upgrading)
+    applied = migrate(upgrading)
 
-        later = [path.name for path in sorted(MIGRATIONS_DIR.glob('*.sql')) if int(path.name[:4]) > LAST_BEFORE]
-        assert applied == later
-        # The application's connection stays open across the upgrade, as a warm Lambda's would.
-        assert ps.redemptions_of(s.campaign_id) == before
-        assert upgrading.run("SELECT count(*) FROM pg_constraint WHERE conname = 'redemptions_rules'") == [[1]]
-        vendor.set_mode('ok')
-        db.in_transaction(
-            lambda uow: uow.execute(
-                "UPDATE redemptions SET next_attempt_at = now() WHERE id = CAST(:id AS uuid) AND status = 'pending'",
-                id=next(r['id'] for r in before if r['status'] == 'pending'),
-            )
-        )
-        assert len(recovery.recover_pending(older_than_s=0).fulfilled) == 1
-        ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
-        assert s.provision().redemption['status'] == 'fulfilled'
-        ps.assert_settled(s.campaign_id, vendor)
+    later = [path.name for path in sorted(MIGRATIONS_DIR.glob('*.sql')) if int(path.name[:4]) > LAST_BEFORE]
+    assert applied == later
+    # On the connection that was open across the upgrade:
+    again = allocation.move_credit(tree.agency_admin, request, idempotency_key='upgrade-key')
+    assert again.replayed and again.answer == first.answer
+    assert hierarchy.get_agency(tree.platform_admin, tree.agency['id'])['name'] == tree.agency['name']
+    with pytest.raises(errors.Conflict):
+        factories.brand(name=brand['name'].upper())  # the unique index on names was rebuilt, not lost
+    admin = factories.platform_admin(upgrading)
+    ps.pool(admin, brand['id'], 2_000, 1_900, 5)
+    s = ps.Setup(tree, brand, 2_000, admin)
+    assert [s.provision().redemption['amount_charged_cents'] for _ in range(5)] == [2_000] * 5  # 100.00 -> 0.00
+    assert upgrading.run(
+        'SELECT status, paused_reason FROM campaigns WHERE id = CAST(:c AS uuid)', c=tree.campaign['id']
+    ) == [['paused', 'depleted']]
+    assert factories.ledger_check().ok

@@ -8,7 +8,7 @@ import secrets
 from collections import Counter
 
 import pytest
-from giftcards import codes, crypto, ratelimit
+from giftcards import codes, crypto, limits, ratelimit
 
 CODE_SHAPE = re.compile(r'^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$')
 SAMPLE = 100_000
@@ -182,4 +182,4 @@ def test_source_counts_ipv4_addresses_singly_and_ipv6_by_slash_64(ip, address, n
 
 
 def test_source_user_agent_is_bounded():
-    assert len(ratelimit.Source.of('203.0.113.7', 'x' * 5000).user_agent or '') == ratelimit.MAX_USER_AGENT
+    assert len(ratelimit.Source.of('203.0.113.7', 'x' * 5000).user_agent or '') == limits.USER_AGENT.max_length

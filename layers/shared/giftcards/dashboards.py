@@ -145,7 +145,7 @@ SELECT to_char(m.starts AT TIME ZONE 'UTC', 'YYYY-MM') AS month, coalesce(u.rede
 _CLIENT_CAMPAIGNS = f"""
 SELECT c.id::text, c.name, c.status, c.paused_reason, c.budget_mode, c.account_id::text,
        own_account.balance_cents, acc.balance_cents AS available_cents, s.redemptions, s.spend_cents,
-       coalesce(own.cents, CAST(:cheapest AS bigint)) AS cheapest_cents
+       campaign_min_price_cents(c.id, NULL) AS cheapest_cents
   {monitor.PAYING_ACCOUNT}
   JOIN credit_accounts own_account ON own_account.id = c.account_id
  CROSS JOIN LATERAL (
@@ -153,7 +153,6 @@ SELECT c.id::text, c.name, c.status, c.paused_reason, c.budget_mode, c.account_i
            coalesce(sum(r.amount_charged_cents) FILTER (WHERE {_SPENT}), 0) AS spend_cents
       FROM redemptions r WHERE r.campaign_id = c.id
  ) s
- CROSS JOIN LATERAL ({monitor.CAMPAIGN_CHEAPEST_OWN}) own
  WHERE c.client_id = CAST(:client AS uuid)
  ORDER BY c.created_at, c.id
  LIMIT CAST(:n AS integer)
@@ -285,9 +284,7 @@ def client_dashboard(subject: str, client_id: str) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
         client = auth.visible_client(uow, auth.load_caller(uow, subject), client_id)
         balance = int(uow.value(_BALANCE, id=client['account_id']))
-        prices = uow.fetch_one(monitor.CATALOGUE_PRICES)
-        cheapest = prices['cheapest'] if prices else None
-        campaigns = uow.fetch(_CLIENT_CAMPAIGNS, client=client['id'], cheapest=cheapest, n=CAMPAIGNS_LISTED)
+        campaigns = uow.fetch(_CLIENT_CAMPAIGNS, client=client['id'], n=CAMPAIGNS_LISTED)
         return {
             'client': {
                 'id': client['id'],

@@ -5,8 +5,8 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
 1. Retries vendor orders of redemptions pending longer than the vendor timeout (`recovery.recover_pending`, the
    provisioning issue's routine, with the same idempotency keys), as many as fit in the run's time even if every
    vendor hung, so that hanging vendors never keep the checks from running. No transaction is open meanwhile.
-2. Pauses active campaigns whose paying account can no longer pay for their cheapest card: the rule of
-   `pricing.pause_if_depleted`, applied to all campaigns in one statement.
+2. Pauses active campaigns whose paying account can no longer pay for their cheapest card: the database's
+   `pause_if_depleted` (migration 0016), the rule provisioning's commit also applies.
 3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
    alerts with it (`alerts.reconcile`): new conditions open alerts, persisting ones refresh them (escalating when
    worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease.
@@ -144,15 +144,12 @@ def _release(token: str, result: dict[str, Any]) -> None:
 
 # --- step 2: auto-pause ----------------------------------------------------------------------------------
 
-# The cheapest and dearest charged price in the whole catalogue.
-#
-# Whatever a campaign deals in comes from the catalogue (a redemption needs a denomination its brand offers), so a
-# balance at or above the catalogue's dearest card can pay for any campaign's cheapest card: only campaigns below
-# it are candidates, and only their redemptions are read.
-CATALOGUE_PRICES = """
-SELECT min(coalesce(p.client_price_cents, d.cents)) AS cheapest, max(coalesce(p.client_price_cents, d.cents)) AS dearest
+# The dearest charged price in the whole catalogue (card_price_cents, migration 0016). Whatever a campaign deals in
+# comes from the catalogue, so a balance at or above it can pay for any campaign's cheapest card: only campaigns
+# below it are candidates for the one rule, pause_if_depleted.
+CATALOGUE_DEAREST = """
+SELECT max(card_price_cents(b.id, d.cents)) AS dearest
   FROM brands b CROSS JOIN unnest(b.denominations_cents) AS d(cents)
-  LEFT JOIN brand_prices p ON p.brand_id = b.id AND p.denomination_cents = d.cents
 """
 
 # Campaigns `c` with their client `cl` and the account that pays for their cards, `acc`.
@@ -161,51 +158,26 @@ PAYING_ACCOUNT = """
   JOIN clients cl ON cl.id = c.client_id
   JOIN credit_accounts acc ON acc.id = CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END
 """
-_CANDIDATE = "c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigint)"
 
-# Balances cannot change between the decision and the pause: the candidates' paying accounts are share-locked
-# first (in id order, as the ledger locks them), as pricing.pause_if_depleted does for one campaign.
-_LOCK_PAYERS = f'SELECT acc.id {PAYING_ACCOUNT} WHERE {_CANDIDATE} ORDER BY acc.id FOR SHARE OF acc'
-
-# The cheapest charged price (client price, else face value) among the (brand, denomination) pairs campaign `c` has
-# redeemed; NULL when it has none (then the catalogue's cheapest card counts), as pricing.campaign_min_price_cents.
-CAMPAIGN_CHEAPEST_OWN = """
-SELECT min(coalesce(p.client_price_cents, r.denomination_cents)) AS cents
-  FROM (SELECT DISTINCT brand_id, denomination_cents FROM redemptions WHERE campaign_id = c.id) r
-  LEFT JOIN brand_prices p ON p.brand_id = r.brand_id AND p.denomination_cents = r.denomination_cents
-"""
-
-# pricing.pause_if_depleted for every campaign at once: paused when the paying account holds less than the cheapest
-# card the campaign deals in, or than the catalogue's cheapest when it has redeemed nothing yet.
+# The candidates' paying accounts are share-locked first, in id order as the ledger locks them, so that the monitor
+# and a concurrent charge cannot deadlock; then the rule decides for each.
 _PAUSE_DEPLETED = f"""
-WITH candidates AS (
-    SELECT c.id, acc.balance_cents, coalesce(own.cents, CAST(:cheapest AS bigint)) AS cheapest
-    {PAYING_ACCOUNT}
-    CROSS JOIN LATERAL ({CAMPAIGN_CHEAPEST_OWN}) own
-     WHERE {_CANDIDATE}
-), paused AS (
-    UPDATE campaigns c SET status = 'paused', paused_reason = 'depleted', updated_at = now()
-      FROM candidates k
-     WHERE c.id = k.id AND c.status = 'active' AND k.balance_cents < k.cheapest
-    RETURNING c.id, k.balance_cents, k.cheapest
-), audit AS (
-    INSERT INTO audit_events (actor, action, entity_type, entity_id, details)
-    SELECT 'monitor', 'campaign.paused', 'campaign', id,
-           jsonb_build_object('reason', 'depleted', 'balance_cents', balance_cents, 'cheapest_cents', cheapest)
-      FROM paused
+WITH candidates AS MATERIALIZED (
+    SELECT c.id {PAYING_ACCOUNT}
+     WHERE c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigint)
+     ORDER BY acc.id
+       FOR SHARE OF acc
 )
-SELECT id::text FROM paused ORDER BY id
+SELECT id::text FROM candidates WHERE pause_if_depleted(id, 'monitor', NULL) ORDER BY id
 """
 
 
 def pause_depleted_campaigns(uow: UnitOfWork) -> list[str]:
     """Pause every active campaign that can no longer pay for its cheapest card; answers their ids."""
-    bounds = uow.fetch_one(CATALOGUE_PRICES)
-    if bounds is None or bounds['dearest'] is None:
+    dearest = uow.value(CATALOGUE_DEAREST)
+    if dearest is None:
         return []  # an empty catalogue: nothing can be bought, nothing is judged
-    uow.execute(_LOCK_PAYERS, dearest=bounds['dearest'])
-    rows = uow.fetch(_PAUSE_DEPLETED, dearest=bounds['dearest'], cheapest=bounds['cheapest'])
-    return [r['id'] for r in rows]
+    return [r['id'] for r in uow.fetch(_PAUSE_DEPLETED, dearest=dearest)]
 
 
 # --- step 3: the checks ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ redeem page.
 - Vendor path (no card in stock): the same transaction writes the redemption `pending` with its vendor key
   instead and commits; the vendors are then called with no transaction open (`giftcards.recovery`).
 - A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
-  the same transaction, at its commit (migration 0009; `pricing.pause_if_depleted` is the monitor's twin).
+  the same transaction, at its commit (migrations 0009, 0016: `pause_if_depleted`, the rule the monitor applies too).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
   with a new charge and a new vendor key, in the transaction that charges.
 """
@@ -25,10 +25,9 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from giftcards import auth, cards, crypto, db, errors, ids, ledger, pricing, recovery
+from giftcards import auth, cards, crypto, db, errors, ids, ledger, limits, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
-from giftcards.pricing import pause_if_depleted as pause_if_depleted
 from giftcards.recovery import Outcome
 from giftcards.vendors import idempotency_key_for, vendor_timeout_s
 
@@ -98,7 +97,7 @@ SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.statu
        (SELECT id::text FROM credit_accounts WHERE system_name = :spend) AS spend_account_id,
        b.id::text AS brand_id, b.name AS brand_name,
        CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
-       p.client_price_cents, p.agency_price_cents,
+       card_price_cents(b.id, CAST(:denomination AS bigint)) AS price_cents, p.agency_price_cents,
        r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
        r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents
   FROM campaigns c JOIN clients cl ON cl.id = c.client_id
@@ -153,14 +152,14 @@ inserted AS (
 # The CSV path's usual case, in the first round trip: the campaign's context (_CONTEXT), and, when the campaign is
 # active, offers the denomination and the code is new, the cheapest pool's card claimed, the redemption written
 # `fulfilled` with it, and its reveal. The caller is authorized after the round trip; refused, all of it is rolled
-# back. The price is pricing.charged_price_cents's rule: the price list's, else the face value.
+# back. The price is the context's, card_price_cents (migration 0016).
 _CONTEXT_AND_CLAIM = f"""
 WITH ctx AS ({_CONTEXT}),
 open AS (SELECT * FROM ctx WHERE campaign_status = 'active' AND offered AND existing_id IS NULL),
 {cards.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
 {_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
     client='CAST(open.client_id AS uuid)', payer='CAST(open.paying_account_id AS uuid)',
-    charged='coalesce(open.client_price_cents, CAST(:denomination AS bigint))', agency_price='open.agency_price_cents',
+    charged='open.price_cents', agency_price='open.agency_price_cents',
 ), joined=' CROSS JOIN open')}
 SELECT * FROM ctx
 """  # fmt: skip
@@ -313,11 +312,7 @@ def _context(
             'This redemption code was already used for a different campaign, brand or denomination.',
             code='redemption_code_conflict',
         )
-    claimed = _claimed(redemptions, card_rows)
-    assert claimed is None or claimed.redemption['amount_charged_cents'] == pricing.charged_price_cents(
-        req.denomination_cents, ctx['client_price_cents']
-    ), 'the statement priced the card otherwise than pricing.charged_price_cents'
-    return ctx, claimed
+    return ctx, _claimed(redemptions, card_rows)
 
 
 def _charge_or_replay(
@@ -364,7 +359,7 @@ def _charge_or_replay(
     if issued is not None:
         _mark_redeemed(uow, issued)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
-    price = pricing.charged_price_cents(req.denomination_cents, ctx['client_price_cents'])
+    price = int(ctx['price_cents'])
     insert = {
         **new,
         'campaign': campaign_id,
@@ -536,7 +531,7 @@ def _ip(value: str | None) -> str | None:
 
 
 def _user_agent(value: str | None) -> str | None:
-    return value[:512] if value else None
+    return value[: limits.USER_AGENT.max_length] if value else None
 
 
 def _log(result: ProvisionResult, code: str) -> None:

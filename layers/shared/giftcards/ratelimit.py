@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from giftcards import auth, db, errors, pagination
+from giftcards import auth, db, errors, limits, pagination
 from giftcards.config import get_settings
 from giftcards.db import UnitOfWork
 
@@ -35,7 +35,6 @@ Outcome = Literal[
     'error',  # an unexpected failure (a bug); recorded for review, answered as 500 by the error mapping
 ]
 FAILURE: Outcome = 'invalid_code'
-MAX_USER_AGENT = 512
 # The first key of the two-key advisory lock: this module's namespace, so no other lock shares the space.
 _LOCK_NAMESPACE = 0x52454445  # 'REDE'
 UNKNOWN_SOURCE = '0.0.0.0'  # noqa: S104 - a bucket for a source API Gateway did not give, not a bind address
@@ -70,7 +69,7 @@ class Source:
             address = address.ipv4_mapped
         prefix = 32 if address.version == 4 else 64
         network = ipaddress.ip_network(f'{address}/{prefix}', strict=False)
-        return cls(str(address), str(network), user_agent[:MAX_USER_AGENT] if user_agent else None)
+        return cls(str(address), str(network), user_agent[: limits.USER_AGENT.max_length] if user_agent else None)
 
 
 def lock(uow: UnitOfWork, source: Source) -> None:

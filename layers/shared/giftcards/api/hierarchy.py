@@ -8,15 +8,15 @@ from typing import Annotated, Any, Generic, TypeVar
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from giftcards import hierarchy, pagination
+from giftcards import hierarchy, limits, pagination
 from giftcards.api.app import caller_subject
 from giftcards.money import Amount
 
 router = Router()
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = limits.NameText
 Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
 Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
 Dollars = int | float

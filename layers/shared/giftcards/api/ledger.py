@@ -10,9 +10,9 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from giftcards import allocation, errors, pagination
+from giftcards import allocation, errors, limits, pagination
 from giftcards.api.app import caller_subject, error_responses
 from giftcards.money import Amount
 
@@ -20,7 +20,7 @@ router = Router()
 accounts_router = Router()
 
 IDEMPOTENCY_HEADER = 'Idempotency-Key'
-_MAX_KEY_LENGTH = 255
+_MAX_KEY_LENGTH = limits.IDEMPOTENCY_KEY.max_length
 
 
 class MoveCreditBody(BaseModel):
@@ -31,7 +31,7 @@ class MoveCreditBody(BaseModel):
     fromAccountId: UUID  # the seed's field names
     toAccountId: UUID
     amount: Amount
-    notes: Annotated[str | None, Field(max_length=500)] = None
+    notes: limits.NotesText | None = None
 
 
 def _idempotency_key() -> str | None:

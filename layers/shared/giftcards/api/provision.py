@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from giftcards import provisioning
+from giftcards import limits, provisioning
 from giftcards.api.app import caller_subject, error_responses, source
 from giftcards.money import Amount, to_dollars
 from giftcards.observability import metrics
@@ -28,9 +28,9 @@ class ProvisionBody(BaseModel):
     brand_id: Id = Field(alias='brandId')
     denomination: Amount
     redemption_code: Code = Field(alias='redemptionCode', description='4-64 letters, digits or dashes')
-    recipient_id: Annotated[str, StringConstraints(max_length=200)] | None = Field(None, alias='recipientId')
-    delivery_method: Annotated[str, StringConstraints(max_length=50)] | None = Field(None, alias='deliveryMethod')
-    delivery_address: Annotated[str, StringConstraints(max_length=320)] | None = Field(None, alias='deliveryAddress')
+    recipient_id: limits.RecipientIdText | None = Field(None, alias='recipientId')
+    delivery_method: limits.DeliveryMethodText | None = Field(None, alias='deliveryMethod')
+    delivery_address: limits.DeliveryAddressText | None = Field(None, alias='deliveryAddress')
 
 
 def render(result: ProvisionResult) -> dict[str, Any]:
