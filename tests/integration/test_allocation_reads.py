@@ -50,7 +50,6 @@ def test_remembered_owners_are_bounded(owner: Any, monkeypatch: pytest.MonkeyPat
         assert len(allocation._KNOWN_OWNERS) <= 3
 
     assert allocation._KNOWN_OWNERS  # something is remembered
-    assert all(row['owner_type'] != 'campaign' for row in allocation._KNOWN_OWNERS.values())
 
 
 def test_a_transfer_reads_no_account_table_sequentially_even_when_planned_on_tiny_tables(owner: Any) -> None:

@@ -1,5 +1,5 @@
-"""The unit of work: BEGIN travels with the first statement, yet everything runs in one transaction; a stale
-connection is replaced when the transaction's first exchange finds it closed, and only then."""
+"""The unit of work and the other ways to the database (`call`, `read`): everything of a unit runs in one transaction;
+a stale connection is replaced when BEGIN finds it closed, and only then; prepared statements are bounded."""
 
 from __future__ import annotations
 
@@ -156,18 +156,16 @@ def test_fetch_many_raises_the_first_error_and_keeps_nothing(database_url: str) 
     assert db.in_transaction(lambda uow: uow.fetch_many(('SELECT :a::int AS a', {'a': 7}))) == [[{'a': 7}]]
 
 
-def test_a_whole_transaction_in_one_exchange_is_not_resent_on_a_stale_connection(owner: Any) -> None:
+def test_a_stale_connection_is_replaced_by_begin_and_the_transaction_runs_once(owner: Any) -> None:
     terminate(owner, backend_pid())
     key = str(uuid.uuid4())
     insert = "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
 
-    # BEGIN, the statement and COMMIT travel together: had the server run them before the connection broke, sending
-    # them again would run them twice, so the lost connection is reported instead.
-    with pytest.raises(errors.OutcomeUnknown):
-        db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))
+    # BEGIN goes alone first: finding the connection closed then, nothing of the transaction has run, and it is sent
+    # again on a new connection.
+    rows = db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))
 
-    assert not key_stored(key)
-    db.in_transaction(lambda uow: uow.fetch_and_commit(insert + ' RETURNING key', k=key))  # a new connection
+    assert rows == [{'key': key}]
     assert key_stored(key)
 
 
@@ -318,3 +316,48 @@ def test_a_read_only_transaction_cannot_write(database_url: str) -> None:
         db.in_transaction(lambda uow: store_key(uow, key), read_only=True)
 
     assert not key_stored(key)
+
+
+def prepared_on(uow: db.UnitOfWork) -> int:
+    return int(uow.value('SELECT count(*) FROM pg_prepared_statements WHERE :any::int IS NOT NULL', any=0))
+
+
+def test_a_connection_keeps_a_bounded_number_of_prepared_statements_and_closes_the_rest(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, 'MAX_PREPARED', 3)
+    db.reset_connections()
+    with db.UnitOfWork() as uow:
+        for n in range(10):
+            assert uow.value(f'SELECT :n::int + {n}', n=1) == n + 1
+        count = prepared_on(uow)  # which is itself one of them
+
+    assert count == 3
+
+
+def test_a_call_is_one_statement_committed_on_its_own(database_url: str) -> None:
+    key = str(uuid.uuid4())
+    insert = "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+
+    assert db.call(insert + ' RETURNING key', k=key) == [{'key': key}]
+    assert key_stored(key)
+    with pytest.raises(DatabaseError, match='duplicate key'):
+        db.call(insert + ' RETURNING key', k=key)  # the same key again: refused, and nothing else kept
+
+
+def test_a_call_whose_connection_breaks_has_an_unknown_outcome(owner: Any) -> None:
+    terminate(owner, backend_pid())
+
+    with pytest.raises(errors.OutcomeUnknown):
+        db.call('SELECT :n::int AS n', n=1)
+
+    assert db.call('SELECT :n::int AS n', n=2) == [{'n': 2}]  # on a new connection
+
+
+def test_copy_answers_the_rows_it_copied(database_url: str) -> None:
+    with db.UnitOfWork() as uow:
+        uow.execute('CREATE TEMPORARY TABLE copied (n int) ON COMMIT DROP')
+        count = uow.copy('COPY copied (n) FROM STDIN WITH (FORMAT csv)', [b'1\n2\n', b'3\n'])
+        total = uow.value('SELECT sum(n) + :zero FROM copied', zero=0)
+
+    assert (count, total) == (3, 6)

@@ -25,7 +25,7 @@ INSERT_AUDIT = (
 )
 
 
-def test_statements_answer_rows_columns_and_counts(database_url: str) -> None:
+def test_statements_answer_rows_by_column_name(database_url: str) -> None:
     with db.UnitOfWork() as uow:
         rows = uow.fetch(
             'SELECT CAST(:a AS int) + 1 AS n, CAST(:b AS text) AS t, :c::text IS NULL AS missing',
@@ -33,12 +33,12 @@ def test_statements_answer_rows_columns_and_counts(database_url: str) -> None:
             b="it's",
             c=None,
         )
-        touched = uow.execute(
-            'UPDATE credit_accounts SET balance_cents = balance_cents WHERE id = CAST(:id AS uuid)',
+        touched = uow.fetch(
+            'UPDATE credit_accounts SET balance_cents = balance_cents WHERE id = CAST(:id AS uuid) RETURNING id',
             id=ledger.system_account(uow),
         )
     assert rows == [{'n': 42, 't': "it's", 'missing': True}]
-    assert touched == 1
+    assert len(touched) == 1
 
 
 def test_fetch_and_commit_answers_the_rows_and_commits(database_url: str) -> None:

@@ -27,13 +27,12 @@ ROUTES: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/r
 
 # An account with what authorization needs of its owner: the agency and client it belongs to, read from the
 # account's parent and grandparent (an agency's account hangs under the platform's, a client's under its
-# agency's, a campaign's under its client's); a campaign's budget mode.
+# agency's, a campaign's under its client's).
 _ACCOUNTS = """
 SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.parent_id::text AS parent_account_id,
        (CASE a.owner_type WHEN 'agency' THEN a.owner_id WHEN 'client' THEN p.owner_id WHEN 'campaign' THEN g.owner_id
         END)::text AS agency_id,
-       (CASE a.owner_type WHEN 'client' THEN a.owner_id WHEN 'campaign' THEN p.owner_id END)::text AS client_id,
-       (SELECT c.budget_mode FROM campaigns c WHERE a.owner_type = 'campaign' AND c.id = a.owner_id) AS budget_mode
+       (CASE a.owner_type WHEN 'client' THEN a.owner_id WHEN 'campaign' THEN p.owner_id END)::text AS client_id
        {shown}
   FROM credit_accounts a
   LEFT JOIN credit_accounts p ON p.id = a.parent_id
@@ -42,6 +41,11 @@ SELECT a.id::text AS account_id, a.owner_type, a.owner_id::text, a.parent_id::te
 """
 # What an allocation reads needs no more than that; what GET /accounts shows does.
 _OWNERS = _ACCOUNTS.format(shown='')
+# The caller's memberships and the accounts' owners as one row of two JSON values: one statement, one round trip.
+_CALLER_AND_OWNERS = (
+    f"SELECT {auth.MEMBERSHIPS} AS memberships, (SELECT coalesce(jsonb_agg(to_jsonb(o)), '[]') FROM ({_OWNERS}) o)"
+    ' AS accounts'
+)
 _SHOWN = _ACCOUNTS.format(shown=', a.system_name, a.balance_cents, a.created_at')
 
 _HISTORY = """
@@ -184,21 +188,35 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
             return db.in_transaction(
                 lambda uow: _move_once(uow, subject, request, idempotency_key, transfer_id), keyed=True
             )
-        # Without a key, what authorization needs is read before the transaction, in one round trip (each statement
-        # sees what was committed when it began, as it would inside a READ COMMITTED transaction), and the
-        # transaction is the transfer alone: one more round trip, or two for a campaign (see `_transfer`).
-        ids = _uuids((request.from_account_id, request.to_account_id))
-        known = _known_owners(ids)
-        answers = db.read(auth.memberships_query(subject), *([(_OWNERS, _pair(ids))] if known is None else []))
-        caller = auth.caller_from(subject, answers[0])
-        accounts = known if known is not None else _remember_owners(answers[1])
-        moving = _authorized(caller, request, _visible(caller, ids, accounts))
-        return db.in_transaction(
-            lambda uow: _transfer(uow, caller, request, moving, idempotency_key=None, transfer_id=transfer_id),
-            keyed=True,
+        # Without a key: what authorization needs in one read, then the movement in one call of the database,
+        # which commits it (two round trips).
+        caller, ids, accounts = _authorization(subject, request)
+        source, destination, campaign_id = _authorized(caller, request, _visible(caller, ids, accounts))
+        transfer = ledger.move_credit(
+            source,
+            destination,
+            request.amount_cents,
+            request.direction,
+            initiator=caller.subject,
+            transfer_id=transfer_id,
+            notes=request.notes,
+            into_campaign=campaign_id,
         )
+        return MoveOutcome(_answer(transfer, request.notes, caller.subject), replayed=False)
     except errors.OutcomeUnknown as exc:
         raise errors.OutcomeUnknown(_unknown_outcome(request, transfer_id, idempotency_key)) from exc
+
+
+def _authorization(subject: str, request: MoveRequest) -> tuple[Caller, list[str | None], list[dict[str, Any]]]:
+    """The caller, the two account ids in canonical form, and the accounts as `_OWNERS` answers them, in one read
+    (accounts already known to this process are not read again)."""
+    ids = _uuids((request.from_account_id, request.to_account_id))
+    known = _known_owners(ids)
+    if known is not None:
+        (row,) = db.read((f'SELECT {auth.MEMBERSHIPS} AS memberships', {'s': subject}))[0]
+        return auth.caller_from(subject, row['memberships']), ids, known
+    (row,) = db.read((_CALLER_AND_OWNERS, {'s': subject, **_pair(ids)}))[0]
+    return auth.caller_from(subject, row['memberships']), ids, _remember_owners(row['accounts'])
 
 
 def _unknown_outcome(request: MoveRequest, transfer_id: str, idempotency_key: str | None) -> str:
@@ -215,9 +233,8 @@ def _unknown_outcome(request: MoveRequest, transfer_id: str, idempotency_key: st
     )
 
 
-# What `_OWNERS` answered about accounts whose answer cannot change, kept for this process: an account's owner and
-# its place in the hierarchy are written once, with the account. A campaign's account is always read again (its
-# campaign's budget mode changes). Bounded: forgotten wholesale when full.
+# What `_OWNERS` answered about accounts, kept for this process: an account's owner and its place in the hierarchy
+# are written once, with the account, and never change. Bounded: forgotten wholesale when full.
 _KNOWN_OWNERS: dict[str, dict[str, Any]] = {}
 _KNOWN_OWNERS_LIMIT = 10_000
 
@@ -232,8 +249,7 @@ def _remember_owners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(_KNOWN_OWNERS) + len(rows) > _KNOWN_OWNERS_LIMIT:
         _KNOWN_OWNERS.clear()
     for row in rows:
-        if row['owner_type'] != 'campaign':
-            _KNOWN_OWNERS[row['account_id']] = row
+        _KNOWN_OWNERS[row['account_id']] = row
     return rows
 
 
@@ -244,7 +260,7 @@ def _move_once(
     transfer, the answer stored under the key and COMMIT in the second."""
     ids = _uuids((request.from_account_id, request.to_account_id))
     memberships, accounts, claimed = uow.fetch_many(
-        auth.memberships_query(subject),
+        (auth.MEMBERSHIPS_QUERY, {'s': subject}),
         (_OWNERS, _pair(ids)),
         (_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}),
     )
@@ -261,11 +277,10 @@ def _transfer(
     request: MoveRequest,
     moving: tuple[str, str, str | None],
     *,
-    idempotency_key: str | None,
+    idempotency_key: str,
     transfer_id: str,
 ) -> MoveOutcome:
-    """The authorized movement, committed. Its last statement carries the COMMIT, so the accounts' rows are unlocked
-    as soon as the server is done (the source of many allocations is a hot row every one of them waits for)."""
+    """The authorized movement and the answer stored under the key, committed together."""
     source, destination, campaign_id = moving
     transfer = ledger.transfer_credit(
         uow,
@@ -275,24 +290,16 @@ def _transfer(
         request.direction,
         initiator=caller.subject,
         notes=request.notes,
-        commit=idempotency_key is None and campaign_id is None,
         transfer_id=transfer_id,
+        into_campaign=campaign_id,
     )
-    # A budget mode switch that committed between the authorization's read and transfer_credit's lock on the
-    # campaign's account would leave credit in a shared campaign; with the lock held, the mode read now is final.
-    if (
-        campaign_id is not None
-        and uow.value('SELECT budget_mode FROM campaigns WHERE id = CAST(:id AS uuid)', id=campaign_id) != 'isolated'
-    ):
-        raise _shared_campaign()
     answer = _answer(transfer, request.notes, caller.subject)
-    if idempotency_key is not None:
-        uow.fetch_and_commit(
-            'UPDATE idempotency_keys SET response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
-            s=caller.subject,
-            k=idempotency_key,
-            r=json.dumps(answer),
-        )
+    uow.fetch_and_commit(
+        'UPDATE idempotency_keys SET response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
+        s=caller.subject,
+        k=idempotency_key,
+        r=json.dumps(answer),
+    )
     return MoveOutcome(answer, replayed=False)
 
 
@@ -320,7 +327,8 @@ def _stored_answer(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> d
 
 def _authorized(caller: Caller, request: MoveRequest, accounts: list[dict[str, Any]]) -> tuple[str, str, str | None]:
     """The source and destination accounts if the caller may move credit between them (403, 422 otherwise), and
-    the campaign when the destination is a campaign's account."""
+    the campaign when the destination is a campaign's account: the database refuses the movement unless that
+    campaign is isolated (`ledger_move`, the one place of that rule)."""
     source, destination = accounts
     if request.direction == 'allocation':
         parent, child = source, destination
@@ -335,15 +343,7 @@ def _authorized(caller: Caller, request: MoveRequest, accounts: list[dict[str, A
             else 'Credit is reclaimed only from a direct child account.'
         )
     campaign_id = child['owner_id'] if request.direction == 'allocation' and child['owner_type'] == 'campaign' else None
-    if campaign_id is not None and child['budget_mode'] != 'isolated':
-        raise _shared_campaign()
     return source['account_id'], destination['account_id'], campaign_id
-
-
-def _shared_campaign() -> errors.InvalidHierarchy:
-    return errors.InvalidHierarchy(
-        "This campaign draws on its client's shared budget; switch it to isolated before allocating to it."
-    )
 
 
 def render_account(account: dict[str, Any]) -> dict[str, Any]:

@@ -57,20 +57,21 @@ def subject_from_claims(claims: dict[str, Any] | None) -> str:
     return subject
 
 
-_MEMBERSHIPS = 'SELECT role, agency_id::text, client_id::text FROM memberships WHERE subject = :s'
+# The caller's memberships: the rows `caller_from` reads, for the subject in parameter :s.
+MEMBERSHIPS_QUERY = 'SELECT role, agency_id::text, client_id::text FROM memberships WHERE subject = :s'
+# The same as one JSON value, for a statement that reads them together with other things (one round trip).
+MEMBERSHIPS = (
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'agency_id', agency_id::text,"
+    " 'client_id', client_id::text)), '[]') FROM memberships WHERE subject = :s)"
+)
 
 
 def load_caller(uow: UnitOfWork, subject: str) -> Caller:
-    return caller_from(subject, uow.fetch(_MEMBERSHIPS, s=subject))
-
-
-def memberships_query(subject: str) -> tuple[str, dict[str, Any]]:
-    """The statement `caller_from` reads, for a caller that sends it together with others (`uow.fetch_many`)."""
-    return _MEMBERSHIPS, {'s': subject}
+    return caller_from(subject, uow.fetch(MEMBERSHIPS_QUERY, s=subject))
 
 
 def caller_from(subject: str, rows: list[dict[str, Any]]) -> Caller:
-    """The caller whose memberships are `rows` (what `memberships_query` answers)."""
+    """The caller whose memberships are `rows` (what MEMBERSHIPS_QUERY answers, or MEMBERSHIPS)."""
     by_role: dict[str, set[str]] = {r.value: set() for r in Role}
     for row in rows:
         by_role[row['role']].add(row['agency_id'] or row['client_id'] or '')

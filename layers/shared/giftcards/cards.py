@@ -537,9 +537,9 @@ def _copy_cards(uow: UnitOfWork, cards_data: Iterable[bytes], available_data: by
     """COPY one sealed batch; answers the number of cards. available_cards goes first: its short COPY is over
     before `cards_data` (see `_insert_staged`) sets the sealing thread going. Each table's data goes as one
     message: pg8000 sends a file object in 8 kB writes, each of which needs the GIL back."""
-    uow.execute(_COPY_AVAILABLE, stream=[available_data])
+    uow.copy(_COPY_AVAILABLE, [available_data])
     try:
-        return uow.execute(_COPY_CARDS, stream=cards_data)
+        return uow.copy(_COPY_CARDS, cards_data)
     except DatabaseError as exc:
         if db.sqlstate(exc) == '55P03':  # waited too long on a concurrent import's uncommitted equal code
             raise errors.Conflict(
@@ -555,7 +555,7 @@ def _duplicates(uow: UnitOfWork) -> list[dict[str, Any]]:
     uow.execute(_HASHES)
     for rows in _staged_batches(uow, 'line, btrim(card_code)', "coalesce(btrim(card_code), '') <> ''"):
         data = ''.join(f'{line},\\x{hasher(code).hex()}\n' for line, code in json.loads(rows))
-        uow.execute('COPY card_import_hashes (line, code_hash) FROM STDIN WITH (FORMAT csv)', stream=[data.encode()])
+        uow.copy('COPY card_import_hashes (line, code_hash) FROM STDIN WITH (FORMAT csv)', [data.encode()])
     return uow.fetch(_DUPLICATE_ERRORS)
 
 
@@ -581,7 +581,7 @@ def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
         uow.execute("SET LOCAL work_mem = '64MB'")  # comparing 100,000 hashes stays in memory
         uow.execute(_STAGING)
         try:
-            uow.execute(f'COPY card_import_rows ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', stream=csv_stream)
+            uow.copy(f'COPY card_import_rows ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', csv_stream)
         except DatabaseError as exc:
             raise (_copy_error(exc) or exc) from None
         if not uow.value('SELECT EXISTS (SELECT 1 FROM card_import_rows)'):

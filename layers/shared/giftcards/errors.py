@@ -117,6 +117,23 @@ class OutcomeUnknown(ServiceUnavailable):
     )
 
 
+def raised_by_the_database(code: str, message: str) -> DomainError:
+    """The domain error for a refusal the database raised as "giftcards:<code>: <message>": the error class of that
+    code when there is one (`invalid_hierarchy` is InvalidHierarchy), else a validation error with the code."""
+    known = _by_code().get(code)
+    return known(message) if known is not None else ValidationFailed(message, code=code)
+
+
+def _by_code() -> dict[str, type[DomainError]]:
+    found: dict[str, type[DomainError]] = {}
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
 def error_response(error: DomainError) -> Response:
     from aws_lambda_powertools.event_handler import Response
 

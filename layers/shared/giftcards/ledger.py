@@ -6,11 +6,10 @@ two entries, all in the caller's transaction. Both account rows are locked in id
 transfers in opposite directions cannot deadlock. The database re-checks at commit that every transfer
 has exactly two entries summing to zero, and refuses UPDATE/DELETE of ledger rows.
 
-The movement is the database function `ledger_transfer` (migrations 0007, 0008): one round trip, and
-statement plans cached for the connection rather than planned on every call (the hot account row stays
-locked for one exchange less, and the server does less work per transfer). A refused transfer is an error
-in the database, so it aborts the transaction, and a caller with nothing left to do may commit in the same
-round trip (`commit=True`).
+The movement is the database function `ledger_transfer` (migrations 0007, 0008, 0011), with its statement plans
+cached for the connection rather than planned on every call. A refused transfer is an error in the database, so
+it aborts the transaction. `move_credit` is a movement in a transaction of its own: one call of `ledger_move`
+(0017), one round trip, which the server commits.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from giftcards import db, errors, ids
 from giftcards.db import UnitOfWork
@@ -56,6 +55,11 @@ _MOVE = (
     ' FROM ledger_transfer(CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
     ' CAST(:amount AS bigint), :initiator, :notes, CAST(:reverses AS uuid))'
 )
+_MOVE_ALONE = (
+    'SELECT debit_entry_id, debit_balance_after, credit_entry_id, credit_balance_after, transferred_at'
+    ' FROM ledger_move(CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
+    ' CAST(:amount AS bigint), :initiator, :notes, CAST(:campaign AS uuid))'
+)
 
 
 def transfer_credit(
@@ -70,6 +74,7 @@ def transfer_credit(
     reverses_id: str | None = None,
     commit: bool = False,
     transfer_id: str | None = None,
+    into_campaign: str | None = None,
 ) -> Transfer:
     """Move `amount_cents` from one account to another inside `uow`'s transaction.
 
@@ -81,7 +86,10 @@ def transfer_credit(
     time, for as long as its row stays locked).
 
     `transfer_id`: the id to give the transfer, for a caller that wrote a row referring to it first (through a
-    foreign key checked at commit); a new one otherwise.
+    foreign key checked at commit), or that must name it before the commit; a new one otherwise.
+
+    `into_campaign`: the destination is this campaign's account, which must still be isolated once its account is
+    locked (the rule of `ledger_move`, migration 0017; InvalidHierarchy otherwise).
     """
     if amount_cents <= 0:
         raise errors.ValidationFailed('amount must be greater than 0')
@@ -96,16 +104,56 @@ def transfer_credit(
         'amount': amount_cents,
         'initiator': initiator,
         'notes': notes,
-        'reverses': reverses_id,
     }
-    (row,) = uow.fetch_and_commit(_MOVE, **params) if commit else uow.fetch(_MOVE, **params)
+    if into_campaign is not None:
+        assert reverses_id is None, 'a reversal moves credit back, never into a campaign'
+        statement, params = _MOVE_ALONE, {**params, 'campaign': into_campaign}
+    else:
+        statement, params = _MOVE, {**params, 'reverses': reverses_id}
+    (row,) = uow.fetch_and_commit(statement, **params) if commit else uow.fetch(statement, **params)
+    return _transfer(tid, kind, from_account_id, to_account_id, amount_cents, row)
+
+
+def move_credit(
+    from_account_id: str,
+    to_account_id: str,
+    amount_cents: int,
+    kind: Kind,
+    *,
+    initiator: str,
+    transfer_id: str,
+    notes: str | None = None,
+    into_campaign: str | None = None,
+) -> Transfer:
+    """Move credit in a transaction of its own: one call of the database's `ledger_move` (migration 0017), which
+    the server commits. `into_campaign`: the destination is this campaign's account, and it must still be isolated
+    once its account is locked (InvalidHierarchy otherwise). A lost connection is OutcomeUnknown."""
+    if amount_cents <= 0:
+        raise errors.ValidationFailed('amount must be greater than 0')
+    if from_account_id == to_account_id:
+        raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
+    (row,) = db.call(
+        _MOVE_ALONE,
+        tid=transfer_id,
+        kind=kind,
+        from_id=from_account_id,
+        to_id=to_account_id,
+        amount=amount_cents,
+        initiator=initiator,
+        notes=notes,
+        campaign=into_campaign,
+    )
+    return _transfer(transfer_id, kind, from_account_id, to_account_id, amount_cents, row)
+
+
+def _transfer(tid: str, kind: str, from_id: str, to_id: str, amount_cents: int, row: dict[str, Any]) -> Transfer:
     return Transfer(
         id=tid,
         kind=kind,
         amount_cents=amount_cents,
         created_at=row['transferred_at'],
-        debit=Entry(row['debit_entry_id'], from_account_id, -amount_cents, row['debit_balance_after']),
-        credit=Entry(row['credit_entry_id'], to_account_id, amount_cents, row['credit_balance_after']),
+        debit=Entry(row['debit_entry_id'], from_id, -amount_cents, row['debit_balance_after']),
+        credit=Entry(row['credit_entry_id'], to_id, amount_cents, row['credit_balance_after']),
     )
 
 

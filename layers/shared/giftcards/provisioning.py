@@ -292,7 +292,7 @@ def _context(
     by_id = {'id': new['id']}
     queries = [(_CONTEXT_AND_CLAIM, {**new, **context}), (_NEW, by_id), (_CARD_OF_REDEMPTION, by_id)]
     if subject is not None:
-        queries.append(auth.memberships_query(subject))
+        queries.append((auth.MEMBERSHIPS_QUERY, {'s': subject}))
     found, redemptions, card_rows, *memberships = uow.fetch_many(*queries)  # one round trip
     ctx = found[0] if found else None
     if subject is not None:
@@ -348,9 +348,9 @@ def _charge_or_replay(
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
 
-    if ctx['existing_status'] == 'failed' and not uow.execute(
+    if ctx['existing_status'] == 'failed' and not uow.fetch(
         'UPDATE redemptions SET redemption_code_hash = NULL, retried_by = CAST(:new AS uuid), updated_at = now()'
-        " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed'",
+        " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed' RETURNING id",
         old=ctx['existing_id'],
         new=redemption_id,
         hash=code_hash,

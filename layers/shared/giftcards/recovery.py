@@ -115,6 +115,7 @@ _RECORD_CALL = """
 UPDATE redemptions SET vendor = :vendor, vendor_attempts = vendor_attempts + 1,
        next_attempt_at = now() + make_interval(secs => :lease), updated_at = now()
  WHERE id = CAST(:id AS uuid) AND status = 'pending' AND lease_token = CAST(:token AS uuid)
+RETURNING id
 """
 
 _RELEASE = """
@@ -228,7 +229,7 @@ def _record_call(redemption_id: str, token: str, vendor: str) -> bool:
     call, the next attempt knows which vendor may hold an order under the key."""
 
     def work(uow: UnitOfWork) -> int:
-        return uow.execute(_RECORD_CALL, id=redemption_id, token=token, vendor=vendor, lease=lease_s())
+        return len(uow.fetch(_RECORD_CALL, id=redemption_id, token=token, vendor=vendor, lease=lease_s()))
 
     return bool(db.in_transaction(work))
 
