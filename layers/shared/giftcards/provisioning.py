@@ -23,16 +23,13 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from giftcards import auth, cards, crypto, db, errors, ids, ledger, limits, recovery
+from giftcards import auth, cards, codes, db, errors, ids, ledger, limits, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.recovery import Outcome
 from giftcards.vendors import idempotency_key_for, vendor_timeout_s
-
-if TYPE_CHECKING:
-    from giftcards.codes import IssuedCode
 
 CODE_PATTERN = r'^[A-Za-z0-9-]{4,64}$'
 _CODE = re.compile(CODE_PATTERN)
@@ -184,13 +181,13 @@ VALUES (CAST(:redemption AS uuid), CAST(:card AS uuid), :channel, :subject, CAST
 
 
 def provision_gift_card(
-    req: ProvisionRequest, *, subject: str | None, issued_code: IssuedCode | None = None
+    req: ProvisionRequest, *, subject: str | None, issued_code: codes.IssuedCode | None = None
 ) -> ProvisionResult:
     """Charge for and hand out one gift card for `req.redemption_code`, or replay what that code already got.
 
     `subject`: the authenticated caller (integration, client admin or platform admin of the campaign's client).
-    `issued_code`: a code this system issued, already found by `giftcards.codes` (the public redeem route passes
-    it with no subject; possessing the code is the authorization).
+    `issued_code`: a code this system issued, already found by its hash (`giftcards.redeeming` passes it with no
+    subject; possessing the code is the authorization).
     """
     _validate(req)
     if subject is None and issued_code is None:
@@ -198,7 +195,7 @@ def provision_gift_card(
     if issued_code is None and subject is not None:
         issued_code = _issued_code(req.redemption_code)
     code = issued_code.code if issued_code is not None else req.redemption_code
-    code_hash = crypto.keyed_hash('redemption_code', code)
+    code_hash = codes.code_hash(code)
     for _ in range(3):
         try:
             step = db.in_transaction(
@@ -239,10 +236,8 @@ def _validate(req: ProvisionRequest) -> None:
         raise errors.ValidationFailed(f'{problems[0]["field"]}: {problems[0]["message"]}', details=problems)
 
 
-def _issued_code(raw: str) -> IssuedCode | None:
+def _issued_code(raw: str) -> codes.IssuedCode | None:
     """The issued code an authenticated caller passed, if it is one of ours (only codes of our shape are looked up)."""
-    from giftcards import codes  # codes imports this module for the redeem route
-
     if codes.normalize(raw) is None:
         return None
     return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
@@ -270,7 +265,7 @@ def _context(
     uow: UnitOfWork,
     req: ProvisionRequest,
     subject: str | None,
-    issued: IssuedCode | None,
+    issued: codes.IssuedCode | None,
     code_hash: bytes,
     new: dict[str, Any],
 ) -> tuple[dict[str, Any], _Claimed | None]:
@@ -316,7 +311,12 @@ def _context(
 
 
 def _charge_or_replay(
-    uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code: str, code_hash: bytes
+    uow: UnitOfWork,
+    req: ProvisionRequest,
+    subject: str | None,
+    issued: codes.IssuedCode | None,
+    code: str,
+    code_hash: bytes,
 ) -> ProvisionResult | _Pending:
     redemption_id, charge_id = ids.time_ordered(), ids.time_ordered()
     new = {
@@ -357,7 +357,7 @@ def _charge_or_replay(
     ):
         raise _CodeTaken()  # a concurrent retry of this code took it over first
     if issued is not None:
-        _mark_redeemed(uow, issued)
+        codes.mark_redeemed(uow, issued.id)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
     price = int(ctx['price_cents'])
     insert = {
@@ -466,21 +466,13 @@ def _with_pause(result: ProvisionResult) -> ProvisionResult:
     return replace(result, campaign_paused=paused, redemption={**result.redemption, 'campaign_paused': paused})
 
 
-def _check_issued(issued: IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
-    from giftcards import codes
-
+def _check_issued(issued: codes.IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
     if issued.status == 'void':
         raise codes.InvalidCode()
     if (issued.campaign_id, issued.brand_id, issued.denomination_cents) != (campaign_id, brand_id, denomination_cents):
         raise errors.Conflict(
             'This code was issued for another campaign, brand or denomination.', code='redemption_code_conflict'
         )
-
-
-def _mark_redeemed(uow: UnitOfWork, issued: IssuedCode) -> None:
-    from giftcards import codes
-
-    codes.mark_redeemed(uow, issued.id)
 
 
 def _reveal(
