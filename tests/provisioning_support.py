@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
+from giftcard_local.fake_vendors import FakeVendor, start_fake_vendor
 from giftcards import db, pools, provisioning
 from giftcards.config import get_settings
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
-from giftcards.vendors.fake import FakeVendor, start_fake_vendor
 
 from tests import factories
 

@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import pytest
+from giftcard_local.fake_vendors import FakeVendor
 from giftcards import card_claims, db, errors, ledger, provisioning, recovery
 from giftcards.db import UnitOfWork
 from giftcards.vendors import VendorOrder, load_vendors
-from giftcards.vendors.fake import FakeVendor
 
 from tests import factories
 from tests import provisioning_support as ps
