@@ -87,13 +87,13 @@ def _server_cpu_s(pid: int) -> float | None:
 def timed_import(pool_id: str, path: Path) -> Timing:
     """The import's wall time, and the CPU time it took in Python and in its server process: on a shared machine
     the CPU seconds say what the import costs, the wall time also what the other processes took."""
-    from giftcards import cards, db
+    from giftcards import db, pools
 
     [[pid]] = db.get_connection('app').run('SELECT pg_backend_pid()')  # the connection the import will use
     with path.open('rb') as stream:
         server_before = _server_cpu_s(pid)
         cpu_before, started = time.process_time(), time.perf_counter()
-        cards.import_cards(ADMIN, pool_id, stream)
+        pools.import_cards(ADMIN, pool_id, stream)
         seconds, python_cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
         server_after = _server_cpu_s(pid)
     server_cpu_s = server_after - server_before if server_before is not None and server_after is not None else None
@@ -101,15 +101,15 @@ def timed_import(pool_id: str, path: Path) -> Timing:
 
 
 def new_pool() -> str:
-    from giftcards import cards, db, memberships
+    from giftcards import db, memberships, pools
 
     with db.owner_connection() as conn:
         memberships.grant(conn, ADMIN, 'platform_admin')
         [[brand_id]] = conn.run(
             "INSERT INTO brands (name, denominations_cents) VALUES ('Bench', '{2500}') RETURNING id::text"
         )
-    request = cards.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23})
-    return str(db.in_transaction(lambda uow: cards.create_pool(uow, ADMIN, request))['id'])
+    request = pools.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23})
+    return str(db.in_transaction(lambda uow: pools.create_pool(uow, ADMIN, request))['id'])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('POWERTOOLS_LOG_LEVEL', 'WARNING')
     os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
     from giftcard_local import embedded
-    from giftcards import cards, db
+    from giftcards import db, pools
     from giftcards.migrations_runner import migrate
 
     base = embedded.database_url()
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                     f'CPU: Python {timing.python_cpu_s:.2f} s{server}), '
                     f'plain COPY {copies[-1]:.2f} s ({args.cards / copies[-1]:,.0f} rows/s)'
                 )
-        stock = db.in_transaction(cards.stock_by_pool)[pool_id]
+        stock = db.in_transaction(pools.stock_by_pool)[pool_id]
         assert stock.available == args.cards * args.runs, stock
         import_s, copy_s = statistics.median(t.seconds for t in imports), statistics.median(copies)
         print(

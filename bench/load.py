@@ -21,7 +21,7 @@ is pending (bounded by BENCH_RECOVERY_S); then every check is a row of the repor
 
 - ledger: every balance equals its entries, every transfer balanced, the sum of balances zero (`ledger.check`);
 - cards: each claimed card belongs to exactly one redemption, each fulfilled redemption has its card, the stock
-  bookkeeping agrees (`cards.check_inventory`);
+  bookkeeping agrees (`pools.check_inventory`);
 - redemptions: none left pending after the recovery;
 - vendor orders: no idempotency key sold twice (across both fakes, from their `GET /__control/state`), and every
   card a vendor sold is the card of the fulfilled redemption its key belongs to;
@@ -153,8 +153,7 @@ def prepare(cards: int) -> Fixture:
     """Agency -> client -> a shared and an isolated campaign, all funded; a brand with a pool of `cards` cards and
     one whose pool holds VENDOR_POOL_CARDS; a platform, agency and client admin and the client's integration."""
     from giftcard_local import tokens
-    from giftcards import cards as pools
-    from giftcards import db, hierarchy, ledger, memberships
+    from giftcards import db, hierarchy, ledger, memberships, pools
 
     def branch(uow: db.UnitOfWork) -> dict[str, Any]:
         agency = hierarchy.add_agency(uow, 'Load agency', actor='bench')
@@ -570,7 +569,7 @@ def ledger_check() -> Check:
 
 
 def card_checks(still_pending: int) -> list[Check]:
-    from giftcards import cards, db
+    from giftcards import db, pools
 
     def work(uow: db.UnitOfWork) -> dict[str, Any]:
         counts = uow.fetch_one(
@@ -593,7 +592,7 @@ def card_checks(still_pending: int) -> list[Check]:
             ' round(extract(epoch FROM next_attempt_at - now()))::int AS next_attempt_in_s'
             " FROM redemptions WHERE status = 'pending' ORDER BY created_at LIMIT 3"
         )
-        return {**counts, 'inventory': cards.check_inventory(uow), 'pending': pending}
+        return {**counts, 'inventory': pools.check_inventory(uow), 'pending': pending}
 
     c = db.in_transaction(work)
     bad = c['orphaned'] or c['twice'] or c['unclaimed'] or c['cardless'] or c['inventory']
@@ -651,7 +650,7 @@ def vendor_checks(sales: dict[str, list[dict[str, Any]]]) -> list[Check]:
 def code_checks(codes: dict[str, CodeLog]) -> Check:
     """Every 200 for one code shows one redemption and card; that card is the redemption's (keyed hash of the card
     code against the stored one); no card shown for two codes."""
-    from giftcards import cards, db
+    from giftcards import card_secrets, db
 
     shown: dict[str, set[tuple[str, str]]] = {}
     for code, log in codes.items():
@@ -678,7 +677,7 @@ def code_checks(codes: dict[str, CodeLog]) -> Check:
     stored = {row['id']: row for row in (db.in_transaction(work) if answered else [])}
     for redemption, card in answered.items():
         row = stored.get(redemption)
-        if row is None or row['status'] != 'fulfilled' or bytes(row['code_hash']) != cards.code_hash(card):
+        if row is None or row['status'] != 'fulfilled' or bytes(row['code_hash']) != card_secrets.code_hash(card):
             problems.append(f'redemption {redemption} answered a card it does not hold ({row and row["status"]})')
     replayed = sum(1 for log in codes.values() if sum(1 for a in log.answers if a[0] == 200) > 1)
     detail = (

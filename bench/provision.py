@@ -49,8 +49,7 @@ class Measurement:
 
 def prepare(cards: int) -> Fixture:
     """Agency -> client (funded) -> shared campaign, one brand, one pool of `cards` cards, an integration."""
-    from giftcards import cards as pools
-    from giftcards import db, hierarchy, ledger, memberships
+    from giftcards import db, hierarchy, ledger, memberships, pools
 
     def branch(uow: db.UnitOfWork) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         agency = hierarchy.add_agency(uow, 'Bench agency', actor='bench')

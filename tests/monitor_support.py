@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from giftcards import cards, db, monitor
+from giftcards import card_claims, db, monitor, pools
 from giftcards.config import get_settings
 
 from tests import factories, provisioning_support
@@ -32,13 +32,13 @@ def stocked_pool(
 ) -> dict[str, Any]:
     """A CSV pool of a brand of its own holding `cards_available` cards: {id, brand_id, denomination_cents}."""
     brand = factories.brand(denominations_cents=(denomination_cents,))
-    request = cards.PoolRequest(
+    request = pools.PoolRequest(
         brand_id=uuid.UUID(brand['id']),
         denomination=provisioning_support.dollars(denomination_cents),
         cost_per_card=provisioning_support.dollars(denomination_cents - 100),
         low_stock_threshold=low_stock_threshold,
     )
-    pool_id = str(db.in_transaction(lambda uow: cards.create_pool(uow, admin, request))['id'])
+    pool_id = str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id'])
     pool = {'id': pool_id, 'brand_id': brand['id'], 'brand': brand['name'], 'denomination_cents': denomination_cents}
     set_stock(admin, pool, cards_available)
     return pool
@@ -55,15 +55,15 @@ def available(pool: dict[str, Any]) -> int:
 
 
 def set_stock(admin: str, pool: dict[str, Any], target: int) -> None:
-    """Import or claim cards (through `cards`) until the pool holds exactly `target` available cards."""
+    """Import cards (`pools`) or claim them (`card_claims`) until the pool holds exactly `target` available cards."""
     missing = target - available(pool)
     if missing > 0:
         rows = ''.join(f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d}\n' for _ in range(missing))
-        cards.import_cards(admin, pool['id'], _csv(rows))
+        pools.import_cards(admin, pool['id'], _csv(rows))
 
     def claim(uow: db.UnitOfWork) -> None:
         for _ in range(-missing):
-            assert cards.claim_card(uow, pool['brand_id'], pool['denomination_cents']) is not None
+            assert card_claims.claim_card(uow, pool['brand_id'], pool['denomination_cents']) is not None
 
     if missing < 0:
         db.in_transaction(claim)

@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from giftcards import cards, db, provisioning
+from giftcard_local.fake_vendors import FakeVendor, start_fake_vendor
+from giftcards import db, pools, provisioning
 from giftcards.config import get_settings
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
-from giftcards.vendors.fake import FakeVendor, start_fake_vendor
 
 from tests import factories
 
@@ -33,13 +33,13 @@ def new_code() -> str:
 
 def pool(admin: str, brand_id: str, denomination_cents: int, cost_cents: int, count: int) -> str:
     """A pool of `count` fresh cards (codes `CARD-<hex>`); answers its id."""
-    body = cards.PoolRequest.model_validate(
+    body = pools.PoolRequest.model_validate(
         {'brand_id': brand_id, 'denomination': dollars(denomination_cents), 'cost_per_card': dollars(cost_cents)}
     )
-    created = db.in_transaction(lambda uow: cards.create_pool(uow, admin, body))
+    created = db.in_transaction(lambda uow: pools.create_pool(uow, admin, body))
     if count:
         rows = ''.join(f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d}\n' for _ in range(count))
-        cards.import_cards(admin, created['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+        pools.import_cards(admin, created['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return str(created['id'])
 
 

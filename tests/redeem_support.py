@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from giftcards import cards, codes, db
+from giftcards import card_secrets, codes, db, pools
 
 from tests import factories
 
@@ -55,7 +55,7 @@ def stock(admin: str, pool_id: str, count: int, *, with_pin: bool = True) -> Non
         + (f',{random.randrange(10**4):04d}\n' if with_pin else '\n')
         for _ in range(count)
     )
-    cards.import_cards(admin, pool_id, io.BytesIO((header + rows).encode()))
+    pools.import_cards(admin, pool_id, io.BytesIO((header + rows).encode()))
 
 
 def campaign(owner: Any, *, cards_in_stock: int = 5, funds_cents: int = 100_000) -> Campaign:
@@ -63,10 +63,10 @@ def campaign(owner: Any, *, cards_in_stock: int = 5, funds_cents: int = 100_000)
     factories.fund(funds_cents, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
     brand = factories.brand(denominations_cents=(2500, 5000))
     pool = db.in_transaction(
-        lambda uow: cards.create_pool(
+        lambda uow: pools.create_pool(
             uow,
             tree.platform_admin,
-            cards.PoolRequest.model_validate(
+            pools.PoolRequest.model_validate(
                 {'brand_id': brand['id'], 'denomination': Decimal(25), 'cost_per_card': Decimal('23.5')}
             ),
         )
@@ -104,7 +104,7 @@ def reveals(card_code: str) -> list[dict[str, Any]]:
         lambda uow: uow.fetch(
             'SELECT r.channel, r.subject, host(r.source_ip) AS ip, r.user_agent, r.redemption_id::text'
             ' FROM card_reveals r JOIN cards c ON c.id = r.card_id WHERE c.code_hash = :h ORDER BY r.id',
-            h=cards.code_hash(card_code),
+            h=card_secrets.code_hash(card_code),
         )
     )
 

@@ -55,7 +55,7 @@ def _grant(role: str, *, agency_id: str | None = None, client_id: str | None = N
 
 def _build() -> dict[str, str]:
     """The demo entities, created on first load. Answers their ids."""
-    from giftcards import allocation, cards, db, hierarchy
+    from giftcards import allocation, db, hierarchy, pools
 
     admin = SUBJECTS['platform_admin']
     _grant('platform_admin')
@@ -91,9 +91,9 @@ def _build() -> dict[str, str]:
             b=brand_id,
         )
     if pool_id is None:
-        request = cards.PoolRequest(brand_id=brand_id, denomination=25, cost_per_card=23.5)  # type: ignore[arg-type]
-        pool_id = db.in_transaction(lambda uow: cards.create_pool(uow, admin, request))['id']
-        cards.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
+        request = pools.PoolRequest(brand_id=brand_id, denomination=25, cost_per_card=23.5)  # type: ignore[arg-type]
+        pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id']
+        pools.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
     ids['pool_id'] = str(pool_id)
     accounts = _accounts(ids)
     if not _has_entries(accounts['agency']):

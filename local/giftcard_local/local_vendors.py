@@ -1,6 +1,6 @@
 """The local server's gift card vendors: two fake vendors on 127.0.0.1, reached by the real clients.
 
-`tango` speaks Tango RaaS v2 and `tillo` speaks Tillo v2 (see giftcards.vendors.fake); both accept any brand and
+`tango` speaks Tango RaaS v2 and `tillo` speaks Tillo v2 (see giftcard_local.fake_vendors); both accept any brand and
 denomination, so demo brands work. Their control URLs go to `$GIFTCARD_HOME/vendors.json`, where
 `giftcard vendor-fault` finds them.
 """
@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from giftcards.vendors.fake import FakeVendor, start_fake_vendor
+from giftcard_local.fake_vendors import FakeVendor, start_fake_vendor
 
 VENDORS_FILE = 'vendors.json'
 LOCAL_TIMEOUT_S = 3.0  # short, so that a `timeout` fault is over quickly; the fakes' `slow` stays well within it

@@ -11,10 +11,10 @@ import json
 import sys
 from typing import Any
 
-from giftcards.vendors.fake import MODES
 from giftcards.vendors.transport import HttpRequest, NoAnswer, NotSent, send
 
 from giftcard_local import cli, embedded
+from giftcard_local.fake_vendors import MODES
 from giftcard_local.local_vendors import VENDORS_FILE
 
 

@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import pytest
-from giftcards import cards, db, errors, ledger, provisioning, recovery
+from giftcard_local.fake_vendors import FakeVendor
+from giftcards import card_claims, db, errors, ledger, provisioning, recovery
 from giftcards.db import UnitOfWork
 from giftcards.vendors import VendorOrder, load_vendors
-from giftcards.vendors.fake import FakeVendor
 
 from tests import factories
 from tests import provisioning_support as ps
@@ -89,15 +89,17 @@ def process_died_before_the_call(monkeypatch: pytest.MonkeyPatch, owner: Any, ve
 
 
 def crash_before_the_card_is_stored(monkeypatch: pytest.MonkeyPatch, owner: Any, vendor: FakeVendor) -> Any:
-    return patched(monkeypatch, cards, 'store_vendor_card', crash)
+    return patched(monkeypatch, card_claims, 'store_vendor_card', crash)
 
 
 def process_died_before_the_card_is_stored(monkeypatch: pytest.MonkeyPatch, owner: Any, vendor: FakeVendor) -> Any:
-    return patched(monkeypatch, cards, 'store_vendor_card', die)
+    return patched(monkeypatch, card_claims, 'store_vendor_card', die)
 
 
 def connection_killed_while_storing_the_card(monkeypatch: pytest.MonkeyPatch, owner: Any, vendor: FakeVendor) -> Any:
-    return patched(monkeypatch, cards, 'store_vendor_card', killing_connection(owner, cards.store_vendor_card))
+    return patched(
+        monkeypatch, card_claims, 'store_vendor_card', killing_connection(owner, card_claims.store_vendor_card)
+    )
 
 
 def connection_killed_while_charging(monkeypatch: pytest.MonkeyPatch, owner: Any, vendor: FakeVendor) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from admin_app import lambda_handler
-from giftcards import codes, ratelimit
+from giftcards import codes, ratelimit, redeeming
 from redeem_app import lambda_handler as redeem_handler
 
 from tests import factories
@@ -186,7 +186,7 @@ def test_void_route(camp):
 
 def test_voiding_a_redeemed_code_is_409(camp):
     code = issue(camp, count=1)[2]['codes'][0]
-    codes.redeem(code, ratelimit.Source.of(rs.unique_ip(), 'pytest'))
+    redeeming.redeem(code, ratelimit.Source.of(rs.unique_ip(), 'pytest'))
     status, _, body = send('POST', f'/codes/{rs.code_row(code)["id"]}/void', camp.tree.client_admin)
     assert status == 409 and body['error']['code'] == 'code_redeemed'
 

@@ -1,4 +1,4 @@
-"""The one mapping from failures to HTTP answers (`giftcards.errors.register`), at its last wall: what no use case
+"""The one mapping from failures to HTTP answers (`giftcards.api.app`), at its last wall: what no use case
 handled is a 422 when the database refused a value a caller could have sent, and a 500 without details
 otherwise."""
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import cards, db, errors
+from giftcards import card_claims, card_secrets, db, errors, pools
 
 from tests import factories
 
@@ -21,26 +21,26 @@ def new_code() -> str:
 
 
 def new_pool(admin: str, brand_id: str, cost: str, denomination: str = '25') -> str:
-    request = cards.PoolRequest.model_validate(
+    request = pools.PoolRequest.model_validate(
         {'brand_id': brand_id, 'denomination': Decimal(denomination), 'cost_per_card': Decimal(cost)}
     )
-    return str(db.in_transaction(lambda uow: cards.create_pool(uow, admin, request))['id'])
+    return str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id'])
 
 
 def fill(admin: str, pool_id: str, count: int) -> list[str]:
     """Import `count` new cards into the pool; answers their codes."""
     codes = [new_code() for _ in range(count)]
     rows = ''.join(f'{code},6006{i:012d},{i:04d},2032-06-30\n' for i, code in enumerate(codes))
-    cards.import_cards(admin, pool_id, io.BytesIO(f'card_code,card_number,pin,expires_on\n{rows}'.encode()))
+    pools.import_cards(admin, pool_id, io.BytesIO(f'card_code,card_number,pin,expires_on\n{rows}'.encode()))
     return codes
 
 
-def claim(brand_id: str, denomination_cents: int = 2500) -> cards.ClaimedCard | None:
-    return db.in_transaction(lambda uow: cards.claim_card(uow, brand_id, denomination_cents))
+def claim(brand_id: str, denomination_cents: int = 2500) -> card_claims.ClaimedCard | None:
+    return db.in_transaction(lambda uow: card_claims.claim_card(uow, brand_id, denomination_cents))
 
 
-def reveal(card_id: str) -> cards.RevealedCard:
-    return db.in_transaction(lambda uow: cards.reveal_card(uow, card_id))
+def reveal(card_id: str) -> card_secrets.RevealedCard:
+    return db.in_transaction(lambda uow: card_secrets.reveal_card(uow, card_id))
 
 
 def card_row(owner: Any, card_id: str) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def test_a_claimed_card_is_marked_and_leaves_the_stock(owner, admin, brand):
     row = card_row(owner, claimed.card_id)
     assert (row['status'], row['listed']) == ('claimed', False)
     assert row['claimed_at'] is not None
-    pool = db.in_transaction(lambda uow: cards.get_pool(uow, admin, pool_id))
+    pool = db.in_transaction(lambda uow: pools.get_pool(uow, admin, pool_id))
     assert (pool['available'], pool['claimed']) == (2, 1)
 
 
@@ -103,7 +103,7 @@ def test_a_claim_rolled_back_leaves_the_card_in_stock(owner, admin, brand):
     fill(admin, pool_id, 1)
 
     with db.UnitOfWork() as uow:
-        claimed = cards.claim_card(uow, brand['id'], 2500)
+        claimed = card_claims.claim_card(uow, brand['id'], 2500)
     assert claimed is not None
 
     assert card_row(owner, claimed.card_id) == {'status': 'available', 'claimed_at': None, 'listed': True}
@@ -134,7 +134,7 @@ def test_twenty_concurrent_claims_on_ten_cards_take_each_card_once(owner, admin,
     pool_id = new_pool(admin, brand['id'], '23.50')
     fill(admin, pool_id, 10)
     barrier = threading.Barrier(20)
-    results: list[cards.ClaimedCard | None] = []
+    results: list[card_claims.ClaimedCard | None] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
 
@@ -142,7 +142,7 @@ def test_twenty_concurrent_claims_on_ten_cards_take_each_card_once(owner, admin,
         try:
             with db.UnitOfWork() as uow:  # each thread has its own connection
                 barrier.wait(timeout=30)
-                claimed = cards.claim_card(uow, brand['id'], 2500)
+                claimed = card_claims.claim_card(uow, brand['id'], 2500)
                 time.sleep(0.05)  # hold the row locks while the others claim
                 uow.commit()
             with lock:
@@ -238,7 +238,7 @@ def test_a_ciphertext_moved_to_another_card_does_not_decrypt(owner, admin, brand
     assert {c.card_id for c in (claim(brand['id']), claim(brand['id'])) if c} == {first, second}
 
     for card_id in (first, second):
-        with pytest.raises(cards.CardIntegrityError) as refused:
+        with pytest.raises(card_secrets.CardIntegrityError) as refused:
             reveal(card_id)
         assert refused.value.code == 'card_integrity_error'
 
@@ -259,7 +259,7 @@ def store(brand_id: str, **overrides: Any) -> str:
         'cost_cents': 2450,
         **overrides,
     }
-    return db.in_transaction(lambda uow: cards.store_vendor_card(uow, **values))
+    return db.in_transaction(lambda uow: card_claims.store_vendor_card(uow, **values))
 
 
 def test_a_vendor_card_is_stored_claimed_and_reveals_its_secrets(owner, brand):
@@ -278,7 +278,7 @@ def test_a_vendor_card_is_stored_claimed_and_reveals_its_secrets(owner, brand):
         '9876',
         date(2033, 3, 31),
     )
-    assert db.in_transaction(lambda uow: cards.find_vendor_card(uow, 'tango', 'RA-001-' + code)) == card_id
+    assert db.in_transaction(lambda uow: card_claims.find_vendor_card(uow, 'tango', 'RA-001-' + code)) == card_id
 
 
 def test_vendor_cards_share_one_data_key_per_process(owner, brand):
@@ -310,10 +310,10 @@ def test_a_masked_card_shows_at_most_the_last_four_characters(brand):
     code = new_code()
     card = reveal(store(brand['id'], card_code=code))
 
-    shown = cards.masked_card(card)
+    shown = card_secrets.masked_card(card)
 
     assert shown == {'card_code': f'****{code[-4:]}', 'card_number': '****1234', 'expires_on': '2033-03-31'}
-    assert cards.masked_card({'code_last4': 'WXYZ', 'number_last4': None}) == {
+    assert card_secrets.masked_card({'code_last4': 'WXYZ', 'number_last4': None}) == {
         'card_code': '****WXYZ',
         'card_number': None,
         'expires_on': None,

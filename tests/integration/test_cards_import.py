@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import cards, db, errors
+from giftcards import card_claims, card_secrets, db, errors, pools
 
 from tests import factories
 
@@ -22,15 +22,15 @@ def new_code() -> str:
 
 
 def new_pool(admin: str, brand: dict[str, Any], denomination: str = '25', cost: str = '23.50') -> dict[str, Any]:
-    request = cards.PoolRequest.model_validate(
+    request = pools.PoolRequest.model_validate(
         {'brand_id': brand['id'], 'denomination': Decimal(denomination), 'cost_per_card': Decimal(cost)}
     )
-    return db.in_transaction(lambda uow: cards.create_pool(uow, admin, request))
+    return db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))
 
 
 def import_text(admin: str, pool_id: str, text: str | bytes) -> int:
     data = text.encode() if isinstance(text, str) else text
-    return cards.import_cards(admin, pool_id, io.BytesIO(data))
+    return pools.import_cards(admin, pool_id, io.BytesIO(data))
 
 
 def rejected(admin: str, pool_id: str, text: str | bytes) -> list[dict[str, Any]]:
@@ -54,14 +54,14 @@ def pool_cards(owner: Any, pool_id: str) -> list[dict[str, Any]]:
 
 def stock(admin: str, pool_id: str) -> tuple[int, int]:
     """(available, claimed) as the pool answers them."""
-    pool = db.in_transaction(lambda uow: cards.get_pool(uow, admin, pool_id))
+    pool = db.in_transaction(lambda uow: pools.get_pool(uow, admin, pool_id))
     return pool['available'], pool['claimed']
 
 
 def stored(code: str) -> bool:
     return bool(
         db.in_transaction(
-            lambda uow: uow.value('SELECT count(*) FROM cards WHERE code_hash = :h', h=cards.code_hash(code))
+            lambda uow: uow.value('SELECT count(*) FROM cards WHERE code_hash = :h', h=card_secrets.code_hash(code))
         )
     )
 
@@ -103,7 +103,7 @@ def test_import_stores_every_card_in_the_pool_as_available(owner, admin, pool):
 
 
 def test_a_file_of_many_batches_stores_every_card_once_with_its_own_values(monkeypatch, owner, admin, pool):
-    monkeypatch.setattr(cards, 'BATCH_PAGES', 1)  # a page of the staging table holds about 100 of these lines
+    monkeypatch.setattr(pools, 'BATCH_PAGES', 1)  # a page of the staging table holds about 100 of these lines
     lines = {new_code(): (f'6006{i:012d}', f'{i:04d}') for i in range(1_000)}
     text = 'card_code,card_number,pin,expires_on\n' + ''.join(
         f'{code},{number},{pin},2031-12-31\n' for code, (number, pin) in lines.items()
@@ -112,13 +112,13 @@ def test_a_file_of_many_batches_stores_every_card_once_with_its_own_values(monke
     assert import_text(admin, pool['id'], text) == 1_000
 
     hashes = owner.run('SELECT code_hash FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
-    assert sorted(bytes(h) for [h] in hashes) == sorted(cards.code_hash(code) for code in lines)
+    assert sorted(bytes(h) for [h] in hashes) == sorted(card_secrets.code_hash(code) for code in lines)
     assert stock(admin, pool['id']) == (1_000, 0)
-    assert db.in_transaction(cards.check_inventory) == []
+    assert db.in_transaction(pools.check_inventory) == []
     for _ in range(5):
-        claimed = db.in_transaction(lambda uow: cards.claim_card(uow, pool['brand_id'], 2500))
+        claimed = db.in_transaction(lambda uow: card_claims.claim_card(uow, pool['brand_id'], 2500))
         assert claimed is not None
-        card = db.in_transaction(lambda uow, card_id=claimed.card_id: cards.reveal_card(uow, card_id))
+        card = db.in_transaction(lambda uow, card_id=claimed.card_id: card_secrets.reveal_card(uow, card_id))
         assert (card.card_number, card.pin, card.expires_on) == (*lines[card.card_code], date(2031, 12, 31))
 
 
@@ -213,7 +213,7 @@ def test_a_code_given_twice_is_refused_naming_both_lines(admin, pool):
 
 
 def test_a_code_given_twice_batches_apart_is_refused_naming_both_lines(monkeypatch, admin, pool):
-    monkeypatch.setattr(cards, 'BATCH_PAGES', 1)
+    monkeypatch.setattr(pools, 'BATCH_PAGES', 1)
     twice = new_code()
     rows = [twice, *(new_code() for _ in range(500)), twice]  # lines 2..503
     details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
@@ -285,10 +285,10 @@ def test_a_malformed_file_is_refused_with_its_line(admin, pool, text, line, mess
 
 
 def test_errors_are_capped_and_sorted(admin, pool):
-    text = 'card_code,card_number\n' + ',1\n' * (cards.MAX_REPORTED_ERRORS + 20)
+    text = 'card_code,card_number\n' + ',1\n' * (pools.MAX_REPORTED_ERRORS + 20)
     details = rejected(admin, pool['id'], text)
-    assert len(details) == cards.MAX_REPORTED_ERRORS
-    assert [d['line'] for d in details] == list(range(2, cards.MAX_REPORTED_ERRORS + 2))
+    assert len(details) == pools.MAX_REPORTED_ERRORS
+    assert [d['line'] for d in details] == list(range(2, pools.MAX_REPORTED_ERRORS + 2))
 
 
 # --- who and where -------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool)
             db.reset_connections()
 
     with db.owner_connection() as other, db.UnitOfWork('owner', conn=other) as racing:
-        cards.store_vendor_card(
+        card_claims.store_vendor_card(
             racing,
             brand_id=pool['brand_id'],
             denomination_cents=2500,
@@ -355,8 +355,8 @@ def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool)
 
 def test_stock_bookkeeping_agrees_with_the_cards(admin, pool):
     import_text(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{new_code()},1\n' for _ in range(5)))
-    db.in_transaction(lambda uow: cards.claim_card(uow, pool['brand_id'], 2500))
-    assert db.in_transaction(cards.check_inventory) == []
+    db.in_transaction(lambda uow: card_claims.claim_card(uow, pool['brand_id'], 2500))
+    assert db.in_transaction(pools.check_inventory) == []
 
 
 def test_the_database_keeps_a_csv_card_to_its_pools_brand_and_denomination(owner, admin, pool):

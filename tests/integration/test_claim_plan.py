@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import cards, db
+from giftcards import card_claims, db, pools
 
 from tests import factories
 
@@ -32,13 +32,15 @@ TABLES = ('cards', 'available_cards')
 STATEMENTS = {
     'from_pool': (
         '(uuid, uuid)',
-        re.sub(r':start\b', '$2', re.sub(r':pool\b', '$1', cards.CLAIM_FROM_POOL)),
+        re.sub(r':start\b', '$2', re.sub(r':pool\b', '$1', card_claims.CLAIM_FROM_POOL)),
         lambda pool, start: f"'{pool['id']}', '{start}'",
     ),
     'from_cheapest': (
         '(uuid, bigint, uuid)',
         re.sub(
-            r':start\b', '$3', re.sub(r':denomination\b', '$2', re.sub(r':brand\b', '$1', cards.CLAIM_FROM_CHEAPEST))
+            r':start\b',
+            '$3',
+            re.sub(r':denomination\b', '$2', re.sub(r':brand\b', '$1', card_claims.CLAIM_FROM_CHEAPEST)),
         ),
         lambda pool, start: f"'{pool['brand_id']}', {round(pool['denomination'] * 100)}, '{start}'",
     ),
@@ -83,12 +85,12 @@ def fresh_pool(owner: Any) -> dict[str, Any]:
     """A pool of POOL_SIZE cards just imported: nothing has analysed the tables since."""
     admin = factories.platform_admin(owner)
     brand = factories.brand(denominations_cents=(2500,))
-    request = cards.PoolRequest.model_validate(
+    request = pools.PoolRequest.model_validate(
         {'brand_id': brand['id'], 'denomination': Decimal(25), 'cost_per_card': Decimal('23.50')}
     )
-    pool = db.in_transaction(lambda uow: cards.create_pool(uow, admin, request))
+    pool = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))
     rows = ''.join(f'PL{uuid.uuid4().hex[:16]},{i}\n' for i in range(POOL_SIZE))
-    cards.import_cards(admin, pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    pools.import_cards(admin, pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return pool
 
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from giftcard_local.fake_vendors import FakeVendor, start_fake_vendor
 from giftcards.vendors import Vendor, VendorOrder, VendorOutcomeUnknown, VendorRefused, load_vendors
-from giftcards.vendors.fake import FakeVendor, start_fake_vendor
 from giftcards.vendors.transport import HttpRequest, send
 
 CLIENT_TIMEOUT_S = 0.5

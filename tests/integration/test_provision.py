@@ -8,7 +8,7 @@ from typing import Any
 
 import pg8000.native
 import pytest
-from giftcards import cards, codes, db, errors, hierarchy, ledger, provisioning
+from giftcards import card_claims, card_secrets, codes, db, errors, hierarchy, ledger, provisioning
 from giftcards.observability import logger
 
 from tests import factories
@@ -82,7 +82,7 @@ def test_a_csv_provision_is_two_round_trips(owner: Any, monkeypatch: pytest.Monk
     s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
     # From the start of the pool's key: a random start past its last card would take the slower claim.
-    monkeypatch.setattr(cards, 'scan_start', lambda: '00000000-0000-0000-0000-000000000000')
+    monkeypatch.setattr(card_claims, 'scan_start', lambda: '00000000-0000-0000-0000-000000000000')
     s.provision()  # statements prepared on this connection
     sent: list[list[str]] = []
     exchange, run = db._exchange, pg8000.native.Connection.run
@@ -271,7 +271,7 @@ def test_a_card_failing_its_integrity_check_charges_nothing_and_goes_back_to_sto
         p=pool,
     )
 
-    with pytest.raises(cards.CardIntegrityError):
+    with pytest.raises(card_secrets.CardIntegrityError):
         s.provision(f'NOT-ISSUED-{ps.new_code()}')
 
     assert factories.balance_cents(s.paying_account) == 10_000

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from giftcards import cards, errors, recovery
+from giftcards import card_claims, errors, recovery
 
 from tests import factories
 from tests import provisioning_support as ps
@@ -45,7 +45,7 @@ def test_a_scan_that_starts_past_the_last_card_wraps_around_to_it(
     s = ps.setup(owner)
     cheap = ps.pool(s.admin, s.brand['id'], 2500, 2300, 1)
     ps.pool(s.admin, s.brand['id'], 2500, 2400, 1)
-    monkeypatch.setattr(cards, 'scan_start', lambda: start)
+    monkeypatch.setattr(card_claims, 'scan_start', lambda: start)
 
     result = s.provision()
 
@@ -313,7 +313,7 @@ def test_a_request_starts_no_vendor_call_that_could_outlast_its_time(
 def test_finding_a_pool_with_stock_stays_a_probe_once_the_cards_are_analysed(owner: Any) -> None:
     s = ps.setup(owner)
     ps.pool(s.admin, s.brand['id'], 2500, 2400, 20_000)
-    sql = cards.POOLS_WITH_STOCK.replace('CAST(:brand AS uuid)', f"'{s.brand['id']}'::uuid").replace(
+    sql = card_claims.POOLS_WITH_STOCK.replace('CAST(:brand AS uuid)', f"'{s.brand['id']}'::uuid").replace(
         'CAST(:denomination AS bigint)', '2500'
     )
     owner.run('BEGIN')

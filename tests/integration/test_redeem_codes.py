@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from giftcards import codes, db, errors, ratelimit
+from giftcards import codes, db, errors, ratelimit, redeeming
 from pg8000.exceptions import DatabaseError
 
 from tests import factories
@@ -197,7 +197,7 @@ def test_voiding_twice_answers_the_void_code(camp):
 def test_a_redeemed_code_cannot_be_voided(camp):
     camp.stock(1)
     code = camp.issue()[0]
-    codes.redeem(code, ratelimit.Source.of(rs.unique_ip(), 'pytest'))
+    redeeming.redeem(code, ratelimit.Source.of(rs.unique_ip(), 'pytest'))
     with pytest.raises(codes.CodeAlreadyRedeemed):
         codes.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
     assert rs.code_row(code)['status'] == 'redeemed'

@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from giftcards import codes, db, errors, ratelimit
+from giftcards import codes, db, errors, provisioning, ratelimit, redeeming
 from pg8000.exceptions import DatabaseError
 
 from tests import factories
@@ -38,8 +38,8 @@ def source(ip: str | None = None, user_agent: str = 'pytest-browser') -> ratelim
     return ratelimit.Source.of(ip or rs.unique_ip(), user_agent)
 
 
-def redeem(typed: str, origin: ratelimit.Source, clock: Clock | None = None) -> codes.Redeemed:
-    return codes.redeem(typed, origin, limits=LIMITS, clock=clock or Clock())
+def redeem(typed: str, origin: ratelimit.Source, clock: Clock | None = None) -> redeeming.Redeemed:
+    return redeeming.redeem(typed, origin, limits=LIMITS, clock=clock or Clock())
 
 
 # --- a code for its card -------------------------------------------------------------------------------
@@ -166,13 +166,13 @@ def test_unknown_voided_and_malformed_codes_do_the_same_database_work(camp, monk
 
 def test_a_code_voided_after_lookup_is_refused_and_charges_nothing(camp, monkeypatch):
     code = camp.issue()[0]
-    real = codes.provisioning.provision_gift_card
+    real = provisioning.provision_gift_card
 
     def void_first(request, **kwargs):
         codes.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
         return real(request, **kwargs)
 
-    monkeypatch.setattr(codes.provisioning, 'provision_gift_card', void_first)
+    monkeypatch.setattr(provisioning, 'provision_gift_card', void_first)
     origin = source()
     with pytest.raises(codes.InvalidCode):
         redeem(code, origin)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from giftcards import codes, errors, provisioning, ratelimit
+from giftcards import codes, errors, provisioning, ratelimit, redeeming
 from redeem_app import lambda_handler
 
 from tests import redeem_support as rs
@@ -80,7 +80,7 @@ def test_no_code_is_stored_in_clear_anywhere(owner):
     camp.pause()
     assert post({'code': issued[6]}) == 409
     with pytest.raises(errors.CampaignNotActive):
-        codes.redeem(issued[7], ratelimit.Source.of(ip, 'direct'))
+        redeeming.redeem(issued[7], ratelimit.Source.of(ip, 'direct'))
 
     needles = issued + [code.replace('-', '') for code in issued]
     assert len(columns(owner)) > 20, 'the scan reaches the schema'

@@ -86,6 +86,7 @@ UNION ALL
 SELECT NULL, NULL, NULL, 'refreshed:' || count(*) FROM changes WHERE change = 'refreshed'
 """
 
+# The conditions `reconcile` reads: a caller (the monitor) creates this table in its transaction and fills it first.
 CONDITIONS_TABLE = """
 CREATE TEMPORARY TABLE alert_conditions (
     category     text NOT NULL,

@@ -94,7 +94,7 @@ def translate(exc: DatabaseError) -> Exception:
 def is_input_data_exception(exc: BaseException) -> bool:
     """Whether `exc` is the database refusing a value a caller could have sent (see INPUT_DATA_EXCEPTIONS). Left
     to the use case that meets it (the CSV import names the file's line); what no use case handles becomes a 422
-    at the HTTP edge (`errors.register`) rather than a 500."""
+    at the HTTP edge (the error handlers of `api.app`) rather than a 500."""
     return sqlstate(exc) in INPUT_DATA_EXCEPTIONS
 
 

@@ -1,4 +1,4 @@
-"""Domain errors with their HTTP status and machine code, and the one mapping to the contract's error shape.
+"""Domain errors with their HTTP status and machine code; `giftcards.api.app` is the one mapping of failures to HTTP.
 
 Every failure a caller can cause answers
 `{"success": false, "error": {"code": ..., "message": ...}}` with the right status; nothing a caller
@@ -7,11 +7,7 @@ sends produces a 500 or a stack trace.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from typing import Any
 
 
 class DomainError(Exception):
@@ -132,75 +128,3 @@ def _by_code() -> dict[str, type[DomainError]]:
         found.setdefault(cls.code, cls)
         pending.extend(cls.__subclasses__())
     return found
-
-
-def error_response(error: DomainError) -> Response:
-    from aws_lambda_powertools.event_handler import Response
-
-    headers = {'Cache-Control': 'no-store', **error.headers}
-    return Response(
-        status_code=error.status, content_type='application/json', body=json.dumps(error.body()), headers=headers
-    )
-
-
-def _validation_details(errors: Any) -> list[dict[str, Any]]:
-    details = []
-    for err in errors:
-        loc = [str(part) for part in err.get('loc', ()) if part not in ('body', 'query', 'path', 'header')]
-        details.append({'field': '.'.join(loc) or None, 'message': str(err.get('msg', 'invalid'))})
-    return details
-
-
-def register(app: APIGatewayHttpResolver) -> None:
-    """Install the exception handlers that give every failure the contract's shape."""
-    from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-    from aws_lambda_powertools.event_handler.openapi.exceptions import (
-        RequestUnsupportedContentType,
-        RequestValidationError,
-    )
-
-    from giftcards.observability import logger
-
-    @app.exception_handler(DomainError)
-    def _domain(exc: DomainError) -> Response:
-        if exc.status >= 500:
-            logger.warning('request failed', extra={'error_code': exc.code, 'status': exc.status})
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
-        errors = list(exc.errors())
-        if any(e.get('type') == 'json_invalid' for e in errors):
-            return error_response(MalformedJson())
-        details = _validation_details(errors)
-        first = details[0] if details else {'field': None, 'message': 'invalid'}
-        message = f'{first["field"]}: {first["message"]}' if first['field'] else first['message']
-        return error_response(ValidationFailed(message, details=details))
-
-    @app.exception_handler(RequestUnsupportedContentType)
-    def _media(exc: RequestUnsupportedContentType) -> Response:
-        return error_response(UnsupportedMediaType())
-
-    @app.exception_handler(NotFoundError)
-    def _no_route(exc: NotFoundError) -> Response:
-        return error_response(NotFound('No such route.', code='route_not_found'))
-
-    @app.exception_handler(ServiceError)
-    def _service(exc: ServiceError) -> Response:
-        return error_response(
-            DomainError(str(exc.msg), code='http_error') if exc.status_code < 500 else ServiceUnavailable()
-        )
-
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        from giftcards import db
-
-        if db.is_input_data_exception(exc):
-            # The last wall: a value the database refused that no check above knew of. The caller's input, so a
-            # 422; logged, since it means a check is missing.
-            logger.warning('data exception from the database', extra={'sqlstate': db.sqlstate(exc)})
-            return error_response(db.invalid_input())
-        logger.exception('unexpected error')
-        err = DomainError('An internal error occurred.', code='internal_error')
-        err.status = 500
-        return error_response(err)

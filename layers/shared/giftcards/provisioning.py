@@ -23,16 +23,13 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from giftcards import auth, cards, crypto, db, errors, ids, ledger, limits, recovery
+from giftcards import auth, card_claims, card_secrets, codes, db, errors, ids, ledger, limits, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.recovery import Outcome
 from giftcards.vendors import idempotency_key_for, vendor_timeout_s
-
-if TYPE_CHECKING:
-    from giftcards.codes import IssuedCode
 
 CODE_PATTERN = r'^[A-Za-z0-9-]{4,64}$'
 _CODE = re.compile(CODE_PATTERN)
@@ -65,7 +62,7 @@ class ProvisionRequest:
 @dataclass(frozen=True)
 class ProvisionResult:
     redemption: dict[str, Any]  # the stored redemption (see _REDEMPTION)
-    card: cards.RevealedCard
+    card: card_secrets.RevealedCard
     credit_remaining_cents: int
     campaign_paused: bool
     replayed: bool
@@ -156,7 +153,7 @@ inserted AS (
 _CONTEXT_AND_CLAIM = f"""
 WITH ctx AS ({_CONTEXT}),
 open AS (SELECT * FROM ctx WHERE campaign_status = 'active' AND offered AND existing_id IS NULL),
-{cards.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
+{card_claims.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
 {_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
     client='CAST(open.client_id AS uuid)', payer='CAST(open.paying_account_id AS uuid)',
     charged='open.price_cents', agency_price='open.agency_price_cents',
@@ -166,7 +163,7 @@ SELECT * FROM ctx
 # The CSV path when the campaign's context is already known: the cheapest pool's card claimed, the redemption and
 # its reveal written; nothing at all when that pool had no card to give.
 _CLAIM_AND_INSERT = f"""
-WITH {cards.claimed_from_cheapest()},
+WITH {card_claims.claimed_from_cheapest()},
 {_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
     client='CAST(:client AS uuid)', payer='CAST(:payer AS uuid)', charged='CAST(:charged AS bigint)',
     agency_price='CAST(:agency_price AS bigint)',
@@ -175,7 +172,9 @@ SELECT {_SHOWN} FROM inserted r
 """  # fmt: skip
 # The redemption and the card this transaction has just written and claimed, with what decrypting the card needs.
 _NEW = f'SELECT {_SHOWN} FROM redemptions r WHERE r.id = CAST(:id AS uuid)'
-_CARD_OF_REDEMPTION = f'{cards.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
+_CARD_OF_REDEMPTION = (
+    f'{card_secrets.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
+)
 
 _REVEAL = """
 INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
@@ -184,13 +183,13 @@ VALUES (CAST(:redemption AS uuid), CAST(:card AS uuid), :channel, :subject, CAST
 
 
 def provision_gift_card(
-    req: ProvisionRequest, *, subject: str | None, issued_code: IssuedCode | None = None
+    req: ProvisionRequest, *, subject: str | None, issued_code: codes.IssuedCode | None = None
 ) -> ProvisionResult:
     """Charge for and hand out one gift card for `req.redemption_code`, or replay what that code already got.
 
     `subject`: the authenticated caller (integration, client admin or platform admin of the campaign's client).
-    `issued_code`: a code this system issued, already found by `giftcards.codes` (the public redeem route passes
-    it with no subject; possessing the code is the authorization).
+    `issued_code`: a code this system issued, already found by its hash (`giftcards.redeeming` passes it with no
+    subject; possessing the code is the authorization).
     """
     _validate(req)
     if subject is None and issued_code is None:
@@ -198,7 +197,7 @@ def provision_gift_card(
     if issued_code is None and subject is not None:
         issued_code = _issued_code(req.redemption_code)
     code = issued_code.code if issued_code is not None else req.redemption_code
-    code_hash = crypto.keyed_hash('redemption_code', code)
+    code_hash = codes.code_hash(code)
     for _ in range(3):
         try:
             step = db.in_transaction(
@@ -239,10 +238,8 @@ def _validate(req: ProvisionRequest) -> None:
         raise errors.ValidationFailed(f'{problems[0]["field"]}: {problems[0]["message"]}', details=problems)
 
 
-def _issued_code(raw: str) -> IssuedCode | None:
+def _issued_code(raw: str) -> codes.IssuedCode | None:
     """The issued code an authenticated caller passed, if it is one of ours (only codes of our shape are looked up)."""
-    from giftcards import codes  # codes imports this module for the redeem route
-
     if codes.normalize(raw) is None:
         return None
     return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
@@ -263,14 +260,14 @@ class _Claimed:
     """A redemption written with a card from stock in this transaction, not charged yet."""
 
     redemption: dict[str, Any]
-    card: cards.RevealedCard
+    card: card_secrets.RevealedCard
 
 
 def _context(
     uow: UnitOfWork,
     req: ProvisionRequest,
     subject: str | None,
-    issued: IssuedCode | None,
+    issued: codes.IssuedCode | None,
     code_hash: bytes,
     new: dict[str, Any],
 ) -> tuple[dict[str, Any], _Claimed | None]:
@@ -316,7 +313,12 @@ def _context(
 
 
 def _charge_or_replay(
-    uow: UnitOfWork, req: ProvisionRequest, subject: str | None, issued: IssuedCode | None, code: str, code_hash: bytes
+    uow: UnitOfWork,
+    req: ProvisionRequest,
+    subject: str | None,
+    issued: codes.IssuedCode | None,
+    code: str,
+    code_hash: bytes,
 ) -> ProvisionResult | _Pending:
     redemption_id, charge_id = ids.time_ordered(), ids.time_ordered()
     new = {
@@ -331,7 +333,7 @@ def _charge_or_replay(
         'user_agent': _user_agent(req.user_agent),
         'channel': req.channel,
         'subject': subject,
-        'start': cards.scan_start(),
+        'start': card_claims.scan_start(),
     }
     ctx, claimed = _context(uow, req, subject, issued, code_hash, new)
     if ctx['existing_status'] == 'fulfilled':
@@ -357,7 +359,7 @@ def _charge_or_replay(
     ):
         raise _CodeTaken()  # a concurrent retry of this code took it over first
     if issued is not None:
-        _mark_redeemed(uow, issued)
+        codes.mark_redeemed(uow, issued.id)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
     price = int(ctx['price_cents'])
     insert = {
@@ -377,7 +379,7 @@ def _charge_or_replay(
     if claimed is None and ctx['existing_id'] is not None:
         # A failed code tried again: the first round trip claimed nothing, the code being taken until just now.
         claimed = _claim_and_insert(uow, insert)
-    card: cards.RevealedCard | None
+    card: card_secrets.RevealedCard | None
     token = vendor_key = None
     if claimed is not None:
         stored, card = claimed.redemption, claimed.card
@@ -422,17 +424,17 @@ def _claimed(redemptions: list[dict[str, Any]], card_rows: list[dict[str, Any]])
     _CARD_OF_REDEMPTION in the same round trip)."""
     if not redemptions:
         return None
-    return _Claimed(redemptions[0], cards.revealed(card_rows[0] if card_rows else None))
+    return _Claimed(redemptions[0], card_secrets.revealed(card_rows[0] if card_rows else None))
 
 
 def _claim_elsewhere_or_hold(
     uow: UnitOfWork, insert: dict[str, Any], denomination_cents: int
-) -> tuple[dict[str, Any], cards.RevealedCard | None, str | None, str | None]:
+) -> tuple[dict[str, Any], card_secrets.RevealedCard | None, str | None, str | None]:
     """When the cheapest pool had no card to give from where the scan started: a card of another pool (or of that
     one, scanned from its start), or, with none in stock, the redemption written `pending` with its vendor key and
     lease. Answers the stored redemption, the card (None: pending), and the lease token and vendor key of a
     pending one."""
-    claimed = cards.claim_card(uow, insert['brand'], denomination_cents)
+    claimed = card_claims.claim_card(uow, insert['brand'], denomination_cents)
     token = None if claimed else str(uuid.uuid4())
     vendor_key = None if claimed else idempotency_key_for(insert['id'])
     row = {
@@ -448,8 +450,8 @@ def _claim_elsewhere_or_hold(
     if claimed is None:
         ((stored,),) = uow.fetch_many((_INSERT, row))
         return stored, None, token, vendor_key
-    card_rows, (stored,) = uow.fetch_many(cards.card_query(claimed.card_id), (_INSERT, row))
-    return stored, cards.revealed(card_rows[0] if card_rows else None), None, None
+    card_rows, (stored,) = uow.fetch_many(card_secrets.card_query(claimed.card_id), (_INSERT, row))
+    return stored, card_secrets.revealed(card_rows[0] if card_rows else None), None, None
 
 
 def _with_pause(result: ProvisionResult) -> ProvisionResult:
@@ -466,21 +468,13 @@ def _with_pause(result: ProvisionResult) -> ProvisionResult:
     return replace(result, campaign_paused=paused, redemption={**result.redemption, 'campaign_paused': paused})
 
 
-def _check_issued(issued: IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
-    from giftcards import codes
-
+def _check_issued(issued: codes.IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
     if issued.status == 'void':
         raise codes.InvalidCode()
     if (issued.campaign_id, issued.brand_id, issued.denomination_cents) != (campaign_id, brand_id, denomination_cents):
         raise errors.Conflict(
             'This code was issued for another campaign, brand or denomination.', code='redemption_code_conflict'
         )
-
-
-def _mark_redeemed(uow: UnitOfWork, issued: IssuedCode) -> None:
-    from giftcards import codes
-
-    codes.mark_redeemed(uow, issued.id)
 
 
 def _reveal(
@@ -498,7 +492,7 @@ def _reveal(
     )
     return ProvisionResult(
         redemption=redemption,
-        card=cards.reveal_card(uow, redemption['card_id']),
+        card=card_secrets.reveal_card(uow, redemption['card_id']),
         credit_remaining_cents=int(redemption['credit_remaining_cents']),
         campaign_paused=bool(redemption['campaign_paused']),
         replayed=replayed,

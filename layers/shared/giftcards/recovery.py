@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from giftcards import alerts, cards, db, ledger
+from giftcards import alerts, card_claims, db, ledger
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger
 from giftcards.vendors import (
@@ -281,7 +281,7 @@ def store_card(pending: PendingOrder, vendor: str, card: IssuedCard) -> Outcome:
                 {'vendor': vendor, 'vendor_reference': card.vendor_reference},
             )
             return Outcome.FAILED
-        card_id = cards.store_vendor_card(
+        card_id = card_claims.store_vendor_card(
             uow,
             brand_id=pending.brand_id,
             denomination_cents=pending.denomination_cents,

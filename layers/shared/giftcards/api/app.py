@@ -1,4 +1,5 @@
-"""The resolver every function uses: validation on, exact decimal JSON, the contract's error shape."""
+"""The resolver every function uses: validation on, exact decimal JSON, and the one mapping of failures to the
+contract's error shape."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ import json
 from decimal import Decimal
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, Field
 
-from giftcards import errors
+from giftcards import db, errors
 from giftcards.api import edge
 from giftcards.auth import subject_from_claims
+from giftcards.observability import capture_lambda_handler, logger, metrics
 
 # Non-integer numbers become Decimal so that 27.5 stays 27.5; NaN/Infinity become Decimal too, and the
 # amount validator rejects them with a 422 rather than the parser with a 400.
@@ -92,8 +98,71 @@ def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGat
     app._request_validation_middleware = _JsonObjectBodies()
     for router in routers:
         app.include_router(router)
-    errors.register(app)
+    _register_errors(app)
     return app
+
+
+def _error_response(error: errors.DomainError) -> Response:
+    headers = {'Cache-Control': 'no-store', **error.headers}
+    return Response(
+        status_code=error.status, content_type='application/json', body=json.dumps(error.body()), headers=headers
+    )
+
+
+def _validation_details(problems: Any) -> list[dict[str, Any]]:
+    details = []
+    for problem in problems:
+        loc = [str(part) for part in problem.get('loc', ()) if part not in ('body', 'query', 'path', 'header')]
+        details.append({'field': '.'.join(loc) or None, 'message': str(problem.get('msg', 'invalid'))})
+    return details
+
+
+def _register_errors(app: APIGatewayHttpResolver) -> None:
+    """Install the exception handlers that give every failure the contract's shape: the one mapping to HTTP."""
+
+    @app.exception_handler(errors.DomainError)
+    def _domain(exc: errors.DomainError) -> Response:
+        if exc.status >= 500:
+            logger.warning('request failed', extra={'error_code': exc.code, 'status': exc.status})
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        problems = list(exc.errors())
+        if any(p.get('type') == 'json_invalid' for p in problems):
+            return _error_response(errors.MalformedJson())
+        details = _validation_details(problems)
+        first = details[0] if details else {'field': None, 'message': 'invalid'}
+        message = f'{first["field"]}: {first["message"]}' if first['field'] else first['message']
+        return _error_response(errors.ValidationFailed(message, details=details))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media(exc: RequestUnsupportedContentType) -> Response:
+        return _error_response(errors.UnsupportedMediaType())
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(exc: NotFoundError) -> Response:
+        return _error_response(errors.NotFound('No such route.', code='route_not_found'))
+
+    @app.exception_handler(ServiceError)
+    def _service(exc: ServiceError) -> Response:
+        return _error_response(
+            errors.DomainError(str(exc.msg), code='http_error')
+            if exc.status_code < 500
+            else errors.ServiceUnavailable()
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if db.is_input_data_exception(exc):
+            # The last wall: a value the database refused that no check above knew of. The caller's input, so a
+            # 422; logged, since it means a check is missing.
+            logger.warning('data exception from the database', extra={'sqlstate': db.sqlstate(exc)})
+            return _error_response(db.invalid_input())
+        logger.exception('unexpected error')
+        err = errors.DomainError('An internal error occurred.', code='internal_error')
+        err.status = 500
+        return _error_response(err)
 
 
 def _event(router: Router | APIGatewayHttpResolver) -> APIGatewayProxyEventV2:
@@ -121,8 +190,6 @@ def source(router: Router | APIGatewayHttpResolver) -> dict[str, str | None]:
 def http_handler(app: APIGatewayHttpResolver) -> Any:
     """The Lambda entry point for an HTTP function: correlation ids in every log line, traces, metrics."""
     from aws_lambda_powertools.logging import correlation_paths
-
-    from giftcards.observability import capture_lambda_handler, logger, metrics
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @capture_lambda_handler

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
-from giftcards import cards, errors, pagination
+from giftcards import errors, pagination, pools
 from giftcards.api.app import caller_subject
 from giftcards.db import UnitOfWork
 
@@ -51,10 +51,10 @@ class ImportOut(BaseModel):
 
 
 @router.post('/pools', summary='Create a CSV card pool for one brand and denomination (platform admin)')
-def post_pool(body: cards.PoolRequest) -> Response[PoolOut]:
+def post_pool(body: pools.PoolRequest) -> Response[PoolOut]:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
-        pool = cards.create_pool(uow, subject, body)
+        pool = pools.create_pool(uow, subject, body)
         uow.commit()
     return Response(status_code=201, content_type='application/json', body=PoolOut.model_validate(pool))
 
@@ -63,14 +63,14 @@ def post_pool(body: cards.PoolRequest) -> Response[PoolOut]:
 def get_pools(brand_id: BrandFilter = None, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> PoolPage:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
-        return PoolPage.model_validate(cards.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
+        return PoolPage.model_validate(pools.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
 
 
 @router.get('/pools/<pool_id>', summary='One CSV card pool with its stock (platform admin)')
 def get_pool(pool_id: str) -> PoolOut:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
-        return PoolOut.model_validate(cards.get_pool(uow, subject, pool_id))
+        return PoolOut.model_validate(pools.get_pool(uow, subject, pool_id))
 
 
 @router.post(
@@ -96,7 +96,7 @@ def post_cards(pool_id: str) -> Response[ImportOut]:
     )
     if media_type.strip().lower() != 'text/csv' or charset not in ('utf-8', 'utf8'):
         raise errors.UnsupportedMediaType('Send the file as text/csv in UTF-8.')
-    imported = cards.import_cards(subject, pool_id, io.BytesIO(_raw_body(event.body, bool(event.is_base64_encoded))))
+    imported = pools.import_cards(subject, pool_id, io.BytesIO(_raw_body(event.body, bool(event.is_base64_encoded))))
     return Response(status_code=201, content_type='application/json', body=ImportOut(imported=imported))
 
 

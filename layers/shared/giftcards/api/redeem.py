@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from giftcards import codes, errors, ratelimit, redeem_page
+from giftcards import codes, errors, ratelimit, redeem_page, redeeming
 from giftcards.api.app import parse_json, source
 from giftcards.observability import logger
 
@@ -94,7 +94,7 @@ def _page_kind(error: errors.DomainError) -> str:
     return 'rejected'
 
 
-def _card_view(redeemed: codes.Redeemed) -> redeem_page.CardView:
+def _card_view(redeemed: redeeming.Redeemed) -> redeem_page.CardView:
     card = redeemed.provisioned.card
     return redeem_page.CardView(
         brand=redeemed.brand_name,
@@ -136,7 +136,7 @@ def post_redeem() -> Response[str]:
         else:
             raise errors.UnsupportedMediaType('Send {"code": ...} as application/json, or post the form.')
         origin = source(router)
-        redeemed = codes.redeem(typed, ratelimit.Source.of(origin['ip'], origin['user_agent']))
+        redeemed = redeeming.redeem(typed, ratelimit.Source.of(origin['ip'], origin['user_agent']))
     except errors.DomainError as error:
         if error.status >= 500:
             logger.warning('redeem failed', extra={'error_code': error.code, 'status': error.status})

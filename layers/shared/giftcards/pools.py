@@ -1,4 +1,4 @@
-"""CSV card pools, card storage and the claim: the one module that handles card secrets in plaintext.
+"""CSV card pools: create, read and list them, their stock, and the import of a CSV file of cards into one.
 
 - Pools: one brand and denomination at one `cost_per_card`. Stock is the pool's rows in `available_cards`;
   claimed = cards ever imported (`card_pools.card_count`, changed only by imports) - available.
@@ -8,11 +8,6 @@
   batch into `cards` and `available_cards` (binary COPY), all in one transaction. Codes given twice or
   stored before are caught by the unique index on their hashes; only then are the hashes compared to name the
   lines. A bad file answers 422 with `[{line, message}]` (the header is line 1) and imports nothing.
-- Secrets: code, number and PIN are sealed with AES-GCM under one data key per import (one per process for vendor
-  cards), the card id as associated data; `code_hash` (HMAC) finds duplicates; the last 4 characters are kept
-  for display. Nothing here logs a code, number or PIN.
-- Claim (`claim_card`): the cheapest pool with stock first, a row of `available_cards` locked with
-  `FOR UPDATE SKIP LOCKED` and deleted, the card marked claimed, all in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -26,15 +21,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from functools import lru_cache
-from typing import IO, Annotated, Any, Literal
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Annotated, Any
 
 from pg8000.exceptions import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field
 
-from giftcards import crypto, db, errors, pagination
+from giftcards import card_secrets, crypto, db, errors, pagination
 from giftcards.auth import is_uuid, load_caller, require_platform_admin
 from giftcards.db import UnitOfWork
 from giftcards.money import Amount, to_dollars
@@ -49,23 +43,6 @@ MAX_REPORTED_ERRORS = 100
 BATCH_PAGES = 64  # of the staging table (about 5,000 cards) sealed per round trip: bounds the import's memory
 _MAX_HEADER_BYTES = 1_024
 _BOM = codecs.BOM_UTF8
-_LOWEST_UUID = '00000000-0000-0000-0000-000000000000'
-
-db.register_constraint(
-    'cards_code_hash_unique',
-    lambda: errors.Conflict('A card with the same code is already stored.', code='duplicate_card'),
-)
-db.register_constraint(
-    'cards_vendor_reference_unique',
-    lambda: errors.Conflict("This vendor's card is already stored.", code='duplicate_card'),
-)
-
-
-class CardIntegrityError(errors.DomainError):
-    """Stored card data failed AES-GCM authentication: it was altered or moved onto another card's row."""
-
-    status, code = 500, 'card_integrity_error'
-    default_message = 'The stored card data failed its integrity check; the card cannot be shown.'
 
 
 # --- pools ---------------------------------------------------------------------------------------------
@@ -238,50 +215,6 @@ def check_inventory(uow: UnitOfWork) -> list[str]:
     return [row['problem'] for row in uow.fetch(_INVENTORY_PROBLEMS)]
 
 
-# --- encryption ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _DataKey:
-    id: str
-    wrapped: bytes
-    plaintext: bytes = field(repr=False)
-
-
-def _new_data_key() -> _DataKey:
-    plaintext, wrapped = crypto.key_provider().generate_data_key()
-    return _DataKey(str(uuid.uuid4()), wrapped, plaintext)
-
-
-@lru_cache(maxsize=1)
-def _process_data_key() -> _DataKey:
-    """The data key this process seals vendor cards with: one KMS call per process, not per card."""
-    return _new_data_key()
-
-
-@lru_cache(maxsize=256)
-def _unwrapped(wrapped: bytes) -> bytes:
-    return crypto.key_provider().unwrap(wrapped)
-
-
-def _store_key(uow: UnitOfWork, key: _DataKey) -> None:
-    # Idempotent: the process key is stored again by every transaction that uses it, so a rolled-back first use
-    # cannot leave cards pointing at a key row that was never committed.
-    uow.execute(
-        'INSERT INTO card_data_keys (id, wrapped_key) VALUES (CAST(:id AS uuid), :wrapped) ON CONFLICT (id) DO NOTHING',
-        id=key.id,
-        wrapped=key.wrapped,
-    )
-
-
-CODE_HASH_PURPOSE = 'card_code'
-
-
-def code_hash(card_code: str) -> bytes:
-    """The keyed hash stored in `cards.code_hash` to find a code without storing it."""
-    return crypto.keyed_hash(CODE_HASH_PURPOSE, card_code)
-
-
 # --- import --------------------------------------------------------------------------------------------
 
 
@@ -433,7 +366,7 @@ def _binary(value: bytes) -> bytes:
 _UUID_LENGTH, _HASH_LENGTH, _DATE_LENGTH = (16).to_bytes(4, 'big'), (32).to_bytes(4, 'big'), (4).to_bytes(4, 'big')
 
 
-def _fixed_fields(pool: dict[str, Any], key: _DataKey) -> bytes:
+def _fixed_fields(pool: dict[str, Any], key: card_secrets.DataKey) -> bytes:
     """The start of each card's binary COPY row in one import: the field count, then pool, brand, denomination, cost,
     key, source and status."""
     return len(_CARD_COLUMNS).to_bytes(2, 'big') + b''.join(
@@ -502,7 +435,7 @@ def _staged_batches(uow: UnitOfWork, columns: str, condition: str = 'true') -> I
             yield rows
 
 
-def _insert_staged(uow: UnitOfWork, pool: dict[str, Any], key: _DataKey) -> int:
+def _insert_staged(uow: UnitOfWork, pool: dict[str, Any], key: card_secrets.DataKey) -> int:
     """Seal the staged rows and COPY them into cards and available_cards, a batch at a time.
 
     A second thread seals the next batch while the server inserts the last (indexes, WAL, and at the end of the
@@ -510,7 +443,7 @@ def _insert_staged(uow: UnitOfWork, pool: dict[str, Any], key: _DataKey) -> int:
     the batch: every exchange with the server needs the GIL back, and while the other thread was busy each waited
     up to the switch interval (5 ms) for it, the server idle meanwhile.
     """
-    sealer, hasher = crypto.Sealer(key.plaintext), crypto.keyed_hasher(CODE_HASH_PURPOSE)
+    sealer, hasher = crypto.Sealer(key.plaintext), crypto.keyed_hasher(card_secrets.CODE_HASH_PURPOSE)
     fixed, pool_id = _fixed_fields(pool, key), uuid.UUID(pool['id']).bytes
     sealed: deque[Future[tuple[bytes, bytes]]] = deque()
     imported = 0
@@ -551,7 +484,7 @@ def _copy_cards(uow: UnitOfWork, cards_data: Iterable[bytes], available_data: by
 
 def _duplicates(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Lines whose code is in the file twice or already stored, found by comparing keyed hashes."""
-    hasher = crypto.keyed_hasher(CODE_HASH_PURPOSE)
+    hasher = crypto.keyed_hasher(card_secrets.CODE_HASH_PURPOSE)
     uow.execute(_HASHES)
     for rows in _staged_batches(uow, 'line, btrim(card_code)', "coalesce(btrim(card_code), '') <> ''"):
         data = ''.join(f'{line},\\x{hasher(code).hex()}\n' for line, code in json.loads(rows))
@@ -588,8 +521,8 @@ def import_cards(subject: str, pool_id: str, csv_stream: IO[bytes]) -> int:
             raise _invalid_file([{'line': 2, 'message': 'the file holds no cards after the header'}])
         if problems := uow.fetch(_ROW_ERRORS):
             raise _refused(problems, _duplicates(uow))
-        key = _new_data_key()
-        _store_key(uow, key)
+        key = card_secrets.new_data_key()
+        card_secrets.store_key(uow, key)
         uow.execute('SAVEPOINT card_import')
         try:
             imported = _insert_staged(uow, pool, key)
@@ -629,253 +562,3 @@ def _lock_pool(uow: UnitOfWork, pool_id: str) -> dict[str, Any]:
     if row is None:
         raise errors.NotFound('No such pool.')
     return row
-
-
-# --- claim ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimedCard:
-    card_id: str
-    pool_id: str
-    cost_basis_cents: int
-    source: Literal['csv'] = 'csv'
-
-
-# Whether a pool has stock: its first card in available_cards' primary key (ORDER BY + LIMIT, which only that
-# index answers cheaply). An EXISTS, once the table is analysed and holds few pools, was planned as a hash of
-# every available card, or a scan through other pools' cards (16 ms a claim at 60,000 cards).
-POOLS_WITH_STOCK = """
-SELECT p.id::text AS id FROM card_pools p
- CROSS JOIN LATERAL (SELECT 1 FROM available_cards a WHERE a.pool_id = p.id ORDER BY a.card_id LIMIT 1) stock
- WHERE p.brand_id = CAST(:brand AS uuid) AND p.denomination_cents = CAST(:denomination AS bigint)
- ORDER BY p.cost_per_card_cents, p.created_at, p.id
-"""
-
-# One card of one pool: the first available card at or after :start in the primary key (pool_id, card_id), locked
-# (SKIP LOCKED: rows other claims hold are passed over), removed from available_cards and marked claimed.
-_TAKEN = """taken AS (
-    DELETE FROM available_cards
-     WHERE pool_id = {pool}
-       AND card_id = (SELECT card_id FROM available_cards
-                       WHERE pool_id = {pool} AND card_id >= CAST(:start AS uuid)
-                       ORDER BY card_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING card_id
-)"""
-_MARKED = """UPDATE cards SET status = 'claimed', claimed_at = now()
-  FROM taken WHERE cards.id = taken.card_id AND cards.status = 'available'"""
-_CLAIM = f"""
-WITH {{pool_cte}}{_TAKEN}
-{_MARKED}
-RETURNING cards.id::text AS card_id, cards.pool_id::text AS pool_id, cards.cost_cents
-"""
-CLAIM_FROM_POOL = _CLAIM.format(pool_cte='', pool='CAST(:pool AS uuid)')
-# The same from the cheapest pool with stock, in one round trip: what nearly every claim needs.
-_CHEAPEST = f'cheapest AS ({POOLS_WITH_STOCK.strip()}\n LIMIT 1),\n'
-_FROM_CHEAPEST = '(SELECT CAST(id AS uuid) FROM cheapest)'
-CLAIM_FROM_CHEAPEST = _CLAIM.format(pool_cte=_CHEAPEST, pool=_FROM_CHEAPEST)
-
-
-def claimed_from_cheapest(only_if: str = 'true') -> str:
-    """That claim as the first steps of a statement that goes on to use the card (`WITH {...}, ...`): `claimed` is
-    the card's row as the claim left it, empty when the cheapest pool had no card to give, or when the SQL
-    condition `only_if` (over the statement's earlier steps) does not hold."""
-    pool = f'(SELECT CAST(id AS uuid) FROM cheapest WHERE {only_if})'
-    return f"""{_CHEAPEST}{_TAKEN.format(pool=pool)},
-claimed AS ({_MARKED}
-    RETURNING cards.*)"""
-
-
-def scan_start() -> str:
-    """Where in a pool's key a claim starts looking: a random point (see `claim_card`)."""
-    return str(uuid.uuid4())
-
-
-def claim_card(uow: UnitOfWork, brand_id: str, denomination_cents: int) -> ClaimedCard | None:
-    """Claim one CSV card of the brand and denomination in the caller's transaction; None when no pool has one.
-
-    Pools are tried cheapest first. Within a pool the scan starts at a random point of the key and wraps around
-    once: concurrent claims start apart, and the entries earlier claims deleted (dead until vacuum) are spread
-    thin instead of piling up in front of every scan. The first try, the cheapest pool from a random point, is
-    one statement; only when it finds nothing are the pools listed and tried one by one.
-    """
-    row = uow.fetch_one(CLAIM_FROM_CHEAPEST, brand=brand_id, denomination=denomination_cents, start=scan_start())
-    if row is not None:
-        return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
-    for pool in uow.fetch(POOLS_WITH_STOCK, brand=brand_id, denomination=denomination_cents):
-        for start in (scan_start(), _LOWEST_UUID):
-            row = uow.fetch_one(CLAIM_FROM_POOL, pool=pool['id'], start=start)
-            if row is not None:
-                return ClaimedCard(row['card_id'], row['pool_id'], int(row['cost_cents']))
-    return None
-
-
-# --- vendor cards --------------------------------------------------------------------------------------
-
-
-def store_vendor_card(
-    uow: UnitOfWork,
-    *,
-    brand_id: str,
-    denomination_cents: int,
-    vendor: str,
-    vendor_reference: str | None,
-    card_code: str,
-    card_number: str | None,
-    pin: str | None,
-    expires_on: date | str | None,
-    cost_cents: int,
-) -> str:
-    """Encrypt and store a card a vendor sold (source 'api', already claimed); answers its id.
-
-    An expiry the vendor wrote in a form this cannot read is dropped (logged), never a reason to lose the card.
-    """
-    if not card_code:
-        raise errors.ValidationFailed('A vendor card needs a code.')
-    key = _process_data_key()
-    card_id = str(uuid.uuid4())
-    associated = uuid.UUID(card_id).bytes
-    _store_key(uow, key)
-    uow.execute(
-        'INSERT INTO cards (id, brand_id, denomination_cents, cost_cents, source, vendor, vendor_reference, key_id,'
-        ' code_sealed, number_sealed, pin_sealed, code_hash, code_last4, number_last4, expires_on, status,'
-        ' claimed_at)'
-        " VALUES (CAST(:id AS uuid), CAST(:brand AS uuid), :denomination, :cost, 'api', :vendor, :reference,"
-        ' CAST(:key AS uuid), :code, :number, :pin, :hash, :code_last4, :number_last4, :expires,'
-        " 'claimed', now())",
-        id=card_id,
-        brand=brand_id,
-        denomination=denomination_cents,
-        cost=cost_cents,
-        vendor=vendor,
-        reference=vendor_reference or None,
-        key=key.id,
-        code=crypto.seal(key.plaintext, card_code, associated),
-        number=crypto.seal(key.plaintext, card_number, associated) if card_number else None,
-        pin=crypto.seal(key.plaintext, pin, associated) if pin else None,
-        hash=code_hash(card_code),
-        code_last4=crypto.last4(card_code),
-        number_last4=crypto.last4(card_number),
-        expires=_vendor_expiry(expires_on, card_id),
-    )
-    return card_id
-
-
-def _vendor_expiry(value: date | str | None, card_id: str) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        logger.warning('vendor card expiry not understood; stored without one', extra={'card_id': card_id})
-        return None
-
-
-def find_vendor_card(uow: UnitOfWork, vendor: str, vendor_reference: str) -> str | None:
-    """The id of the card stored for a vendor's order reference, if any."""
-    value = uow.value(
-        'SELECT id::text FROM cards WHERE vendor = :vendor AND vendor_reference = :reference',
-        vendor=vendor,
-        reference=vendor_reference,
-    )
-    return str(value) if value is not None else None
-
-
-# --- reveal and display --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RevealedCard:
-    """A claimed card with its secrets. They stay out of `repr`, so logging the object leaks nothing."""
-
-    card_id: str
-    brand_id: str
-    denomination_cents: int
-    source: str
-    card_code: str = field(repr=False)
-    card_number: str | None = field(repr=False)
-    pin: str | None = field(repr=False)
-    expires_on: date | None
-    code_last4: str
-    number_last4: str | None
-    vendor: str | None
-    vendor_reference: str | None
-
-
-# A card with what decrypting it needs; callers add the WHERE clause.
-CARD_SELECT = (
-    'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
-    ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
-    ' c.expires_on, c.status, k.wrapped_key'
-    ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id'
-)
-_CARD = f'{CARD_SELECT} WHERE c.id = CAST(:id AS uuid)'
-
-
-def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:
-    """Decrypt a claimed card. The caller records the reveal (who, why) in its own transaction.
-
-    Raises NotFound for an unknown card, Conflict for a card still in stock, and CardIntegrityError when a
-    ciphertext does not authenticate against this card's id (tampered, or copied from another card's row).
-    """
-    return revealed(uow.fetch_one(_CARD, id=card_id) if is_uuid(card_id) else None)
-
-
-def card_query(card_id: str) -> tuple[str, dict[str, Any]]:
-    """The statement `revealed` reads, for a caller that sends it with others (`uow.fetch_many`); `card_id` is a
-    UUID."""
-    return _CARD, {'id': card_id}
-
-
-def revealed(row: dict[str, Any] | None) -> RevealedCard:
-    """The card `card_query` read (None: no such card), decrypted; raises as `reveal_card`."""
-    if row is None:
-        raise errors.NotFound('No such card.')
-    if row['status'] != 'claimed':
-        raise errors.Conflict('A card in stock is not shown until it is claimed.', code='card_not_claimed')
-    from cryptography.exceptions import InvalidTag  # imported where used, as in giftcards.crypto
-
-    key = _unwrapped(bytes(row['wrapped_key']))
-    associated = uuid.UUID(row['id']).bytes
-    try:
-        code, number, pin = (
-            crypto.unseal(key, bytes(sealed), associated) if sealed is not None else None
-            for sealed in (row['code_sealed'], row['number_sealed'], row['pin_sealed'])
-        )
-    except InvalidTag:
-        logger.error('card data failed its integrity check', extra={'card_id': row['id']})
-        raise CardIntegrityError() from None
-    assert code is not None
-    return RevealedCard(
-        card_id=row['id'],
-        brand_id=row['brand_id'],
-        denomination_cents=int(row['denomination_cents']),
-        source=row['source'],
-        card_code=code,
-        card_number=number,
-        pin=pin,
-        expires_on=row['expires_on'],
-        code_last4=row['code_last4'],
-        number_last4=row['number_last4'],
-        vendor=row['vendor'],
-        vendor_reference=row['vendor_reference'],
-    )
-
-
-def masked(last4: str | None) -> str | None:
-    """A secret shown by its last 4 characters only: '****1234'."""
-    return f'****{last4}' if last4 else None
-
-
-def masked_card(row: Mapping[str, Any] | RevealedCard) -> dict[str, Any]:
-    """A card for lists and logs: code and number masked to their last 4 characters, never the PIN.
-
-    `row` is a RevealedCard or a mapping with `code_last4` and `number_last4` (and optionally `expires_on`).
-    """
-    values = row.__dict__ if isinstance(row, RevealedCard) else row
-    expires_on = values.get('expires_on')
-    return {
-        'card_code': masked(values['code_last4']),
-        'card_number': masked(values.get('number_last4')),
-        'expires_on': expires_on.isoformat() if isinstance(expires_on, date) else expires_on,
-    }

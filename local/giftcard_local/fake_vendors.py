@@ -1,4 +1,4 @@
-"""A fake gift card vendor over real HTTP on 127.0.0.1, for tests and the local server. Never used in AWS.
+"""A fake gift card vendor over real HTTP on 127.0.0.1, for tests and the local server: local tooling, never deployed.
 
 It speaks enough of both real contracts for the real clients to talk to it:
 
