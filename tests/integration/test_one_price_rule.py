@@ -52,7 +52,7 @@ def test_the_price_list_is_what_every_caller_charges_and_counts(owner: Any) -> N
     s = ps.setup(owner, funds_cents=3_000, denomination_cents=1_000, prices=(price,))
     ps.pool(s.admin, s.brand['id'], 1_000, 900, 3)
 
-    charged = [s.provision().redemption['amount_charged_cents'] for _ in range(2)]  # 30.00 -> 8.00
+    charged = [s.provision().redemption.amount_charged_cents for _ in range(2)]  # 30.00 -> 8.00
 
     assert charged == [1_100, 1_100]
     assert (

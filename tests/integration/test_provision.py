@@ -6,12 +6,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import pg8000.native
 import pytest
-from giftcards import card_claims, card_secrets, codes, db, errors, hierarchy, ledger, provisioning
+from giftcards import card_secrets, codes, db, errors, hierarchy, ledger, provisioning
 from giftcards.observability import logger
 
-from tests import factories
+from tests import factories, round_trips
 from tests import provisioning_support as ps
 
 
@@ -44,8 +43,8 @@ def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: A
         f'ABC-{ps.new_code()}-XYZ', recipient_id='r-1', delivery_method='email', delivery_address='a@example.com'
     )
 
-    assert result.redemption['status'] == 'fulfilled'
-    assert result.redemption['source'] == 'csv'
+    assert result.redemption.status == 'fulfilled'
+    assert result.redemption.source == 'csv'
     assert result.card.card_code.startswith('CARD-')
     assert result.credit_remaining_cents == 7_500 == factories.balance_cents(s.paying_account)
     assert available_cards(pool) == 2
@@ -53,7 +52,7 @@ def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: A
         'SELECT status, source, amount_charged_cents, cost_basis_cents, agency_price_cents, code_last4,'
         ' recipient_id, delivery_method, delivery_address, host(source_ip) AS ip, user_agent,'
         ' redemption_code_hash, vendor_key FROM redemptions WHERE id = CAST(:id AS uuid)',
-        id=result.redemption['id'],
+        id=result.redemption.id,
     )[0]
     assert (row['status'], row['source'], row['amount_charged_cents'], row['cost_basis_cents']) == (
         'fulfilled',
@@ -70,38 +69,27 @@ def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: A
     )
     assert (row['ip'], row['user_agent']) == ('198.51.100.4', 'pytest')
     assert bytes(row['redemption_code_hash']) != b'ABC-123-XYZ' and len(row['redemption_code_hash']) == 32
-    assert reveals(result.redemption['id']) == [
+    assert reveals(result.redemption.id) == [
         {'channel': 'api', 'subject': s.tree.integration, 'ip': '198.51.100.4', 'user_agent': 'pytest'}
     ]
     assert factories.ledger_check().ok
 
 
 def test_a_csv_provision_is_two_round_trips(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read the campaign and the caller's memberships, claim the card and write the redemption, reading the card;
-    then charge and commit. The budget's row is locked in the last one only."""
+    """One read (the campaign, the existing redemption and the caller's memberships), then one call of the database
+    that claims the card, writes the redemption and charges, committed by the server: no BEGIN, no COMMIT."""
     s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
-    # From the start of the pool's key: a random start past its last card would take the slower claim.
-    monkeypatch.setattr(card_claims, 'scan_start', lambda: '00000000-0000-0000-0000-000000000000')
-    s.provision()  # statements prepared on this connection
-    sent: list[list[str]] = []
-    exchange, run = db._exchange, pg8000.native.Connection.run
+    with round_trips.recorded(monkeypatch) as sent:
+        s.provision()  # statements prepared on this connection
+        sent.clear()
+        result = s.provision(f'NOT-ISSUED-{ps.new_code()}')  # no shape of ours: no issued code to look up
 
-    def counted_exchange(conn: Any, statements: list[tuple[str, Any]], **kwargs: Any) -> Any:
-        sent.append([' '.join(sql.split())[:40] for sql, _ in statements])
-        return exchange(conn, statements, **kwargs)
-
-    def counted_run(conn: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append([sql])
-        return run(conn, sql, *args, **kwargs)
-
-    monkeypatch.setattr(db, '_exchange', counted_exchange)
-    monkeypatch.setattr(pg8000.native.Connection, 'run', counted_run)
-    result = s.provision(f'NOT-ISSUED-{ps.new_code()}')  # no shape of ours: no issued code to look up
-
-    assert result.redemption['status'] == 'fulfilled'
-    assert len(sent) == 2, sent
-    assert sent[1] == ['SELECT debit_entry_id, debit_balance_aft']  # ledger_transfer, then COMMIT
+    assert result.redemption.status == 'fulfilled'
+    assert [(r.what, r.words[:28]) for r in sent] == [
+        ('execute', 'SELECT c.id::text AS campaig'),
+        ('execute', 'SELECT * FROM provision_card'),
+    ], sent
     assert factories.ledger_check().ok
 
 
@@ -141,7 +129,7 @@ def test_charges_are_credited_to_the_chosen_spend_account(owner: Any, monkeypatc
 
     result = s.provision()
 
-    assert spend_credited_by(result.redemption['id']) == 'spend:7'
+    assert spend_credited_by(result.redemption.id) == 'spend:7'
     assert factories.ledger_check().ok
 
 
@@ -149,7 +137,7 @@ def test_charges_spread_over_the_spend_accounts(owner: Any) -> None:
     s = ps.setup(owner, funds_cents=100_000)
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 20)
 
-    credited = {spend_credited_by(s.provision().redemption['id']) for _ in range(20)}
+    credited = {spend_credited_by(s.provision().redemption.id) for _ in range(20)}
 
     # 20 charges all on one of 32 accounts, if the choice were uniform: a chance of 32 ** -19.
     assert len(credited) > 1
@@ -164,12 +152,12 @@ def test_the_price_list_sets_the_charge_and_the_agency_price(owner: Any) -> None
 
     result = s.provision()
 
-    assert result.redemption['amount_charged_cents'] == 2750
+    assert result.redemption.amount_charged_cents == 2750
     assert result.credit_remaining_cents == 7_250
     row = ps.query(
         'SELECT amount_charged_cents, cost_basis_cents, agency_price_cents FROM redemptions'
         ' WHERE id = CAST(:id AS uuid)',
-        id=result.redemption['id'],
+        id=result.redemption.id,
     )[0]
     assert row == {'amount_charged_cents': 2750, 'cost_basis_cents': 2350, 'agency_price_cents': 2600}
 
@@ -179,7 +167,7 @@ def test_every_role_that_may_provision_can(owner: Any) -> None:
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
 
     for subject in (s.tree.integration, s.tree.client_admin, s.tree.platform_admin):
-        assert s.provision(subject=subject).redemption['status'] == 'fulfilled'
+        assert s.provision(subject=subject).redemption.status == 'fulfilled'
 
 
 # --- the code is the idempotency key ---------------------------------------------------------------------
@@ -199,7 +187,7 @@ def test_the_same_code_again_replays_the_same_card_without_a_second_charge(owner
     assert again.credit_remaining_cents == first.credit_remaining_cents == 7_500
     assert factories.balance_cents(s.paying_account) == 7_500
     assert available_cards(pool) == 2
-    assert [r['subject'] for r in reveals(first.redemption['id'])] == [s.tree.integration, s.tree.client_admin]
+    assert [r['subject'] for r in reveals(first.redemption.id)] == [s.tree.integration, s.tree.client_admin]
 
 
 def test_a_replay_still_answers_after_the_campaign_was_paused(owner: Any) -> None:
@@ -242,7 +230,7 @@ def test_codes_differing_only_in_case_are_different_keys(owner: Any) -> None:
     code = ps.new_code()
     upper, lower = s.provision(code), s.provision(code.lower())
 
-    assert upper.redemption['id'] != lower.redemption['id'] and not lower.replayed
+    assert upper.redemption.id != lower.redemption.id and not lower.replayed
 
 
 # --- credit, campaign state, depletion -------------------------------------------------------------------
@@ -260,24 +248,49 @@ def test_insufficient_credit_charges_nothing_and_uses_no_card(owner: Any) -> Non
     assert ps.redemptions_of(s.campaign_id) == []
 
 
-def test_a_card_failing_its_integrity_check_charges_nothing_and_goes_back_to_stock(owner: Any) -> None:
-    """The card is decrypted after the statement that claims it and writes the redemption, before the charge: a
-    ciphertext that does not authenticate rolls all of it back."""
+def test_a_card_failing_its_integrity_check_is_refunded_taken_out_of_stock_and_raised(owner: Any) -> None:
+    """The card is decrypted once the call that claimed it and charged for it has committed: a ciphertext that does
+    not authenticate (altered in the database) refunds the charge, fails the redemption (so that its code can be
+    tried again, for another card), keeps the card out of stock, and raises a critical alert naming it."""
     s = ps.setup(owner, funds_cents=10_000)
-    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
-    owner.run(  # flip the bits of one byte of the stored code's ciphertext
+    pool = ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    owner.run(  # flip the bits of one byte of the stored code's ciphertext, on one card of the pool
         'UPDATE cards SET code_sealed = set_byte(code_sealed, 20, get_byte(code_sealed, 20) # 255)'
-        ' WHERE pool_id = CAST(:p AS uuid)',
+        ' WHERE id = (SELECT min(id::text)::uuid FROM cards WHERE pool_id = CAST(:p AS uuid))',
         p=pool,
     )
+    [[bad]] = owner.run('SELECT min(id::text) FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool)
+    owner.run('DELETE FROM available_cards WHERE pool_id = CAST(:p AS uuid) AND card_id <> CAST(:c AS uuid)',
+              p=pool, c=bad)  # fmt: skip
+    code = f'NOT-ISSUED-{ps.new_code()}'
 
     with pytest.raises(card_secrets.CardIntegrityError):
-        s.provision(f'NOT-ISSUED-{ps.new_code()}')
+        s.provision(code)
 
     assert factories.balance_cents(s.paying_account) == 10_000
-    assert available_cards(pool) == 1
-    assert ps.redemptions_of(s.campaign_id) == []
+    assert available_cards(pool) == 0
+    [redemption] = ps.redemptions_of(s.campaign_id)
+    assert (redemption['status'], redemption['card_id']) == ('failed', None)
+    [[status]] = owner.run('SELECT status FROM cards WHERE id = CAST(:c AS uuid)', c=bad)
+    assert status == 'claimed'
+    [[alerted]] = owner.run(
+        "SELECT count(*) FROM system_alerts WHERE type = 'card_integrity' AND entity_id = CAST(:c AS uuid)"
+        " AND severity = 'critical'",
+        c=bad,
+    )
+    assert alerted == 1
     assert factories.ledger_check().ok
+
+    # The code can be tried again: a sound card, charged once more.
+    owner.run(
+        'INSERT INTO available_cards (pool_id, card_id) SELECT pool_id, id FROM cards'
+        ' WHERE pool_id = CAST(:p AS uuid) AND id <> CAST(:c AS uuid)',
+        p=pool,
+        c=bad,
+    )
+    again = s.provision(code)
+    assert again.redemption.status == 'fulfilled' and again.card.card_id != bad
+    assert factories.balance_cents(s.paying_account) == 10_000 - again.redemption.amount_charged_cents
 
 
 @pytest.mark.parametrize('status', ['paused', 'ended'])
@@ -308,7 +321,7 @@ def test_the_charge_that_empties_the_campaign_pauses_it_and_says_so(owner: Any) 
         c=s.campaign_id,
     )
     assert audit[0]['actor'] == 'provisioning' and audit[0]['details']['reason'] == 'depleted'
-    assert audit[0]['details']['redemption_id'] == second.redemption['id']
+    assert audit[0]['details']['redemption_id'] == second.redemption.id
 
 
 def test_a_campaign_that_can_still_buy_its_cheapest_card_stays_active(owner: Any) -> None:
@@ -464,9 +477,9 @@ def test_the_redeem_page_provisions_an_issued_code_without_a_subject(owner: Any)
 
     result = provisioning.provision_gift_card(s.request(code, channel='redeem_page'), subject=None, issued_code=found)
 
-    assert result.redemption['status'] == 'fulfilled'
-    assert reveals(result.redemption['id'])[0]['channel'] == 'redeem_page'
-    assert reveals(result.redemption['id'])[0]['subject'] is None
+    assert result.redemption.status == 'fulfilled'
+    assert reveals(result.redemption.id)[0]['channel'] == 'redeem_page'
+    assert reveals(result.redemption.id)[0]['subject'] is None
 
 
 # --- secrets stay out of logs ----------------------------------------------------------------------------
@@ -485,7 +498,7 @@ def test_logs_of_a_full_provision_hold_no_card_code_and_no_full_redemption_code(
     s.provision(code)
 
     logged = capsys.readouterr().out
-    assert 'gift card provisioned' in logged and result.redemption['id'] in logged
+    assert 'gift card provisioned' in logged and result.redemption.id in logged
     assert result.card.card_code not in logged
     assert result.card.card_number and result.card.card_number not in logged
     assert code not in logged

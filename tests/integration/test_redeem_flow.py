@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from giftcards import codes, db, errors, provisioning, ratelimit, redeeming
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
-from tests import factories
+from tests import factories, round_trips
 from tests import redeem_support as rs
 
 LIMITS = ratelimit.Limits(max_failures=3, window=timedelta(seconds=60))
@@ -83,7 +83,7 @@ def test_replay_shows_the_same_card_charges_once_and_records_each_reveal(camp):
     second = redeem(code, source('10.9.8.6', 'second-browser'))
     assert second.replayed and not first.replayed
     assert second.provisioned.card == first.provisioned.card
-    assert second.provisioned.redemption['id'] == first.provisioned.redemption['id']
+    assert second.provisioned.redemption.id == first.provisioned.redemption.id
     assert factories.balance_cents(camp.tree.campaign['account_id']) == 100_000 - 2500
     seen = rs.reveals(first.provisioned.card.card_code)
     assert [(r['channel'], r['subject'], r['ip'], r['user_agent']) for r in seen] == [
@@ -136,16 +136,8 @@ def test_unknown_voided_and_malformed_codes_do_the_same_database_work(camp, monk
     """A hash and a lookup even for input that cannot be a code, so timing does not tell them apart."""
     voided = camp.issue()[0]
     codes.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
-    statements: list[tuple[str, ...]] = []
-    real_run = db.UnitOfWork._run
-
-    def spy(self, sql, **params):
-        statements.append((sql.split()[0], *sorted(params)))  # the statement's verb and parameter names
-        return real_run(self, sql, **params)
-
     hashed: list[str] = []
     real_hash = codes.code_hash
-    monkeypatch.setattr(db.UnitOfWork, '_run', spy)
 
     def counted_hash(value: str) -> bytes:
         hashed.append(value)
@@ -153,12 +145,15 @@ def test_unknown_voided_and_malformed_codes_do_the_same_database_work(camp, monk
 
     monkeypatch.setattr(codes, 'code_hash', counted_hash)
     work = []
-    for typed in (codes.generate_code(), voided, 'not a code at all'):
-        statements.clear()
-        hashed.clear()
-        with pytest.raises(codes.InvalidCode):
-            redeem(typed, source())
-        work.append((list(statements), len(hashed)))
+    with round_trips.recorded(monkeypatch) as sent:
+        for typed in ('not a code either', codes.generate_code(), voided, 'not a code at all'):
+            hashed.clear()
+            sent.clear()
+            with pytest.raises(codes.InvalidCode):
+                redeem(typed, source())
+            # each round trip by its statement's first word and its parameters' names
+            work.append(([(r.sql.split()[0], *r.params) for r in sent], len(hashed)))
+    work = work[1:]  # the first prepared the statements on this connection
     assert work[0] == work[1] == work[2]
     assert work[0][1] == 1
     assert ('SELECT', 'h') in work[0][0], 'the lookup by hash'

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 from tests import provisioning_support as ps
 
@@ -26,7 +26,7 @@ def fulfilled(database_url: str) -> dict[str, str]:
     row = ps.query(
         'SELECT id::text, card_id::text, charge_transfer_id::text AS charge FROM redemptions'
         ' WHERE id = CAST(:id AS uuid)',
-        id=result.redemption['id'],
+        id=result.redemption.id,
     )[0]
     return {'redemption': row['id'], 'card': row['card_id'], 'charge': row['charge']}
 

@@ -74,7 +74,7 @@ def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) 
     admin = factories.platform_admin(upgrading)
     ps.pool(admin, brand['id'], 2_000, 1_900, 5)
     s = ps.Setup(tree, brand, 2_000, admin)
-    assert [s.provision().redemption['amount_charged_cents'] for _ in range(5)] == [2_000] * 5  # 100.00 -> 0.00
+    assert [s.provision().redemption.amount_charged_cents for _ in range(5)] == [2_000] * 5  # 100.00 -> 0.00
     assert upgrading.run(
         'SELECT status, paused_reason FROM campaigns WHERE id = CAST(:c AS uuid)', c=tree.campaign['id']
     ) == [['paused', 'depleted']]

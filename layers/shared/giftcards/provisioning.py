@@ -22,10 +22,11 @@ import ipaddress
 import math
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, Literal
 
-from giftcards import auth, card_claims, card_secrets, codes, db, errors, ids, ledger, limits, recovery
+from giftcards import alerts, auth, card_claims, card_secrets, codes, db, errors, ids, ledger, limits, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.recovery import Outcome
@@ -60,12 +61,39 @@ class ProvisionRequest:
 
 
 @dataclass(frozen=True)
+class ProvisionedRedemption:
+    """A redemption as its answers show it (the columns of _SHOWN)."""
+
+    id: str
+    status: str
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+    amount_charged_cents: int
+    source: str | None
+    card_id: str | None
+    code_last4: str
+    campaign_paused: bool  # its charge left too little for the campaign's cheapest card: the campaign was paused
+    recipient_id: str | None
+    delivery_method: str | None
+    created_at: datetime
+    fulfilled_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProvisionedRedemption:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class ProvisionResult:
-    redemption: dict[str, Any]  # the stored redemption (see _REDEMPTION)
+    redemption: ProvisionedRedemption
     card: card_secrets.RevealedCard
-    credit_remaining_cents: int
-    campaign_paused: bool
+    credit_remaining_cents: int  # the paying account's balance right after this redemption's charge
     replayed: bool
+
+    @property
+    def campaign_paused(self) -> bool:
+        return self.redemption.campaign_paused
 
 
 @dataclass(frozen=True)
@@ -86,95 +114,31 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
   FROM redemptions r JOIN credit_entries e ON e.transfer_id = r.charge_transfer_id AND e.amount_cents < 0
 """
 
-# Everything the decision needs, in one round trip: the campaign and who pays for it, the brand and its price,
-# and the redemption this code already has, if any.
-_CONTEXT = """
+# Everything the decision needs, in one read: the campaign and its client, the brand, and the redemption this code
+# already has, if any; and the caller's memberships, to authorize it.
+_CONTEXT = f"""
 SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
-       CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END::text AS paying_account_id,
-       (SELECT id::text FROM credit_accounts WHERE system_name = :spend) AS spend_account_id,
        b.id::text AS brand_id, b.name AS brand_name,
        CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
-       card_price_cents(b.id, CAST(:denomination AS bigint)) AS price_cents, p.agency_price_cents,
        r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
-       r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents
+       r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents,
+       {auth.MEMBERSHIPS} AS memberships
   FROM campaigns c JOIN clients cl ON cl.id = c.client_id
   LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
-  LEFT JOIN brand_prices p ON p.brand_id = b.id AND p.denomination_cents = CAST(:denomination AS bigint)
   LEFT JOIN redemptions r ON r.redemption_code_hash = :hash
  WHERE c.id = CAST(:campaign AS uuid)
 """
 
-# The redemption, and for a card handed out now the record of its reveal, in one statement. :status is read as
-# text wherever it appears (the column's type is a domain, and a parameter takes one type).
-_INSERT = f"""
-WITH r AS (
-    INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
-        denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
-        cost_basis_cents, agency_price_cents, vendor_key, next_attempt_at, lease_token, recipient_id,
-        delivery_method, delivery_address, source_ip, user_agent, fulfilled_at)
-    VALUES (CAST(:id AS uuid), :hash, :last4, CAST(:campaign AS uuid), CAST(:client AS uuid), CAST(:brand AS uuid),
-        :denomination, CAST(:status AS text), :source, CAST(:card AS uuid), CAST(:payer AS uuid),
-        CAST(:charge AS uuid), :charged, :cost, :agency_price, :vendor_key,
-        CASE WHEN CAST(:status AS text) = 'pending' THEN now() + make_interval(secs => :lease) END,
-        CAST(:token AS uuid), :recipient_id, :delivery_method, :delivery_address, CAST(:ip AS inet), :user_agent,
-        CASE WHEN CAST(:status AS text) = 'fulfilled' THEN now() END)
-    RETURNING *
-), reveal AS (
-    INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
-    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), :user_agent FROM r WHERE card_id IS NOT NULL
-)
-SELECT {_SHOWN} FROM r
+# The card handed out, the redemption and its charge, in one call (migration 0018).
+_PROVISION = """
+SELECT * FROM provision_card(
+    CAST(:id AS uuid), CAST(:charge AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
+    CAST(:brand AS uuid), CAST(:denomination AS bigint), CAST(:spend AS text), CAST(:issued AS uuid),
+    CAST(:retry_of AS uuid), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
+    CAST(:delivery_address AS text), CAST(:ip AS inet), CAST(:user_agent AS text), CAST(:channel AS text),
+    CAST(:subject AS text), CAST(:initiator AS text), CAST(:start AS uuid), CAST(:vendor_key AS text),
+    CAST(:token AS uuid), CAST(:lease AS double precision))
 """
-
-# The values of a redemption written with the card `claimed`: from the request's parameters, but for the four that
-# come from the campaign ({client}, {payer}, {charged}, {agency_price}), which each statement fills in.
-_NEW_REDEMPTION = """CAST(:id AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
-        {client}, CAST(:brand AS uuid), CAST(:denomination AS bigint), 'fulfilled', claimed.source, claimed.id,
-        {payer}, CAST(:charge AS uuid), {charged}, claimed.cost_cents, {agency_price},
-        CAST(:recipient_id AS text), CAST(:delivery_method AS text), CAST(:delivery_address AS text),
-        CAST(:ip AS inet), CAST(:user_agent AS text), now()"""
-_INSERT_CLAIMED = """
-inserted AS (
-    INSERT INTO redemptions (id, redemption_code_hash, code_last4, campaign_id, client_id, brand_id,
-        denomination_cents, status, source, card_id, paying_account_id, charge_transfer_id, amount_charged_cents,
-        cost_basis_cents, agency_price_cents, recipient_id, delivery_method, delivery_address, source_ip,
-        user_agent, fulfilled_at)
-    SELECT {values}
-      FROM claimed{joined}
-    RETURNING *
-), reveal AS (
-    INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
-    SELECT id, card_id, :channel, :subject, CAST(:ip AS inet), CAST(:user_agent AS text) FROM inserted
-)"""
-# The CSV path's usual case, in the first round trip: the campaign's context (_CONTEXT), and, when the campaign is
-# active, offers the denomination and the code is new, the cheapest pool's card claimed, the redemption written
-# `fulfilled` with it, and its reveal. The caller is authorized after the round trip; refused, all of it is rolled
-# back. The price is the context's, card_price_cents (migration 0016).
-_CONTEXT_AND_CLAIM = f"""
-WITH ctx AS ({_CONTEXT}),
-open AS (SELECT * FROM ctx WHERE campaign_status = 'active' AND offered AND existing_id IS NULL),
-{card_claims.claimed_from_cheapest(only_if='EXISTS (SELECT 1 FROM open)')},
-{_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
-    client='CAST(open.client_id AS uuid)', payer='CAST(open.paying_account_id AS uuid)',
-    charged='open.price_cents', agency_price='open.agency_price_cents',
-), joined=' CROSS JOIN open')}
-SELECT * FROM ctx
-"""  # fmt: skip
-# The CSV path when the campaign's context is already known: the cheapest pool's card claimed, the redemption and
-# its reveal written; nothing at all when that pool had no card to give.
-_CLAIM_AND_INSERT = f"""
-WITH {card_claims.claimed_from_cheapest()},
-{_INSERT_CLAIMED.format(values=_NEW_REDEMPTION.format(
-    client='CAST(:client AS uuid)', payer='CAST(:payer AS uuid)', charged='CAST(:charged AS bigint)',
-    agency_price='CAST(:agency_price AS bigint)',
-), joined='')}
-SELECT {_SHOWN} FROM inserted r
-"""  # fmt: skip
-# The redemption and the card this transaction has just written and claimed, with what decrypting the card needs.
-_NEW = f'SELECT {_SHOWN} FROM redemptions r WHERE r.id = CAST(:id AS uuid)'
-_CARD_OF_REDEMPTION = (
-    f'{card_secrets.CARD_SELECT} WHERE c.id = (SELECT card_id FROM redemptions WHERE id = CAST(:id AS uuid))'
-)
 
 _REVEAL = """
 INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
@@ -200,9 +164,7 @@ def provision_gift_card(
     code_hash = codes.code_hash(code)
     for _ in range(3):
         try:
-            step = db.in_transaction(
-                lambda uow: _charge_or_replay(uow, req, subject, issued_code, code, code_hash), keyed=True
-            )
+            step = _charge_or_replay(req, subject, issued_code, code, code_hash)
         except _CodeTaken:
             continue
         except errors.OutcomeUnknown as exc:
@@ -215,10 +177,10 @@ def provision_gift_card(
         except (errors.InsufficientCredit, errors.CampaignNotActive):
             # A concurrent request with the same code may have spent the last credit or paused the campaign:
             # then its answer is this request's answer.
-            if db.in_transaction(lambda uow: _find(uow, code_hash), read_only=True) is None:
+            if db.read((_FIND, {'hash': code_hash}))[0] == []:
                 raise
             continue
-        result = _with_pause(step) if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
+        result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
         _log(result, code)
         return result
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
@@ -245,8 +207,7 @@ def _issued_code(raw: str) -> codes.IssuedCode | None:
     return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
 
 
-def _find(uow: UnitOfWork, code_hash: bytes) -> dict[str, Any] | None:
-    return uow.fetch_one(f'{_REDEMPTION} WHERE r.redemption_code_hash = :hash', hash=code_hash)
+_FIND = 'SELECT id FROM redemptions WHERE redemption_code_hash = :hash'
 
 
 def _find_by_id(uow: UnitOfWork, redemption_id: str) -> dict[str, Any]:
@@ -255,45 +216,26 @@ def _find_by_id(uow: UnitOfWork, redemption_id: str) -> dict[str, Any]:
     return row
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    """A redemption written with a card from stock in this transaction, not charged yet."""
-
-    redemption: dict[str, Any]
-    card: card_secrets.RevealedCard
-
-
 def _context(
-    uow: UnitOfWork,
-    req: ProvisionRequest,
-    subject: str | None,
-    issued: codes.IssuedCode | None,
-    code_hash: bytes,
-    new: dict[str, Any],
-) -> tuple[dict[str, Any], _Claimed | None]:
-    """The campaign, brand, price and existing redemption, once the caller may provision for the campaign; and the
-    redemption `new` describes, written with the cheapest pool's card in the same round trip when the campaign can
-    take it (_CONTEXT_AND_CLAIM). Refusing the caller rolls that back with the rest of the transaction."""
+    req: ProvisionRequest, subject: str | None, issued: codes.IssuedCode | None, code_hash: bytes
+) -> dict[str, Any]:
+    """The campaign, brand and existing redemption (_CONTEXT), once the caller may provision for the campaign."""
     if not auth.is_uuid(req.campaign_id):
         raise errors.NotFound('No such campaign.')
     if not auth.is_uuid(req.brand_id):
         raise errors.NotFound('No such brand.')
     brand_id = str(uuid.UUID(req.brand_id))
-    context = {
+    params = {
         'campaign': req.campaign_id,
         'brand': brand_id,
         'denomination': req.denomination_cents,
         'hash': code_hash,
-        'spend': ledger.spend_account_name(),
+        's': subject,
     }
-    by_id = {'id': new['id']}
-    queries = [(_CONTEXT_AND_CLAIM, {**new, **context}), (_NEW, by_id), (_CARD_OF_REDEMPTION, by_id)]
-    if subject is not None:
-        queries.append((auth.MEMBERSHIPS_QUERY, {'s': subject}))
-    found, redemptions, card_rows, *memberships = uow.fetch_many(*queries)  # one round trip
+    (found,) = db.read((_CONTEXT, params))
     ctx = found[0] if found else None
     if subject is not None:
-        caller = auth.caller_from(subject, memberships[0])
+        caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
         if ctx is None or not caller.sees_client(ctx['client_id'], ctx['agency_id']):
             raise errors.NotFound('No such campaign.')
         if not caller.may_provision(ctx['client_id']):
@@ -309,35 +251,18 @@ def _context(
             'This redemption code was already used for a different campaign, brand or denomination.',
             code='redemption_code_conflict',
         )
-    return ctx, _claimed(redemptions, card_rows)
+    return ctx
 
 
 def _charge_or_replay(
-    uow: UnitOfWork,
-    req: ProvisionRequest,
-    subject: str | None,
-    issued: codes.IssuedCode | None,
-    code: str,
-    code_hash: bytes,
+    req: ProvisionRequest, subject: str | None, issued: codes.IssuedCode | None, code: str, code_hash: bytes
 ) -> ProvisionResult | _Pending:
-    redemption_id, charge_id = ids.time_ordered(), ids.time_ordered()
-    new = {
-        'id': redemption_id,
-        'hash': code_hash,
-        'last4': code[-4:],
-        'charge': charge_id,
-        'recipient_id': req.recipient_id,
-        'delivery_method': req.delivery_method,
-        'delivery_address': req.delivery_address,
-        'ip': _ip(req.source_ip),
-        'user_agent': _user_agent(req.user_agent),
-        'channel': req.channel,
-        'subject': subject,
-        'start': card_claims.scan_start(),
-    }
-    ctx, claimed = _context(uow, req, subject, issued, code_hash, new)
+    """One read to decide; then the replay of what the code already got, or one call that charges for a card."""
+    ctx = _context(req, subject, issued, code_hash)
     if ctx['existing_status'] == 'fulfilled':
-        return _reveal(uow, _find_by_id(uow, ctx['existing_id']), req, subject, replayed=True)
+        return db.in_transaction(
+            lambda uow: _reveal(uow, _find_by_id(uow, ctx['existing_id']), req, subject, replayed=True)
+        )
     if ctx['existing_status'] == 'pending':
         return _Pending(ctx['existing_id'])
     if ctx['brand_id'] is None:
@@ -350,122 +275,103 @@ def _charge_or_replay(
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
 
-    if ctx['existing_status'] == 'failed' and not uow.fetch(
-        'UPDATE redemptions SET redemption_code_hash = NULL, retried_by = CAST(:new AS uuid), updated_at = now()'
-        " WHERE id = CAST(:old AS uuid) AND redemption_code_hash = :hash AND status = 'failed' RETURNING id",
-        old=ctx['existing_id'],
-        new=redemption_id,
-        hash=code_hash,
-    ):
-        raise _CodeTaken()  # a concurrent retry of this code took it over first
-    if issued is not None:
-        codes.mark_redeemed(uow, issued.id)
+    redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
-    price = int(ctx['price_cents'])
-    insert = {
-        **new,
-        'campaign': campaign_id,
-        'client': ctx['client_id'],
-        'brand': brand_id,
-        'denomination': req.denomination_cents,
-        'payer': ctx['paying_account_id'],
-        'charged': price,
-        'agency_price': ctx['agency_price_cents'],
-    }
-    # Everything else first, the charge last with COMMIT in the same round trip: the paying account's row, locked
-    # by the charge until commit, is what every provision on this budget queues for. The redemption's reference to
-    # its charge and the depletion pause are checked at that commit (migration 0009). A card is decrypted before
-    # the charge: one that fails its integrity check rolls all of it back.
-    if claimed is None and ctx['existing_id'] is not None:
-        # A failed code tried again: the first round trip claimed nothing, the code being taken until just now.
-        claimed = _claim_and_insert(uow, insert)
-    card: card_secrets.RevealedCard | None
-    token = vendor_key = None
-    if claimed is not None:
-        stored, card = claimed.redemption, claimed.card
-    else:
-        stored, card, token, vendor_key = _claim_elsewhere_or_hold(uow, insert, req.denomination_cents)
-    charge = ledger.transfer_credit(
-        uow,
-        ctx['paying_account_id'],
-        ctx['spend_account_id'],
-        price,
-        'redemption',
+    (row,) = db.call(
+        _PROVISION,
+        id=redemption_id,
+        charge=ids.time_ordered(),
+        hash=code_hash,
+        last4=code[-4:],
+        campaign=campaign_id,
+        brand=brand_id,
+        denomination=req.denomination_cents,
+        spend=ledger.spend_account_name(),
+        issued=issued.id if issued is not None else None,
+        retry_of=ctx['existing_id'] if ctx['existing_status'] == 'failed' else None,
+        recipient_id=req.recipient_id,
+        delivery_method=req.delivery_method,
+        delivery_address=req.delivery_address,
+        ip=_ip(req.source_ip),
+        user_agent=_user_agent(req.user_agent),
+        channel=req.channel,
+        subject=subject,
         initiator=subject or f'redeem:{req.channel}',
-        notes=f'redemption {redemption_id}',
-        transfer_id=charge_id,
-        commit=True,
+        start=card_claims.scan_start(),
+        vendor_key=idempotency_key_for(redemption_id),
+        token=token,
+        lease=recovery.lease_s(),
     )
-    if card is None:
-        assert token is not None and vendor_key is not None
+    if row['redemption_status'] == 'pending':
         order = recovery.PendingOrder(
-            redemption_id, vendor_key, brand_id, ctx['brand_name'], req.denomination_cents, uncertain_vendor=None
+            redemption_id,
+            idempotency_key_for(redemption_id),
+            brand_id,
+            ctx['brand_name'],
+            req.denomination_cents,
+            uncertain_vendor=None,
         )
         return _Pending(redemption_id, (order, token))
-    remaining = charge.debit.balance_after_cents
+    redemption = ProvisionedRedemption(
+        id=redemption_id,
+        status=row['redemption_status'],
+        campaign_id=campaign_id,
+        brand_id=brand_id,
+        denomination_cents=req.denomination_cents,
+        amount_charged_cents=int(row['amount_charged_cents']),
+        source=row['source'],
+        card_id=row['id'],
+        code_last4=code[-4:],
+        campaign_paused=bool(row['campaign_paused']),
+        recipient_id=req.recipient_id,
+        delivery_method=req.delivery_method,
+        created_at=row['created_at'],
+        fulfilled_at=row['fulfilled_at'],
+    )
+    try:
+        card = card_secrets.revealed(row)
+    except card_secrets.CardIntegrityError:
+        _refund_unrevealable(redemption_id, row['id'], campaign_id)
+        raise
     return ProvisionResult(
-        redemption={**stored, 'credit_remaining_cents': remaining},
-        card=card,
-        credit_remaining_cents=remaining,
-        campaign_paused=False,
-        replayed=False,
+        redemption=redemption, card=card, credit_remaining_cents=int(row['credit_remaining_cents']), replayed=False
     )
 
 
-def _claim_and_insert(uow: UnitOfWork, insert: dict[str, Any]) -> _Claimed | None:
-    """The cheapest pool's card claimed and the redemption written with it (_CLAIM_AND_INSERT), the card read in
-    the same round trip; None when that pool had no card to give."""
-    stored, card_rows = uow.fetch_many((_CLAIM_AND_INSERT, insert), (_CARD_OF_REDEMPTION, insert))
-    return _claimed(stored, card_rows)
+def _refund_unrevealable(redemption_id: str, card_id: str, campaign_id: str) -> None:
+    """The card just handed out failed its integrity check (its stored data was altered): refund the charge and
+    fail the redemption, so that the code can be tried again and get another card; the card stays out of stock
+    (claimed, with no redemption), and a critical alert names it."""
 
-
-def _claimed(redemptions: list[dict[str, Any]], card_rows: list[dict[str, Any]]) -> _Claimed | None:
-    """The redemption a claiming statement wrote, if it wrote one, with its card decrypted (read by
-    _CARD_OF_REDEMPTION in the same round trip)."""
-    if not redemptions:
-        return None
-    return _Claimed(redemptions[0], card_secrets.revealed(card_rows[0] if card_rows else None))
-
-
-def _claim_elsewhere_or_hold(
-    uow: UnitOfWork, insert: dict[str, Any], denomination_cents: int
-) -> tuple[dict[str, Any], card_secrets.RevealedCard | None, str | None, str | None]:
-    """When the cheapest pool had no card to give from where the scan started: a card of another pool (or of that
-    one, scanned from its start), or, with none in stock, the redemption written `pending` with its vendor key and
-    lease. Answers the stored redemption, the card (None: pending), and the lease token and vendor key of a
-    pending one."""
-    claimed = card_claims.claim_card(uow, insert['brand'], denomination_cents)
-    token = None if claimed else str(uuid.uuid4())
-    vendor_key = None if claimed else idempotency_key_for(insert['id'])
-    row = {
-        **insert,
-        'status': 'fulfilled' if claimed else 'pending',
-        'source': claimed.source if claimed else None,
-        'card': claimed.card_id if claimed else None,
-        'cost': claimed.cost_basis_cents if claimed else None,
-        'vendor_key': vendor_key,
-        'lease': recovery.lease_s() if token else 0,
-        'token': token,
-    }
-    if claimed is None:
-        ((stored,),) = uow.fetch_many((_INSERT, row))
-        return stored, None, token, vendor_key
-    card_rows, (stored,) = uow.fetch_many(card_secrets.card_query(claimed.card_id), (_INSERT, row))
-    return stored, card_secrets.revealed(card_rows[0] if card_rows else None), None, None
-
-
-def _with_pause(result: ProvisionResult) -> ProvisionResult:
-    """A charge that left less than its own price may have paused the campaign at commit: read whether it did."""
-    if result.replayed or result.credit_remaining_cents >= result.redemption['amount_charged_cents']:
-        return result
-    paused = bool(
-        db.in_transaction(
-            lambda uow: uow.value(
-                'SELECT campaign_paused FROM redemptions WHERE id = CAST(:id AS uuid)', id=result.redemption['id']
-            )
+    def work(uow: UnitOfWork) -> None:
+        charge = uow.value(
+            'SELECT charge_transfer_id::text FROM redemptions'
+            " WHERE id = CAST(:id AS uuid) AND status = 'fulfilled' FOR UPDATE",
+            id=redemption_id,
         )
-    )
-    return replace(result, campaign_paused=paused, redemption={**result.redemption, 'campaign_paused': paused})
+        if charge is None:
+            return
+        refund = ledger.reverse_transfer(
+            uow, charge, kind='refund', initiator='provisioning', notes=f'redemption {redemption_id}: card unreadable'
+        )
+        uow.execute(
+            "UPDATE redemptions SET status = 'failed', refund_transfer_id = CAST(:refund AS uuid), card_id = NULL,"
+            " source = NULL, failed_at = now(), last_vendor_error = 'card failed its integrity check',"
+            ' updated_at = now() WHERE id = CAST(:id AS uuid)',
+            id=redemption_id,
+            refund=refund.id,
+        )
+        alerts.raise_alert(
+            uow,
+            'card_integrity',
+            'critical',
+            'card',
+            card_id,
+            'A stored card failed its integrity check and was taken out of stock; the redemption was refunded',
+            {'redemption_id': redemption_id, 'campaign_id': campaign_id},
+        )
+
+    db.in_transaction(work)
 
 
 def _check_issued(issued: codes.IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
@@ -491,10 +397,9 @@ def _reveal(
         user_agent=_user_agent(req.user_agent),
     )
     return ProvisionResult(
-        redemption=redemption,
+        redemption=ProvisionedRedemption.from_row(redemption),
         card=card_secrets.reveal_card(uow, redemption['card_id']),
         credit_remaining_cents=int(redemption['credit_remaining_cents']),
-        campaign_paused=bool(redemption['campaign_paused']),
         replayed=replayed,
     )
 
@@ -533,9 +438,9 @@ def _log(result: ProvisionResult, code: str) -> None:
     logger.info(
         'gift card provisioned',
         extra={
-            'redemption_id': r['id'],
-            'campaign_id': r['campaign_id'],
-            'source': r['source'],
+            'redemption_id': r.id,
+            'campaign_id': r.campaign_id,
+            'source': r.source,
             'redemption_code': mask(code),
             'replayed': result.replayed,
             'campaign_paused': result.campaign_paused,

@@ -53,10 +53,10 @@ class Redeemed:
                 'expires_on': card.expires_on.isoformat() if card.expires_on else None,
             },
             'redemption': {
-                'id': redemption['id'],
-                'status': redemption['status'],
+                'id': redemption.id,
+                'status': redemption.status,
                 'code': codes.masked(self.code_last4),
-                'created_at': pagination.iso(redemption['created_at']),
+                'created_at': pagination.iso(redemption.created_at),
             },
         }
 

@@ -40,7 +40,7 @@ def render(result: ProvisionResult) -> dict[str, Any]:
     shown_card: dict[str, Any] = {
         'cardCode': card.card_code,
         'cardNumber': card.card_number,
-        'cardValue': to_dollars(r['denomination_cents']),
+        'cardValue': to_dollars(r.denomination_cents),
     }
     if card.pin:
         shown_card['pin'] = card.pin
@@ -49,21 +49,21 @@ def render(result: ProvisionResult) -> dict[str, Any]:
     body: dict[str, Any] = {
         'success': True,
         'redemption': {
-            'id': r['id'],
-            'status': r['status'],
-            'campaignId': r['campaign_id'],
-            'brandId': r['brand_id'],
-            'denomination': to_dollars(r['denomination_cents']),
-            'amountCharged': to_dollars(r['amount_charged_cents']),
-            'source': r['source'],
-            'redemptionCodeLast4': r['code_last4'],
-            'recipientId': r['recipient_id'],
-            'deliveryMethod': r['delivery_method'],
-            'createdAt': r['created_at'].isoformat(),
-            'fulfilledAt': r['fulfilled_at'].isoformat() if r['fulfilled_at'] else None,
+            'id': r.id,
+            'status': r.status,
+            'campaignId': r.campaign_id,
+            'brandId': r.brand_id,
+            'denomination': to_dollars(r.denomination_cents),
+            'amountCharged': to_dollars(r.amount_charged_cents),
+            'source': r.source,
+            'redemptionCodeLast4': r.code_last4,
+            'recipientId': r.recipient_id,
+            'deliveryMethod': r.delivery_method,
+            'createdAt': r.created_at.isoformat(),
+            'fulfilledAt': r.fulfilled_at.isoformat() if r.fulfilled_at else None,
         },
         'card': shown_card,
-        'source': r['source'],
+        'source': r.source,
         'creditRemaining': to_dollars(result.credit_remaining_cents),
     }
     if result.campaign_paused:
