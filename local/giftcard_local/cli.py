@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from giftcard_local import embedded, logs
 
@@ -86,8 +87,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Commands(Protocol):
+    """Where a module adds its subcommands: what argparse's `add_subparsers()` answers."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
 # Other modules add their subcommands here (serve, token, demo, check, vendor-fault).
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+EXTENSIONS: list[Callable[[Commands], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:

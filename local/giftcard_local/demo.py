@@ -168,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register(sub: argparse._SubParsersAction) -> None:
+def _register(sub: cli.Commands) -> None:
     demo = sub.add_parser('demo', help='load demo data; print tokens and a redemption code')
     demo.add_argument('--json', action='store_true', help='print the result as JSON')
 

@@ -217,7 +217,7 @@ class FakeVendor:
         }
 
     # --- request handling --------------------------------------------------------------------------------------
-    def _handle(self, handler: _Handler, method: str) -> None:
+    def handle(self, handler: _Handler, method: str) -> None:
         url = urlsplit(handler.path)
         length = int(handler.headers.get('Content-Length') or 0)
         raw = handler.rfile.read(length) if length else b''
@@ -481,10 +481,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        self.server.fake._handle(self, 'GET')
+        self.server.fake.handle(self, 'GET')
 
     def do_POST(self) -> None:
-        self.server.fake._handle(self, 'POST')
+        self.server.fake.handle(self, 'POST')
 
     def reply(self, status: int, body: Mapping[str, Any], *, request_id: bool = False) -> None:
         data = json.dumps(body).encode()

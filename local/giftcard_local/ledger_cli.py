@@ -8,7 +8,7 @@ import sys
 from giftcard_local import cli, embedded
 
 
-def _add_commands(sub: argparse._SubParsersAction) -> None:
+def _add_commands(sub: cli.Commands) -> None:
     sub.add_parser(
         'check',
         help='verify the ledger: balances equal their entries, two balanced entries per transfer, sum zero',

@@ -21,7 +21,7 @@ from giftcard_local import cli, embedded, tokens
 DEMO_MODULE = 'giftcard_local.demo'
 
 
-def _add_commands(sub: argparse._SubParsersAction) -> None:
+def _add_commands(sub: cli.Commands) -> None:
     serve = sub.add_parser('serve', help='run the local API (template.yaml routes, JWT check, monitor)')
     _server_options(serve)
     serve.add_argument('--no-monitor', action='store_true', help='do not run the scheduled monitor')

@@ -18,7 +18,7 @@ from giftcard_local.fake_vendors import MODES
 from giftcard_local.local_vendors import VENDORS_FILE
 
 
-def _add_parser(sub: argparse._SubParsersAction) -> None:
+def _add_parser(sub: cli.Commands) -> None:
     p = sub.add_parser(
         'vendor-fault',
         help='switch the local fake vendors of the running `giftcard serve`',

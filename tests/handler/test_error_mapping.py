@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from giftcards.api.app import http_handler, make_app
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 from tests.events import call, http_event
 

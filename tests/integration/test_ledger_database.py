@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from giftcards import db, errors, ledger
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 from tests import factories
 from tests.ledger_fixtures import balances, ledger_stays_consistent, transfer_count

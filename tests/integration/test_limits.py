@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from giftcards import limits
 from giftcards.api.openapi import openapi_document
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 
 def stored(owner: Any, domain: str, value: str) -> bool:

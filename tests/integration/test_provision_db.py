@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from giftcards import db, errors, ledger
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 
 def audit_rows(entity_id: str) -> list[dict[str, Any]]:

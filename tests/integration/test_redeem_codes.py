@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from giftcards import codes, db, errors, ratelimit, redeeming
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 
 from tests import factories
 from tests import redeem_support as rs

@@ -55,6 +55,10 @@ def test_usable_requests_pass(ok: dict[str, Any]) -> None:
         (event(None, pathParameters={'campaign_id': 'a\x00'}), 422, 'invalid_text', 'path.campaign_id'),
         (event(None, queryStringParameters={'cursor': '\ud800'}), 422, 'invalid_text', 'query.cursor'),
         (event('x', content_type='multipart/form-data; boundary=x'), 415, 'unsupported_media_type', None),
+        (event('[{"name": "A"}]'), 422, 'validation_error', None),
+        (event('"a string"', content_type='application/problem+json'), 422, 'validation_error', None),
+        (event(' 25 ', content_type=None), 422, 'validation_error', None),
+        (event('null'), 422, 'validation_error', None),
     ],
 )
 def test_unusable_requests_are_refused(bad: dict[str, Any], status: int, code: str, field: str | None) -> None:

@@ -6,6 +6,9 @@ import re
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,19 +29,39 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r'^\s*make test\b', ci, re.M)
 
 
-def _pins(lines: list[str]) -> dict[str, str]:
-    pins = {}
+def _requirements(lines: list[str]) -> dict[str, Requirement]:
+    found = {}
     for line in lines:
         line = line.split('#')[0].strip()
         if line:
-            name, version = line.split('==')
-            pins[name.split('[')[0].lower()] = version
-    return pins
+            requirement = Requirement(line)
+            found[canonicalize_name(requirement.name)] = requirement
+    return found
 
 
-def test_layer_requirements_match_the_project_runtime_dependencies():
+def _exact(requirement: Requirement) -> str | None:
+    [*specs] = requirement.specifier
+    return specs[0].version if len(specs) == 1 and specs[0].operator == '==' else None
+
+
+def test_the_layer_pins_exact_versions_the_project_allows():
+    """The deployed layer installs exactly what requirements.txt names; each version within the project's own
+    requirement, and no runtime dependency missing from either."""
+    project = _requirements(tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['dependencies'])
+    layer = _requirements((ROOT / 'layers' / 'shared' / 'requirements.txt').read_text().splitlines())
+    assert project.keys() == layer.keys()
+    for name, pinned in layer.items():
+        version = _exact(pinned)
+        assert version is not None, f'{pinned} is not pinned to one version'
+        assert project[name].specifier.contains(version), f'{pinned} is outside {project[name]}'
+        assert pinned.extras == project[name].extras, name
+
+
+def test_every_dependency_is_pinned_or_bounded_above():
+    """A release of a dependency that this project has never run with never arrives by itself: every requirement
+    names one version, or a range closed above."""
     project = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']
-    layer = (ROOT / 'layers' / 'shared' / 'requirements.txt').read_text().splitlines()
-    assert _pins(project['dependencies']) == _pins(layer)
-    for dep in project['dependencies'] + [d for deps in project['optional-dependencies'].values() for d in deps]:
-        assert '==' in dep, f'{dep} is not pinned'
+    lines = project['dependencies'] + [d for deps in project['optional-dependencies'].values() for d in deps]
+    for requirement in _requirements(lines).values():
+        operators = {spec.operator for spec in requirement.specifier}
+        assert '==' in operators or '<' in operators, f'{requirement} has no upper bound'

@@ -31,8 +31,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
-from pg8000 import converters as pg8000_converters
-from pg8000.exceptions import DatabaseError, InterfaceError
+from pg8000.native import DatabaseError, InterfaceError
 
 from giftcards import errors
 from giftcards.config import Settings, get_settings
@@ -170,21 +169,17 @@ def connect(role: Role = 'app', settings: Settings | None = None) -> pg8000.nati
         conn = pg8000.native.Connection(**connection_params(role, settings))
     except (InterfaceError, OSError) as exc:
         raise errors.ServiceUnavailable('The database is unavailable; try again.') from exc
-    conn.register_in_adapter(TIMESTAMPTZ_OID, _timestamptz_in)
+    conn.register_in_adapter(pg8000.native.TIMESTAMPTZ, _timestamptz_in)
     return conn
-
-
-TIMESTAMPTZ_OID = 1184
 
 
 def _timestamptz_in(text: str) -> Any:
     """A timestamptz as the server writes it ('2026-11-26 17:32:17.123456+00'), read by `datetime.fromisoformat`
-    (pg8000 uses strptime: about fifty times slower, and a provision reads three); pg8000's own reader for any
-    other form (infinity, years beyond 9999)."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return pg8000_converters.timestamptz_in(text)
+    (pg8000's own reader uses strptime: about fifty times slower, and a provision reads three). The session's
+    DateStyle is ISO, PostgreSQL's default. 'infinity' and '-infinity' stay text, as pg8000 leaves them."""
+    if text in ('infinity', '-infinity'):
+        return text
+    return datetime.fromisoformat(text)
 
 
 def get_connection(role: Role = 'app') -> pg8000.native.Connection:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Annotated, Any
 
-from pg8000.exceptions import DatabaseError
+from pg8000.native import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field
 
 from giftcards import card_secrets, crypto, db, errors, pagination

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -54,24 +53,6 @@ def _default(value: Any) -> Any:
     raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
-class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
-    """Request validation that takes a JSON body only as an object.
-
-    Powertools unwraps a one-element list into its element (a form-data convenience), so `[{"name": "A"}]`
-    would pass for `{"name": "A"}`; every JSON body of this API is an object, anything else is a 422.
-    """
-
-    def _get_body(self, app: Any) -> Any:
-        body = super()._get_body(app)
-        content_type = app.current_event.headers.get('content-type', '').strip()
-        is_json = not content_type or content_type.startswith('application/json')
-        if is_json and body is not None and not isinstance(body, dict):
-            raise RequestValidationError(
-                [{'type': 'model_type', 'loc': ('body',), 'msg': 'The body must be a JSON object', 'input': {}}]
-            )
-        return body
-
-
 class ErrorDetail(BaseModel):
     code: str = Field(description='machine code, e.g. insufficient_credit')
     message: str = Field(description='what went wrong, for people')
@@ -95,7 +76,6 @@ def error_responses(described: dict[int, str]) -> dict[int, Any]:
 
 def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=_serialize)
-    app._request_validation_middleware = _JsonObjectBodies()
     for router in routers:
         app.include_router(router)
     _register_errors(app)

@@ -6,6 +6,8 @@ contract's error shape:
 - 400 `malformed_body` for a JSON or form body that is not UTF-8 (JSON text is UTF-8, RFC 8259), or whose
   base64 encoding is broken;
 - 415 `unsupported_media_type` for multipart bodies, which no route takes;
+- 422 `validation_error` for a JSON body that is not an object (an array, a string, a number): every JSON body of
+  this API is an object, and Powertools would otherwise take a one-element array for its element;
 - 422 `invalid_text` for a NUL character or a lone surrogate anywhere in the path parameters, the query string,
   or the strings (keys included) of a JSON or form body: PostgreSQL's text cannot hold NUL, and a lone surrogate
   cannot be encoded as UTF-8, so such a value could otherwise only fail deep inside a use case.
@@ -56,7 +58,10 @@ def refusal(event: dict[str, Any]) -> errors.DomainError | None:
         if mime == FORM_TYPE:
             problems += _bad_strings('body', parse_qsl(text, keep_blank_values=True))
         else:
-            problems += _bad_json_strings(text)
+            document = _json(text)
+            problems += _bad_json_strings(document)
+            if not problems and document is not _NOT_JSON and not isinstance(document, dict):
+                return errors.ValidationFailed(NOT_AN_OBJECT, details=[{'field': None, 'message': NOT_AN_OBJECT}])
     if not problems:
         return None
     first = problems[0]
@@ -81,11 +86,21 @@ def _bad_strings(where: str, pairs: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _bad_json_strings(text: str) -> list[dict[str, Any]]:
+_NOT_JSON = object()
+NOT_AN_OBJECT = 'The body must be a JSON object'
+
+
+def _json(text: str) -> Any:
+    """The JSON document `text` holds, or _NOT_JSON: then the route's validation answers that it is malformed."""
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
-        return []  # not JSON: the route's validation answers that it is malformed
+        return _NOT_JSON
+
+
+def _bad_json_strings(document: Any) -> list[dict[str, Any]]:
+    if document is _NOT_JSON:
+        return []
     return [
         {'field': path or None, 'message': message}
         for path, value in _strings(document)
