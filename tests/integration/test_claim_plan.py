@@ -27,21 +27,21 @@ NIL = '00000000-0000-0000-0000-000000000000'
 TABLES = ('cards', 'available_cards')
 
 
-def function_body(conn: Any, name: str, *params: str) -> str:
-    """The statement of a SQL function as the database holds it (migration 0018), its parameters numbered."""
-    [[body]] = conn.run('SELECT prosrc FROM pg_proc WHERE proname = :name', name=name)
-    for number, param in enumerate(params, start=1):
-        body = re.sub(rf'\b{param}\b', f'${number}', body)
-    return str(body)
+def claim_from_pool(conn: Any) -> str:
+    """The claim from one pool as claim_card holds it (migration 0018), its pool and start numbered $1 and $2."""
+    [[body]] = conn.run("SELECT prosrc FROM pg_proc WHERE proname = 'claim_card'")
+    match = re.search(r'-- the claim from one pool\s+RETURN QUERY\s+(.*?);', body, re.S)
+    assert match is not None, 'claim_card no longer holds the claim from one pool where this test looks'
+    return re.sub(r'\bv_start\b', '$2', re.sub(r'\bv_pool\b', '$1', match.group(1)))
 
 
 # The claim statements, for PREPARE with positional parameters, and how to EXECUTE them for a pool and a start key:
-# the claim from one pool (the statement of claim_from_pool), and the whole claim (claim_card: the cheapest pool
-# with stock, then its claim), whose statements PL/pgSQL keeps prepared for the session.
+# the claim from one pool (the statement claim_card runs for each pool), and the whole claim (claim_card: the
+# cheapest pool with stock, then its claim), whose statements PL/pgSQL keeps prepared for the session.
 STATEMENTS = {
     'from_pool': (
         '(uuid, uuid)',
-        lambda conn: function_body(conn, 'claim_from_pool', 'p_pool', 'p_start'),
+        claim_from_pool,
         lambda pool, start: f"'{pool['id']}', '{start}'",
     ),
     'claim_card': (
