@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel
 
 from giftcards import alerts, pagination
 from giftcards.api.app import COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import IsoTimestamp
+from giftcards.api.models import Answer, IsoTimestamp
 
 router = Router()
 
@@ -20,7 +19,7 @@ Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of
 Status = Annotated[alerts.ListStatus, Query(description='open (including acknowledged) or resolved')]
 
 
-class AlertOut(BaseModel):
+class AlertOut(Answer):
     id: str
     type: str
     severity: alerts.Severity
@@ -46,7 +45,7 @@ class AlertShown(AlertOut):
     resolved_at: IsoTimestamp | None
 
 
-class AlertPage(BaseModel):
+class AlertPage(Answer):
     items: list[AlertOut]
     next_cursor: str | None
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from giftcards import codes, pagination, ratelimit
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars, Page
+from giftcards.api.models import Answer, Dollars, Page
 from giftcards.codes import IssuedBatch
 from giftcards.money import Amount, to_dollars
 
@@ -32,7 +32,7 @@ class NewCodes(BaseModel):
     count: Annotated[StrictInt, Field(ge=1, le=codes.MAX_ISSUE)]
 
 
-class IssuedCodesOut(BaseModel):
+class IssuedCodesOut(Answer):
     batch_id: str
     campaign_id: str
     brand_id: str
@@ -52,7 +52,7 @@ class IssuedCodesOut(BaseModel):
         )
 
 
-class CodeOut(BaseModel):
+class CodeOut(Answer):
     """An issued code, masked: only its last 4 characters are known after it was issued."""
 
     id: str
@@ -69,7 +69,7 @@ class CodeOut(BaseModel):
     voided_at: datetime | None
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(Answer):
     """An attempt at the public redeem route: where it came from and how it ended."""
 
     id: int

@@ -5,31 +5,31 @@ from __future__ import annotations
 from typing import Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from giftcards import dashboards, hierarchy
 from giftcards.api.alerts import AlertShown
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars, IsoTimestamp
+from giftcards.api.models import Answer, Dollars, IsoTimestamp
 
 router = Router()
 
 # --- the admin dashboard -------------------------------------------------------------------------------
 
 
-class CsvStock(BaseModel):
+class CsvStock(Answer):
     pools: int
     available: int
     claimed: int
     low_stock_threshold: int | None = Field(description='the highest of its pools; null without pools')
 
 
-class RecentSplit(BaseModel):
+class RecentSplit(Answer):
     csv: int
     api: int
 
 
-class InventoryOut(BaseModel):
+class InventoryOut(Answer):
     brand_id: str
     brand: str
     denomination: Dollars
@@ -39,7 +39,7 @@ class InventoryOut(BaseModel):
     redemptions_last_30_days: RecentSplit = Field(description='fulfilled redemptions by source')
 
 
-class AgencyBalance(BaseModel):
+class AgencyBalance(Answer):
     id: str
     name: str
     account_id: str
@@ -47,24 +47,24 @@ class AgencyBalance(BaseModel):
     clients: int
 
 
-class AgenciesOut(BaseModel):
+class AgenciesOut(Answer):
     count: int
     total_balance: Dollars
     lowest_balances: list[AgencyBalance]
 
 
-class OpenAlertCounts(BaseModel):
+class OpenAlertCounts(Answer):
     info: int
     warning: int
     critical: int
 
 
-class AlertsOut(BaseModel):
+class AlertsOut(Answer):
     open: OpenAlertCounts
     latest: list[AlertShown]
 
 
-class ProfitOut(BaseModel):
+class ProfitOut(Answer):
     redemptions: int
     charged: Dollars
     cost: Dollars
@@ -72,22 +72,22 @@ class ProfitOut(BaseModel):
     margin_percent: float | None
 
 
-class ProfitsOut(BaseModel):
+class ProfitsOut(Answer):
     month_to_date: ProfitOut
     last_30_days: ProfitOut
 
 
-class PlatformCredit(BaseModel):
+class PlatformCredit(Answer):
     credit_issued: Dollars
 
 
-class MonitorStatus(BaseModel):
+class MonitorStatus(Answer):
     last_run_at: IsoTimestamp | None
     last_run_succeeded: bool | None
     running: bool
 
 
-class AdminDashboard(BaseModel):
+class AdminDashboard(Answer):
     inventory: list[InventoryOut]
     agencies: AgenciesOut
     alerts: AlertsOut
@@ -99,7 +99,7 @@ class AdminDashboard(BaseModel):
 # --- the agency dashboard ------------------------------------------------------------------------------
 
 
-class DashboardAgency(BaseModel):
+class DashboardAgency(Answer):
     id: str
     name: str
     account_id: str
@@ -107,12 +107,12 @@ class DashboardAgency(BaseModel):
     low_balance_threshold: Dollars
 
 
-class MonthUsage(BaseModel):
+class MonthUsage(Answer):
     redemptions: int
     spend: Dollars
 
 
-class ClientUsage(BaseModel):
+class ClientUsage(Answer):
     id: str
     name: str
     account_id: str
@@ -122,14 +122,14 @@ class ClientUsage(BaseModel):
     month_to_date: MonthUsage
 
 
-class MonthOut(BaseModel):
+class MonthOut(Answer):
     month: str = Field(description='YYYY-MM, UTC')
     redemptions: int
     spend: Dollars
     profit: Dollars
 
 
-class AgencyDashboard(BaseModel):
+class AgencyDashboard(Answer):
     agency: DashboardAgency
     clients: list[ClientUsage]
     monthly: list[MonthOut]
@@ -138,7 +138,7 @@ class AgencyDashboard(BaseModel):
 # --- the client dashboard ------------------------------------------------------------------------------
 
 
-class DashboardClient(BaseModel):
+class DashboardClient(Answer):
     id: str
     agency_id: str
     name: str
@@ -147,7 +147,7 @@ class DashboardClient(BaseModel):
     low_balance_threshold: Dollars
 
 
-class CampaignUsage(BaseModel):
+class CampaignUsage(Answer):
     id: str
     name: str
     status: hierarchy.CampaignStatus
@@ -162,7 +162,7 @@ class CampaignUsage(BaseModel):
     estimated_redemptions_remaining: int | None
 
 
-class ClientDashboard(BaseModel):
+class ClientDashboard(Answer):
     client: DashboardClient
     campaigns: list[CampaignUsage]
 

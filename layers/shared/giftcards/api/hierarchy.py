@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from giftcards import hierarchy, limits, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars, Page
+from giftcards.api.models import Answer, Dollars, Page
 from giftcards.money import Amount
 
 router = Router()
@@ -85,12 +85,12 @@ class NewBrand(Body):
 # --- answers -------------------------------------------------------------------------------------------
 
 
-class PlatformOut(BaseModel):
+class PlatformOut(Answer):
     account_id: str
     balance: Dollars
 
 
-class AgencyOut(BaseModel):
+class AgencyOut(Answer):
     id: str
     name: str
     account_id: str
@@ -98,7 +98,7 @@ class AgencyOut(BaseModel):
     created_at: datetime
 
 
-class ClientOut(BaseModel):
+class ClientOut(Answer):
     id: str
     agency_id: str
     name: str
@@ -106,7 +106,7 @@ class ClientOut(BaseModel):
     balance: Dollars
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(Answer):
     id: str
     client_id: str
     name: str
@@ -116,13 +116,13 @@ class CampaignOut(BaseModel):
     balance: Dollars
 
 
-class PriceOut(BaseModel):
+class PriceOut(Answer):
     denomination: Dollars
     agency_price: Dollars | None
     client_price: Dollars | None
 
 
-class BrandOut(BaseModel):
+class BrandOut(Answer):
     id: str
     name: str
     denominations: list[Dollars]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from giftcards import allocation, errors, ledger, limits, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars, IsoTimestamp, Page
+from giftcards.api.models import Answer, Dollars, IsoTimestamp, Page
 from giftcards.money import Amount, to_dollars
 
 router = Router()
@@ -34,7 +34,7 @@ class MoveCreditBody(BaseModel):
     notes: limits.NotesText | None = None
 
 
-class EntryOut(BaseModel):
+class EntryOut(Answer):
     """A ledger entry: one side of a transfer (snake_case, dollars; negative: credit left the account)."""
 
     id: int
@@ -64,7 +64,7 @@ class EntryOut(BaseModel):
         )
 
 
-class MoveAnswer(BaseModel):
+class MoveAnswer(Answer):
     """The seed's answer (camelCase): both entries of the transfer and both balances after it."""
 
     success: Literal[True]
@@ -84,7 +84,7 @@ class MoveAnswer(BaseModel):
         )
 
 
-class AccountOut(BaseModel):
+class AccountOut(Answer):
     account_id: str
     owner_type: Literal['platform', 'agency', 'client', 'campaign', 'system']
     owner_id: str | None

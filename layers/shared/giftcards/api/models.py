@@ -8,10 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 T = TypeVar('T')
+
+
+class Answer(BaseModel):
+    """What every response model is: built on first use rather than at import, so that a cold start pays only for
+    the answers of the routes it serves."""
+
+    model_config = ConfigDict(defer_build=True)
+
 
 Dollars = int | float
 """Money in an answer: decimal dollars, a whole number where there are no cents (`money.to_dollars`)."""
@@ -34,7 +42,7 @@ def absent(value: object) -> bool:
     return value is None
 
 
-class Page(BaseModel, Generic[T]):
+class Page(Answer, Generic[T]):
     """One page of a list: `?limit=` items and the cursor of the next page (null on the last)."""
 
     items: list[T]

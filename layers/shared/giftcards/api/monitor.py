@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from giftcards import alerts, auth, db, monitor
 from giftcards.api.alerts import AlertShown
 from giftcards.api.app import COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Absent, absent
+from giftcards.api.models import Absent, Answer, absent
 
 router = Router()
 
 API_GATEWAY_TIMEOUT_S = 29.0  # an HTTP API integration answers within 30 s or the caller gets 503
 
 
-class Breakdown(BaseModel):
+class Breakdown(Answer):
     """The conditions found, per category."""
 
     csv_pools: int
@@ -27,7 +27,7 @@ class Breakdown(BaseModel):
     provisioning_failures: int
 
 
-class RecoveryOut(BaseModel):
+class RecoveryOut(Answer):
     """What the run did about redemptions left pending by a vendor: how many it examined and how each ended, or why
     it did not try. Only the fields that apply are present."""
 
@@ -44,7 +44,7 @@ class ChangedAlert(AlertShown):
     change: alerts.Change
 
 
-class MonitorAnswer(BaseModel):
+class MonitorAnswer(Answer):
     """A monitor run. A run skipped because another held the lease says so (`skipped: true` and `reason`) and
     counts nothing."""
 

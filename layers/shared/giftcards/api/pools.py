@@ -16,11 +16,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel
 
 from giftcards import errors, pagination, pools
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars
+from giftcards.api.models import Answer, Dollars
 from giftcards.db import UnitOfWork
 
 router = Router()
@@ -32,7 +31,7 @@ PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
 NO_SUCH_POOL = {404: '`not_found`: no such pool'}
 
 
-class PoolOut(BaseModel):
+class PoolOut(Answer):
     id: str
     brand_id: str
     denomination: Dollars
@@ -43,12 +42,12 @@ class PoolOut(BaseModel):
     created_at: datetime
 
 
-class PoolPage(BaseModel):
+class PoolPage(Answer):
     items: list[PoolOut]
     next_cursor: str | None
 
 
-class ImportOut(BaseModel):
+class ImportOut(Answer):
     imported: int
 
 

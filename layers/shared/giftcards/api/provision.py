@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from giftcards import limits, provisioning
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject, source
-from giftcards.api.models import Absent, Dollars, IsoTimestamp, absent
+from giftcards.api.models import Absent, Answer, Dollars, IsoTimestamp, absent
 from giftcards.money import Amount, to_dollars
 from giftcards.observability import metrics
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
@@ -38,7 +38,7 @@ class ProvisionBody(BaseModel):
 Source = Literal['csv', 'api']
 
 
-class ProvisionedRedemption(BaseModel):
+class ProvisionedRedemption(Answer):
     """The stored redemption, with the seed's field names (camelCase) as in the body."""
 
     id: str
@@ -55,7 +55,7 @@ class ProvisionedRedemption(BaseModel):
     fulfilledAt: IsoTimestamp | None
 
 
-class ProvisionedCard(BaseModel):
+class ProvisionedCard(Answer):
     cardCode: str
     cardNumber: str | None
     cardValue: Dollars
@@ -63,7 +63,7 @@ class ProvisionedCard(BaseModel):
     expiresOn: date | Absent = Field(None, exclude_if=absent, description='present when the card has one')
 
 
-class ProvisionAnswer(BaseModel):
+class ProvisionAnswer(Answer):
     """A replay answers the same body with `replayed: true`; `campaignPaused: true` when this charge left the payer
     unable to pay for the campaign's cheapest card."""
 

@@ -15,11 +15,10 @@ from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel
 
 from giftcards import codes, errors, ratelimit, redeem_page, redeeming
 from giftcards.api.app import ErrorEnvelope, answers, parse_json, source
-from giftcards.api.models import Dollars, IsoTimestamp
+from giftcards.api.models import Answer, Dollars, IsoTimestamp
 from giftcards.observability import logger
 
 router = Router()
@@ -34,7 +33,7 @@ class MissingCode(errors.ValidationFailed):
     code, default_message = 'missing_code', 'code: give the redemption code as a string'
 
 
-class RedeemedCard(BaseModel):
+class RedeemedCard(Answer):
     brand: str
     brand_id: str
     value: Dollars
@@ -44,14 +43,14 @@ class RedeemedCard(BaseModel):
     expires_on: date | None
 
 
-class RedeemedCode(BaseModel):
+class RedeemedCode(Answer):
     id: str
     status: Literal['pending', 'fulfilled', 'failed']
     code: str  # masked
     created_at: IsoTimestamp
 
 
-class RedeemAnswer(BaseModel):
+class RedeemAnswer(Answer):
     """The card of a code: what the customer may see, and nothing about the payer, the cost or the source."""
 
     success: Literal[True]

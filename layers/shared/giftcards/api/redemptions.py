@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from giftcards import pagination, redemptions
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Dollars, IsoTimestamp
+from giftcards.api.models import Answer, Dollars, IsoTimestamp
 
 router = Router()
 
@@ -18,7 +18,7 @@ ScopeId = Annotated[str | None, Query(max_length=64)]
 HIDDEN_FROM_CLIENTS = 'null for a client admin'
 
 
-class RedemptionOut(BaseModel):
+class RedemptionOut(Answer):
     id: str
     campaign_id: str
     client_id: str
@@ -41,7 +41,7 @@ class RedemptionOut(BaseModel):
     failed_at: IsoTimestamp | None
 
 
-class RedemptionTotals(BaseModel):
+class RedemptionTotals(Answer):
     """The whole scope's, on every page; charged, cost and profit of fulfilled redemptions."""
 
     redemptions: int
@@ -52,7 +52,7 @@ class RedemptionTotals(BaseModel):
     profit: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
 
 
-class RedemptionPage(BaseModel):
+class RedemptionPage(Answer):
     items: list[RedemptionOut]
     next_cursor: str | None
     totals: RedemptionTotals
