@@ -43,7 +43,7 @@ def test_thirty_concurrent_allocations_of_100_from_1000_let_exactly_ten_through(
     assert (len(succeeded), len(refused)) == (10, 20), [r for r in results if isinstance(r, BaseException)][:3]
     assert balances(agency) == [0]
     assert sum(balances(*clients)) == 100_000
-    assert sorted(r.answer['fromAccountBalance'] for r in succeeded) == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900]
+    assert sorted(r.movement.out_entry.balance_after_cents for r in succeeded) == [10_000 * n for n in range(10)]
     assert len(entries_of(agency)) == 1 + 10
 
 
@@ -95,7 +95,7 @@ def test_concurrent_requests_with_one_idempotency_key_move_credit_once(tree: fac
     assert all(isinstance(r, MoveOutcome) for r in results), [r for r in results if isinstance(r, BaseException)]
     outcomes = [r for r in results if isinstance(r, MoveOutcome)]
     assert sum(not o.replayed for o in outcomes) == 1
-    assert all(o.answer == outcomes[0].answer for o in outcomes)
+    assert all(o.movement == outcomes[0].movement for o in outcomes)
     assert balances(agency, client) == [0, 10_000]
     assert len(entries_of(client)) == 1
 

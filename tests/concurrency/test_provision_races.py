@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def answer(result: ProvisionResult) -> dict[str, Any]:
     """The HTTP body, without the one field a replay adds."""
-    body = render(result)
+    body = render(result).model_dump(mode='json')
     body.pop('replayed', None)
     return body
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -363,6 +365,27 @@ def test_keys_are_scoped_to_the_caller(owner: Any, tree: factories.Tree) -> None
     assert status == 200
     assert 'idempotent-replayed' not in headers
     assert balances(agency, client) == [4_000, 6_000]
+
+
+def test_a_key_bound_by_an_earlier_release_still_replays_its_movement(owner: Any, tree: factories.Tree) -> None:
+    agency, client, _ = accounts(tree)
+    factories.fund(10_000, agency)
+    first = allocate(tree.agency_admin, agency, client, 30, notes='april', key='from-before')
+    # What earlier releases stored: a fingerprint naming the route rather than the kind of movement, and the answer.
+    canonical = json.dumps(['/allocate-credit', agency, client, 3_000, 'april'], separators=(',', ':'))
+    owner.run(
+        'UPDATE idempotency_keys SET request_hash = :h, response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
+        h=hashlib.sha256(canonical.encode()).hexdigest(),
+        r=json.dumps(first[2]),
+        s=tree.agency_admin,
+        k='from-before',
+    )
+
+    again = allocate(tree.agency_admin, agency, client, 30, notes='april', key='from-before')
+
+    assert again[0] == 200 and again[1]['idempotent-replayed'] == 'true'
+    assert again[2] == first[2]
+    assert balances(agency, client) == [7_000, 3_000]
 
 
 def test_a_refused_request_leaves_its_key_unused(tree: factories.Tree) -> None:

@@ -4,8 +4,11 @@ Allocation moves credit down one level (platform -> agency -> client -> isolated
 it back up from a direct child. The caller must administer the parent side; an account whose owner the
 caller may not see is a 404. Every movement is one `ledger.transfer_credit` in the caller's transaction.
 
-An optional idempotency key binds a request to its first answer: it is claimed in the same transaction as
-the movement, so the key is either unused or bound to exactly one committed movement and its answer.
+An optional idempotency key binds a request to its first movement: it is claimed, naming the transfer, in the same
+transaction as the movement, so the key is either unused or bound to exactly one committed transfer, which a
+replay reads back from the ledger (entries never change).
+
+Answers are domain values (`Account`, `LedgerEntry`, `Movement`), in cents; the routes render them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,8 @@ from giftcards import auth, db, errors, ledger, pagination
 from giftcards.auth import Caller
 from giftcards.db import UnitOfWork
 from giftcards.ids import time_ordered
-from giftcards.money import to_dollars
 
 Direction = Literal['allocation', 'reclaim']
-ROUTES: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/reclaim-credit'}
 
 # An account with what authorization needs of its owner: the agency and client it belongs to, read from the
 # account's parent and grandparent (an agency's account hangs under the platform's, a client's under its
@@ -48,15 +49,47 @@ _CALLER_AND_OWNERS = (
 )
 _SHOWN = _ACCOUNTS.format(shown=', a.system_name, a.balance_cents, a.created_at')
 
-_HISTORY = """
-SELECT e.id, e.transfer_id::text, e.account_id::text, t.kind, e.amount_cents, e.balance_after_cents,
+# The columns of a `LedgerEntry`, from credit_entries e joined with its credit_transfers t.
+_ENTRY = """e.id, e.transfer_id::text, e.account_id::text, t.kind, e.amount_cents, e.balance_after_cents,
        (CASE WHEN e.amount_cents < 0 THEN t.to_account_id ELSE t.from_account_id END)::text AS counter_account_id,
-       t.notes, t.initiator, e.created_at
+       t.notes, t.initiator, e.created_at"""
+
+_HISTORY = f"""
+SELECT {_ENTRY}
   FROM credit_entries e JOIN credit_transfers t ON t.id = e.transfer_id
  WHERE e.account_id = CAST(:account AS uuid) AND (CAST(:before AS bigint) IS NULL OR e.id < CAST(:before AS bigint))
  ORDER BY e.id DESC
  LIMIT :limit
 """
+
+
+@dataclass(frozen=True)
+class Account:
+    """A credit account as its readers see it: its owner, its place in the hierarchy, its balance."""
+
+    account_id: str
+    owner_type: Literal['platform', 'agency', 'client', 'campaign', 'system']
+    owner_id: str | None
+    system_name: str | None
+    parent_account_id: str | None
+    balance_cents: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One side of a transfer: what it did to one account, and where the credit came from or went."""
+
+    id: int
+    transfer_id: str
+    account_id: str
+    counter_account_id: str
+    kind: ledger.Kind
+    amount_cents: int  # negative: credit left the account
+    balance_after_cents: int
+    notes: str | None
+    initiator: str
+    created_at: datetime
 
 
 # --- seeing and administering accounts ----------------------------------------------------------------
@@ -84,7 +117,7 @@ def administers(caller: Caller, account: dict[str, Any]) -> bool:
 
 def _accounts(uow: UnitOfWork, caller: Caller, *account_ids: str, shown: bool = False) -> list[dict[str, Any]]:
     """The accounts, in the order asked, each visible to the caller; 404 for any other. `shown`: with the
-    balance and the other columns `render_account` shows."""
+    balance and the other columns of an `Account`."""
     ids = _uuids(account_ids)
     rows = uow.fetch(_SHOWN if shown else _OWNERS, **_pair(ids))
     return _visible(caller, ids, rows)
@@ -120,13 +153,22 @@ def visible_account(uow: UnitOfWork, caller: Caller, account_id: str) -> dict[st
     return _accounts(uow, caller, account_id, shown=True)[0]
 
 
-def get_account(subject: str, account_id: str) -> dict[str, Any]:
+def get_account(subject: str, account_id: str) -> Account:
     """`GET /accounts/{id}`."""
     with UnitOfWork() as uow:
-        return render_account(visible_account(uow, auth.load_caller(uow, subject), account_id))
+        row = visible_account(uow, auth.load_caller(uow, subject), account_id)
+    return Account(
+        row['account_id'],
+        row['owner_type'],
+        row['owner_id'],
+        row['system_name'],
+        row['parent_account_id'],
+        row['balance_cents'],
+        row['created_at'],
+    )
 
 
-def list_entries(subject: str, account_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_entries(subject: str, account_id: str, limit: int, cursor: str | None) -> pagination.Page[LedgerEntry]:
     """`GET /accounts/{id}/transactions`: the account's ledger entries, newest first, a page at a time."""
     (before,) = pagination.decode_cursor(cursor, size=1)
     if before is not None and not (type(before) is int and 0 < before < 2**63):
@@ -137,7 +179,7 @@ def list_entries(subject: str, account_id: str, limit: int, cursor: str | None) 
     with UnitOfWork() as uow:
         account = visible_account(uow, auth.load_caller(uow, subject), account_id)
         rows = uow.fetch(_HISTORY, account=account['account_id'], before=before, limit=limit + 1)
-    return pagination.page(rows, limit, key=lambda r: (r['id'],), render=render_entry)
+    return pagination.page_of(rows, limit, key=lambda r: (r['id'],), make=lambda r: LedgerEntry(**r))
 
 
 # --- moving credit --------------------------------------------------------------------------------------
@@ -155,32 +197,47 @@ class MoveRequest:
     notes: str | None = None
 
     def fingerprint(self) -> str:
-        """What an idempotency key is bound to: the route and the request as understood (25 == 25.00)."""
+        """What an idempotency key is bound to: the movement as understood (its kind, the accounts, the cents and the
+        notes: 25 == 25.00), whichever way it was asked for."""
+        return self._digest(self.direction)
+
+    def used_for(self, fingerprint: str) -> bool:
+        """Whether a key bound to `fingerprint` was bound to this request. Keys bound by releases before the
+        fingerprint named the movement's kind name the HTTP route in its place; they still match, so that a retry
+        sent across an upgrade is answered rather than refused."""
+        return fingerprint in (self.fingerprint(), self._digest(_ROUTE_BEFORE_KINDS[self.direction]))
+
+    def _digest(self, kind: str) -> str:
         canonical = json.dumps(
-            [
-                ROUTES[self.direction],
-                self.from_account_id.lower(),
-                self.to_account_id.lower(),
-                self.amount_cents,
-                self.notes,
-            ],
+            [kind, self.from_account_id.lower(), self.to_account_id.lower(), self.amount_cents, self.notes],
             separators=(',', ':'),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_ROUTE_BEFORE_KINDS: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/reclaim-credit'}
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A committed allocation or reclaim: the source's entry (the debit) and the destination's (the credit)."""
+
+    out_entry: LedgerEntry
+    in_entry: LedgerEntry
+
+
 @dataclass(frozen=True)
 class MoveOutcome:
-    answer: dict[str, Any]  # the seed's response body
-    replayed: bool  # the answer of an earlier request with the same idempotency key
+    movement: Movement
+    replayed: bool  # the movement of an earlier request with the same idempotency key
 
 
 def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None = None) -> MoveOutcome:
-    """`POST /allocate-credit` and `POST /reclaim-credit` for `subject`, answering the seed's response body.
+    """Allocate or reclaim credit for `subject` (the allocate and reclaim routes).
 
     One transaction, run again on deadlock. With an idempotency key, an earlier committed request with the
-    same key and fingerprint is answered with its stored response and nothing moves; the same key with
-    another request is an IdempotencyConflict.
+    same key and fingerprint is answered with its movement and nothing moves; the same key with another
+    request is an IdempotencyConflict.
     """
     transfer_id = time_ordered()  # known before the commit, so that an unknown outcome can name it
     try:
@@ -202,7 +259,7 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
             notes=request.notes,
             into_campaign=campaign_id,
         )
-        return MoveOutcome(_answer(transfer, request.notes, caller.subject), replayed=False)
+        return MoveOutcome(_movement(transfer, request.notes, caller.subject), replayed=False)
     except errors.OutcomeUnknown as exc:
         raise errors.OutcomeUnknown(_unknown_outcome(request, transfer_id, idempotency_key)) from exc
 
@@ -257,31 +314,17 @@ def _move_once(
     uow: UnitOfWork, subject: str, request: MoveRequest, idempotency_key: str, transfer_id: str
 ) -> MoveOutcome:
     """A move with an idempotency key: what authorization needs and the key's claim in the first round trip, the
-    transfer, the answer stored under the key and COMMIT in the second."""
+    transfer and COMMIT in the second."""
     ids = _uuids((request.from_account_id, request.to_account_id))
     memberships, accounts, claimed = uow.fetch_many(
         (auth.MEMBERSHIPS_QUERY, {'s': subject}),
         (_OWNERS, _pair(ids)),
-        (_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint()}),
+        (_CLAIM, {'s': subject, 'k': idempotency_key, 'h': request.fingerprint(), 't': transfer_id}),
     )
     caller = auth.caller_from(subject, memberships)
     if not claimed:
-        return MoveOutcome(_stored_answer(uow, subject, idempotency_key, request.fingerprint()), replayed=True)
-    moving = _authorized(caller, request, _visible(caller, ids, accounts))
-    return _transfer(uow, caller, request, moving, idempotency_key=idempotency_key, transfer_id=transfer_id)
-
-
-def _transfer(
-    uow: UnitOfWork,
-    caller: Caller,
-    request: MoveRequest,
-    moving: tuple[str, str, str | None],
-    *,
-    idempotency_key: str,
-    transfer_id: str,
-) -> MoveOutcome:
-    """The authorized movement and the answer stored under the key, committed together."""
-    source, destination, campaign_id = moving
+        return MoveOutcome(_bound_movement(uow, subject, idempotency_key, request), replayed=True)
+    source, destination, campaign_id = _authorized(caller, request, _visible(caller, ids, accounts))
     transfer = ledger.transfer_credit(
         uow,
         source,
@@ -290,39 +333,45 @@ def _transfer(
         request.direction,
         initiator=caller.subject,
         notes=request.notes,
+        commit=True,
         transfer_id=transfer_id,
         into_campaign=campaign_id,
     )
-    answer = _answer(transfer, request.notes, caller.subject)
-    uow.fetch_and_commit(
-        'UPDATE idempotency_keys SET response = CAST(:r AS jsonb) WHERE scope = :s AND key = :k',
-        s=caller.subject,
-        k=idempotency_key,
-        r=json.dumps(answer),
-    )
-    return MoveOutcome(answer, replayed=False)
+    return MoveOutcome(_movement(transfer, request.notes, caller.subject), replayed=False)
 
 
-# The claim of an idempotency key for this transaction: the key's row, inserted with a placeholder answer that the
-# same transaction replaces, so no other transaction ever sees the placeholder. A concurrent request with the same
-# key waits in its own INSERT until this transaction ends, then finds the committed row (or, after a rollback,
-# claims the key). One row: claimed; none: the key was used before.
+# The claim of an idempotency key for this transaction: the key's row, naming the transfer the transaction makes. A
+# concurrent request with the same key waits in its own INSERT until this transaction ends, then finds the committed
+# row (or, after a rollback, which takes the row with it, claims the key). One row: claimed; none: the key was used
+# before.
 _CLAIM = (
     'INSERT INTO idempotency_keys (scope, key, request_hash, response)'
-    " VALUES (:s, :k, :h, 'null') ON CONFLICT (scope, key) DO NOTHING RETURNING 1 AS claimed"
+    " VALUES (:s, :k, :h, jsonb_build_object('transfer_id', CAST(:t AS text)))"
+    ' ON CONFLICT (scope, key) DO NOTHING RETURNING 1 AS claimed'
 )
 
+# A used key's fingerprint, and the two entries of the transfer it is bound to, debit first. Keys bound by releases
+# before the key named its transfer hold the whole answer of the time, whose `outTransaction` names it.
+_BOUND = f"""
+SELECT k.request_hash, {_ENTRY}
+  FROM idempotency_keys k
+  JOIN credit_transfers t
+    ON t.id = CAST(coalesce(k.response ->> 'transfer_id', k.response -> 'outTransaction' ->> 'transfer_id') AS uuid)
+  JOIN credit_entries e ON e.transfer_id = t.id
+ WHERE k.scope = :s AND k.key = :k
+ ORDER BY e.amount_cents
+"""
 
-def _stored_answer(uow: UnitOfWork, scope: str, key: str, fingerprint: str) -> dict[str, Any]:
-    """The response stored under a used key, if it was used for the same request (IdempotencyConflict if not)."""
-    row = uow.fetch_one(
-        'SELECT request_hash, response FROM idempotency_keys WHERE scope = :s AND key = :k', s=scope, k=key
-    )
-    assert row is not None, 'idempotency keys are never deleted'
-    if row['request_hash'] != fingerprint:
+
+def _bound_movement(uow: UnitOfWork, scope: str, key: str, request: MoveRequest) -> Movement:
+    """The movement a used key is bound to, if it was used for the same request (IdempotencyConflict if not)."""
+    rows = uow.fetch(_BOUND, s=scope, k=key)
+    assert len(rows) == 2, 'a key is claimed only with its transfer, and keys are never deleted'
+    debit, credit = rows
+    if not request.used_for(debit.pop('request_hash')):
         raise errors.IdempotencyConflict()
-    response: dict[str, Any] = row['response']
-    return response
+    del credit['request_hash']
+    return Movement(out_entry=LedgerEntry(**debit), in_entry=LedgerEntry(**credit))
 
 
 def _authorized(caller: Caller, request: MoveRequest, accounts: list[dict[str, Any]]) -> tuple[str, str, str | None]:
@@ -346,56 +395,19 @@ def _authorized(caller: Caller, request: MoveRequest, accounts: list[dict[str, A
     return source['account_id'], destination['account_id'], campaign_id
 
 
-def render_account(account: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'account_id': account['account_id'],
-        'owner_type': account['owner_type'],
-        'owner_id': account['owner_id'],
-        'system_name': account['system_name'],
-        'parent_account_id': account['parent_account_id'],
-        'balance': to_dollars(account['balance_cents']),
-        'created_at': pagination.iso(account['created_at']),
-    }
-
-
-def render_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A ledger entry as routes show it (snake_case, dollars)."""
-    created_at: datetime = entry['created_at']
-    return {
-        'id': entry['id'],
-        'transfer_id': entry['transfer_id'],
-        'account_id': entry['account_id'],
-        'counter_account_id': entry['counter_account_id'],
-        'kind': entry['kind'],
-        'amount': to_dollars(entry['amount_cents']),
-        'balance_after': to_dollars(entry['balance_after_cents']),
-        'notes': entry['notes'],
-        'initiator': entry['initiator'],
-        'created_at': created_at.isoformat(),
-    }
-
-
-def _answer(transfer: ledger.Transfer, notes: str | None, initiator: str) -> dict[str, Any]:
-    def entry(e: ledger.Entry, counter: ledger.Entry) -> dict[str, Any]:
-        return render_entry(
-            {
-                'id': e.id,
-                'transfer_id': transfer.id,
-                'account_id': e.account_id,
-                'counter_account_id': counter.account_id,
-                'kind': transfer.kind,
-                'amount_cents': e.amount_cents,
-                'balance_after_cents': e.balance_after_cents,
-                'notes': notes,
-                'initiator': initiator,
-                'created_at': transfer.created_at,
-            }
+def _movement(transfer: ledger.Transfer, notes: str | None, initiator: str) -> Movement:
+    def entry(e: ledger.Entry, counter: ledger.Entry) -> LedgerEntry:
+        return LedgerEntry(
+            id=e.id,
+            transfer_id=transfer.id,
+            account_id=e.account_id,
+            counter_account_id=counter.account_id,
+            kind=transfer.kind,
+            amount_cents=e.amount_cents,
+            balance_after_cents=e.balance_after_cents,
+            notes=notes,
+            initiator=initiator,
+            created_at=transfer.created_at,
         )
 
-    return {
-        'success': True,
-        'outTransaction': entry(transfer.debit, transfer.credit),
-        'inTransaction': entry(transfer.credit, transfer.debit),
-        'fromAccountBalance': to_dollars(transfer.debit.balance_after_cents),
-        'toAccountBalance': to_dollars(transfer.credit.balance_after_cents),
-    }
+    return Movement(out_entry=entry(transfer.debit, transfer.credit), in_entry=entry(transfer.credit, transfer.debit))

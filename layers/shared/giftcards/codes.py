@@ -171,16 +171,6 @@ class IssuedBatch:
     denomination_cents: int
     codes: list[str]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            'batch_id': self.batch_id,
-            'campaign_id': self.campaign_id,
-            'brand_id': self.brand_id,
-            'denomination': to_dollars(self.denomination_cents),
-            'count': len(self.codes),
-            'codes': self.codes,
-        }
-
     def as_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator='\r\n')

@@ -43,7 +43,7 @@ class Entry:
 @dataclass(frozen=True)
 class Transfer:
     id: str
-    kind: str
+    kind: Kind
     amount_cents: int
     created_at: datetime
     debit: Entry  # the source's entry (negative amount)
@@ -146,7 +146,7 @@ def move_credit(
     return _transfer(transfer_id, kind, from_account_id, to_account_id, amount_cents, row)
 
 
-def _transfer(tid: str, kind: str, from_id: str, to_id: str, amount_cents: int, row: dict[str, Any]) -> Transfer:
+def _transfer(tid: str, kind: Kind, from_id: str, to_id: str, amount_cents: int, row: dict[str, Any]) -> Transfer:
     return Transfer(
         id=tid,
         kind=kind,

@@ -7,10 +7,13 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from giftcards import errors
+
+T = TypeVar('T')
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -62,19 +65,33 @@ def time_cursor_params(cursor: str | None) -> dict[str, Any]:
     return {'after_at': after_at, 'after_id': after_id}
 
 
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def page_of(
+    rows: list[dict[str, Any]],
+    limit: int,
+    key: Callable[[dict[str, Any]], tuple[Any, ...]],
+    make: Callable[[dict[str, Any]], T],
+) -> Page[T]:
+    """`rows` were fetched with LIMIT limit + 1; the extra row only says that another page exists."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([make(r) for r in rows], encode_cursor(*key(rows[-1])) if more and rows else None)
+
+
 def page(
     rows: list[dict[str, Any]],
     limit: int,
     key: Callable[[dict[str, Any]], tuple[Any, ...]],
     render: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> dict[str, Any]:
-    """`rows` were fetched with LIMIT limit + 1; the extra row only says that another page exists."""
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        'items': [render(r) for r in rows],
-        'next_cursor': encode_cursor(*key(rows[-1])) if more and rows else None,
-    }
+    """`page_of` as the answer's JSON object."""
+    found = page_of(rows, limit, key, render)
+    return {'items': found.items, 'next_cursor': found.next_cursor}
 
 
 def iso(value: datetime | None) -> str | None:

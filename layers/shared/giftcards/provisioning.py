@@ -65,13 +65,13 @@ class ProvisionedRedemption:
     """A redemption as its answers show it (the columns of _SHOWN)."""
 
     id: str
-    status: str
+    status: Literal['fulfilled']  # the only kind of redemption an answer shows
     campaign_id: str
     brand_id: str
     denomination_cents: int
     amount_charged_cents: int
-    source: str | None
-    card_id: str | None
+    source: Literal['csv', 'api']
+    card_id: str
     code_last4: str
     campaign_paused: bool  # its charge left too little for the campaign's cheapest card: the campaign was paused
     recipient_id: str | None

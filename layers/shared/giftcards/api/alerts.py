@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel
 
 from giftcards import alerts, pagination
-from giftcards.api.app import caller_subject
+from giftcards.api.app import COMMITS, SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Answer, IsoTimestamp
 
 router = Router()
 
@@ -19,14 +19,14 @@ Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of
 Status = Annotated[alerts.ListStatus, Query(description='open (including acknowledged) or resolved')]
 
 
-class AlertOut(BaseModel):
+class AlertOut(Answer):
     id: str
     type: str
     severity: alerts.Severity
     entity_type: str
     entity_id: str | None
     message: str
-    status: str
+    status: Literal['open', 'acknowledged', 'resolved']
     occurrences: int
     details: dict[str, Any]
     first_seen: datetime
@@ -36,16 +36,41 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
 
 
-class AlertPage(BaseModel):
+class AlertShown(AlertOut):
+    """An alert as the admin dashboard and the monitor's answer show it: its times as Python writes them."""
+
+    first_seen: IsoTimestamp
+    last_seen: IsoTimestamp
+    acknowledged_at: IsoTimestamp | None
+    resolved_at: IsoTimestamp | None
+
+
+class AlertPage(Answer):
     items: list[AlertOut]
     next_cursor: str | None
 
 
-@router.get('/alerts', summary='Open alerts newest first, or resolved ones most recently resolved first')
+PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
+
+
+@router.get(
+    '/alerts',
+    summary='Open alerts newest first, or resolved ones most recently resolved first',
+    responses=answers(SIGNED_IN | PLATFORM_ONLY),
+)
 def get_alerts(status: Status = 'open', limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> AlertPage:
     return AlertPage.model_validate(alerts.list_alerts(caller_subject(router), status, limit, cursor))
 
 
-@router.post('/alerts/<alert_id>/acknowledge', summary='Mark an open alert as seen (platform admin)')
+@router.post(
+    '/alerts/<alert_id>/acknowledge',
+    summary='Mark an open alert as seen (platform admin)',
+    responses=answers(
+        SIGNED_IN
+        | COMMITS
+        | PLATFORM_ONLY
+        | {404: '`not_found`: no such alert', 409: '`alert_resolved`: the alert is already resolved'}
+    ),
+)
 def post_acknowledge(alert_id: str) -> AlertOut:
     return AlertOut.model_validate(alerts.acknowledge(caller_subject(router), alert_id))

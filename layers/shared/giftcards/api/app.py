@@ -74,6 +74,42 @@ def error_responses(described: dict[int, str]) -> dict[int, Any]:
     }
 
 
+def answers(
+    refusals: dict[int, str],
+    *,
+    status: int = 200,
+    description: str = 'Success',
+    content: dict[str, Any] | None = None,
+) -> dict[int, Any]:
+    """A route's OpenAPI `responses`: its success (`status`, described by the route's return annotation unless
+    `content` says otherwise) and every refusal it can answer, in the error envelope.
+
+    Its 422 replaces the validation error Powertools would describe, which no caller ever gets: the error handlers
+    answer every refusal in the envelope."""
+    success: dict[str, Any] = {'description': description}
+    if content is not None:
+        success['content'] = content
+    return {status: success, **error_responses(refusals)}
+
+
+# What any route may refuse besides its own refusals: merge them (`SIGNED_IN | BODY | {404: ...}`) into `answers`.
+SIGNED_IN = {
+    401: '`unauthorized`: no valid bearer token',
+    422: '`validation_error`: a parameter is not valid (`error.details` names each), or `invalid_text`',
+    503: '`service_unavailable` or `busy`: try again',
+}
+BODY = {
+    400: '`malformed_json` or `malformed_body`: the body is not JSON, or not UTF-8 text',
+    415: '`unsupported_media_type`: the body is not application/json',
+    422: '`validation_error`: a field of the body or a parameter is not valid (`error.details` names each), or '
+    '`invalid_text`',
+}
+COMMITS = {
+    503: '`service_unavailable` or `busy`: nothing was changed, try again; or `outcome_unknown`: the connection broke '
+    'while the change was committed, so it may or may not have been made (check before repeating it)',
+}
+
+
 def make_app(*routers: Router, title: str = 'Gift card credit system') -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=_serialize)
     for router in routers:

@@ -4,7 +4,7 @@ attempts for fraud review."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -12,8 +12,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from giftcards import codes, pagination, ratelimit
-from giftcards.api.app import caller_subject
-from giftcards.money import Amount
+from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Answer, Dollars, Page
+from giftcards.codes import IssuedBatch
+from giftcards.money import Amount, to_dollars
 
 router = Router()
 
@@ -30,17 +32,89 @@ class NewCodes(BaseModel):
     count: Annotated[StrictInt, Field(ge=1, le=codes.MAX_ISSUE)]
 
 
+class IssuedCodesOut(Answer):
+    batch_id: str
+    campaign_id: str
+    brand_id: str
+    denomination: Dollars
+    count: int
+    codes: list[str] = Field(description='shown in this answer only: only their hashes are stored')
+
+    @classmethod
+    def of(cls, batch: IssuedBatch) -> IssuedCodesOut:
+        return cls(
+            batch_id=batch.batch_id,
+            campaign_id=batch.campaign_id,
+            brand_id=batch.brand_id,
+            denomination=to_dollars(batch.denomination_cents),
+            count=len(batch.codes),
+            codes=batch.codes,
+        )
+
+
+class CodeOut(Answer):
+    """An issued code, masked: only its last 4 characters are known after it was issued."""
+
+    id: str
+    campaign_id: str
+    brand_id: str
+    denomination: Dollars
+    code: str = Field(description='the code masked, as ****-****-****-XXXX')
+    last4: str
+    status: codes.CodeStatus
+    batch_id: str
+    issued_by: str
+    issued_at: datetime
+    redeemed_at: datetime | None
+    voided_at: datetime | None
+
+
+class AttemptOut(Answer):
+    """An attempt at the public redeem route: where it came from and how it ended."""
+
+    id: int
+    at: datetime
+    ip: str
+    network: str = Field(description='what the failure limit counts against: the IPv4 address, or the IPv6 /64')
+    user_agent: str | None
+    outcome: ratelimit.Outcome
+    code_id: str | None
+
+
 def _wants_csv() -> bool:
     accept = router.current_event.headers.get('accept') or ''
     return any(part.split(';')[0].strip().lower() == 'text/csv' for part in accept.split(','))
+
+
+CAMPAIGN_ADMINS = {
+    403: '`forbidden`: only an admin of the campaign may',
+    404: '`not_found`: no such campaign for this caller',
+}
 
 
 @router.post(
     '/campaigns/<campaign_id>/codes',
     summary='Issue redemption codes for a brand and denomination (the campaign admin, or above)',
     description='The codes are in this answer only (JSON, or CSV with Accept: text/csv); only hashes are stored.',
+    responses=answers(
+        SIGNED_IN
+        | BODY
+        | COMMITS
+        | CAMPAIGN_ADMINS
+        | {
+            409: '`campaign_not_active`: the campaign has ended',
+            422: '`validation_error`: a field is not valid, the brand does not exist or does not offer the '
+            'denomination (`error.details` names each), or `invalid_text`',
+        },
+        status=201,
+        description='The codes, shown once',
+        content={
+            'application/json': {'model': IssuedCodesOut},
+            'text/csv': {'schema': {'type': 'string', 'description': 'header code,brand_id,denomination'}},
+        },
+    ),
 )
-def post_codes(campaign_id: str, body: NewCodes) -> Response[Any]:
+def post_codes(campaign_id: str, body: NewCodes) -> Response[IssuedCodesOut | str]:
     batch = codes.issue_codes(caller_subject(router), campaign_id, body.brand_id, body.denomination, body.count)
     if _wants_csv():
         filename = f'redemption-codes-{batch.batch_id}.csv'
@@ -50,31 +124,52 @@ def post_codes(campaign_id: str, body: NewCodes) -> Response[Any]:
             body=batch.as_csv(),
             headers={**NO_STORE, 'Content-Disposition': f'attachment; filename="{filename}"'},
         )
-    return Response(status_code=201, content_type='application/json', body=batch.as_json(), headers=NO_STORE)
+    return Response(status_code=201, content_type='application/json', body=IssuedCodesOut.of(batch), headers=NO_STORE)
 
 
-@router.get('/campaigns/<campaign_id>/codes', summary="A campaign's redemption codes, masked")
+@router.get(
+    '/campaigns/<campaign_id>/codes',
+    summary="A campaign's redemption codes, masked",
+    responses=answers(SIGNED_IN | CAMPAIGN_ADMINS),
+)
 def get_codes(
     campaign_id: str,
     limit: Limit = pagination.DEFAULT_LIMIT,
     cursor: Cursor = None,
     status: Annotated[codes.CodeStatus | None, Query(description='issued, redeemed or void')] = None,
-) -> dict[str, Any]:
-    return codes.list_codes(caller_subject(router), campaign_id, limit, cursor, status)
+) -> Page[CodeOut]:
+    return Page[CodeOut].model_validate(codes.list_codes(caller_subject(router), campaign_id, limit, cursor, status))
 
 
-@router.post('/codes/<code_id>/void', summary='Void an issued redemption code (the campaign admin, or above)')
-def post_void(code_id: str) -> dict[str, Any]:
-    return codes.void_code(caller_subject(router), code_id)
+@router.post(
+    '/codes/<code_id>/void',
+    summary='Void an issued redemption code (the campaign admin, or above)',
+    description='Voiding a void code again answers it as it is.',
+    responses=answers(
+        SIGNED_IN
+        | COMMITS
+        | {
+            403: '`forbidden`: only an admin of the campaign may',
+            404: '`not_found`: no such code for this caller',
+            409: '`code_redeemed`: a redeemed code cannot be voided',
+        }
+    ),
+)
+def post_void(code_id: str) -> CodeOut:
+    return CodeOut.model_validate(codes.void_code(caller_subject(router), code_id))
 
 
-@router.get('/redemption-attempts', summary='Attempts at the public redeem route, newest first (platform admin)')
+@router.get(
+    '/redemption-attempts',
+    summary='Attempts at the public redeem route, newest first (platform admin)',
+    responses=answers(SIGNED_IN | {403: '`forbidden`: only a platform admin may'}),
+)
 def get_attempts(
     ip: Annotated[str | None, Query(max_length=64, description='an IP address or CIDR block')] = None,
     since: Annotated[datetime | None, Query(description='ISO 8601 time; without a zone, UTC')] = None,
     limit: Limit = pagination.DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Page[AttemptOut]:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor)
+    return Page[AttemptOut].model_validate(ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor))

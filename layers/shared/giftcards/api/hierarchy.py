@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -11,7 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from giftcards import hierarchy, limits, pagination
-from giftcards.api.app import caller_subject
+from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Answer, Dollars, Page
 from giftcards.money import Amount
 
 router = Router()
@@ -19,8 +20,6 @@ router = Router()
 Name = limits.NameText
 Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
 Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
-Dollars = int | float
-T = TypeVar('T')
 
 
 # --- request bodies ------------------------------------------------------------------------------------
@@ -86,17 +85,12 @@ class NewBrand(Body):
 # --- answers -------------------------------------------------------------------------------------------
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-class PlatformOut(BaseModel):
+class PlatformOut(Answer):
     account_id: str
     balance: Dollars
 
 
-class AgencyOut(BaseModel):
+class AgencyOut(Answer):
     id: str
     name: str
     account_id: str
@@ -104,7 +98,7 @@ class AgencyOut(BaseModel):
     created_at: datetime
 
 
-class ClientOut(BaseModel):
+class ClientOut(Answer):
     id: str
     agency_id: str
     name: str
@@ -112,7 +106,7 @@ class ClientOut(BaseModel):
     balance: Dollars
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(Answer):
     id: str
     client_id: str
     name: str
@@ -122,13 +116,13 @@ class CampaignOut(BaseModel):
     balance: Dollars
 
 
-class PriceOut(BaseModel):
+class PriceOut(Answer):
     denomination: Dollars
     agency_price: Dollars | None
     client_price: Dollars | None
 
 
-class BrandOut(BaseModel):
+class BrandOut(Answer):
     id: str
     name: str
     denominations: list[Dollars]
@@ -142,55 +136,82 @@ def _created(model: type[BaseModel], entity: dict[str, Any]) -> Response[Any]:
 
 # --- routes --------------------------------------------------------------------------------------------
 
+PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
+CREATES = SIGNED_IN | BODY | COMMITS
 
-@router.get('/platform', summary='The platform credit account (platform admin)')
+
+def _no_such(entity: str) -> dict[int, str]:
+    return {404: f'`not_found`: no such {entity} for this caller'}
+
+
+@router.get(
+    '/platform',
+    summary='The platform credit account (platform admin)',
+    responses=answers(SIGNED_IN | PLATFORM_ONLY),
+)
 def get_platform() -> PlatformOut:
     return PlatformOut.model_validate(hierarchy.platform(caller_subject(router)))
 
 
-@router.post('/agencies', summary='Create an agency with its credit account (platform admin)')
+@router.post(
+    '/agencies',
+    summary='Create an agency with its credit account (platform admin)',
+    responses=answers(CREATES | PLATFORM_ONLY, status=201),
+)
 def post_agency(body: NewAgency) -> Response[AgencyOut]:
     return _created(AgencyOut, hierarchy.create_agency(caller_subject(router), body.name))
 
 
-@router.get('/agencies', summary='Agencies the caller may see')
+@router.get('/agencies', summary='Agencies the caller may see', responses=answers(SIGNED_IN))
 def get_agencies(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[AgencyOut]:
     return Page[AgencyOut].model_validate(hierarchy.list_agencies(caller_subject(router), limit, cursor))
 
 
-@router.get('/agencies/<agency_id>', summary='One agency')
+@router.get('/agencies/<agency_id>', summary='One agency', responses=answers(SIGNED_IN | _no_such('agency')))
 def get_agency(agency_id: str) -> AgencyOut:
     return AgencyOut.model_validate(hierarchy.get_agency(caller_subject(router), agency_id))
 
 
-@router.post('/agencies/<agency_id>/clients', summary="Create a client of an agency (the agency's admin)")
+@router.post(
+    '/agencies/<agency_id>/clients',
+    summary="Create a client of an agency (the agency's admin)",
+    responses=answers(CREATES | _no_such('agency') | {403: "`forbidden`: only the agency's admins may"}, status=201),
+)
 def post_client(agency_id: str, body: NewClient) -> Response[ClientOut]:
     return _created(ClientOut, hierarchy.create_client(caller_subject(router), agency_id, body.name))
 
 
-@router.get('/agencies/<agency_id>/clients', summary="An agency's clients")
+@router.get(
+    '/agencies/<agency_id>/clients', summary="An agency's clients", responses=answers(SIGNED_IN | _no_such('agency'))
+)
 def get_clients(agency_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[ClientOut]:
     return Page[ClientOut].model_validate(hierarchy.list_clients(caller_subject(router), agency_id, limit, cursor))
 
 
-@router.get('/clients/<client_id>', summary='One client')
+@router.get('/clients/<client_id>', summary='One client', responses=answers(SIGNED_IN | _no_such('client')))
 def get_client(client_id: str) -> ClientOut:
     return ClientOut.model_validate(hierarchy.get_client(caller_subject(router), client_id))
 
 
-@router.post('/clients/<client_id>/campaigns', summary="Create a campaign of a client (the client's admin)")
+@router.post(
+    '/clients/<client_id>/campaigns',
+    summary="Create a campaign of a client (the client's admin)",
+    responses=answers(CREATES | _no_such('client') | {403: "`forbidden`: only the client's admins may"}, status=201),
+)
 def post_campaign(client_id: str, body: NewCampaign) -> Response[CampaignOut]:
     campaign = hierarchy.create_campaign(caller_subject(router), client_id, body.name, body.budget_mode)
     return _created(CampaignOut, campaign)
 
 
-@router.get('/clients/<client_id>/campaigns', summary="A client's campaigns")
+@router.get(
+    '/clients/<client_id>/campaigns', summary="A client's campaigns", responses=answers(SIGNED_IN | _no_such('client'))
+)
 def get_campaigns(client_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[CampaignOut]:
     campaigns = hierarchy.list_campaigns(caller_subject(router), client_id, limit, cursor)
     return Page[CampaignOut].model_validate(campaigns)
 
 
-@router.get('/campaigns/<campaign_id>', summary='One campaign')
+@router.get('/campaigns/<campaign_id>', summary='One campaign', responses=answers(SIGNED_IN | _no_such('campaign')))
 def get_campaign(campaign_id: str) -> CampaignOut:
     return CampaignOut.model_validate(hierarchy.get_campaign(caller_subject(router), campaign_id))
 
@@ -199,6 +220,13 @@ def get_campaign(campaign_id: str) -> CampaignOut:
     '/campaigns/<campaign_id>',
     summary='Pause, resume or end a campaign, or switch its budget mode',
     description="'ended' is final. Switching isolated -> shared returns the campaign's balance to its client.",
+    responses=answers(
+        SIGNED_IN
+        | BODY
+        | COMMITS
+        | _no_such('campaign')
+        | {403: "`forbidden`: only the client's admins may", 409: '`campaign_ended`: an ended campaign is final'}
+    ),
 )
 def patch_campaign(campaign_id: str, body: CampaignChange) -> CampaignOut:
     campaign = hierarchy.update_campaign(
@@ -207,17 +235,25 @@ def patch_campaign(campaign_id: str, body: CampaignChange) -> CampaignOut:
     return CampaignOut.model_validate(campaign)
 
 
-@router.post('/brands', summary='Create a brand with its denominations and price list (platform admin)')
+@router.post(
+    '/brands',
+    summary='Create a brand with its denominations and price list (platform admin)',
+    responses=answers(CREATES | PLATFORM_ONLY | {409: '`duplicate_brand`: a brand has this name'}, status=201),
+)
 def post_brand(body: NewBrand) -> Response[BrandOut]:
     prices = [hierarchy.Price(p.denomination, p.agency_price, p.client_price) for p in body.prices]
     return _created(BrandOut, hierarchy.create_brand(caller_subject(router), body.name, body.denominations, prices))
 
 
-@router.get('/brands', summary='The brand catalogue (any member)')
+@router.get('/brands', summary='The brand catalogue (any member)', responses=answers(SIGNED_IN))
 def get_brands(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[BrandOut]:
     return Page[BrandOut].model_validate(hierarchy.list_brands(caller_subject(router), limit, cursor))
 
 
-@router.get('/brands/<brand_id>', summary='One brand')
+@router.get(
+    '/brands/<brand_id>',
+    summary='One brand',
+    responses=answers(SIGNED_IN | _no_such('brand')),
+)
 def get_brand(brand_id: str) -> BrandOut:
     return BrandOut.model_validate(hierarchy.get_brand(caller_subject(router), brand_id))

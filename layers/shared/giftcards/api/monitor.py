@@ -2,16 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import Field
 
-from giftcards import auth, db, monitor
-from giftcards.api.app import caller_subject
+from giftcards import alerts, auth, db, monitor
+from giftcards.api.alerts import AlertShown
+from giftcards.api.app import COMMITS, SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Absent, Answer, absent
 
 router = Router()
 
 API_GATEWAY_TIMEOUT_S = 29.0  # an HTTP API integration answers within 30 s or the caller gets 503
+
+
+class Breakdown(Answer):
+    """The conditions found, per category."""
+
+    csv_pools: int
+    campaigns: int
+    agencies: int
+    clients: int
+    provisioning_failures: int
+
+
+class RecoveryOut(Answer):
+    """What the run did about redemptions left pending by a vendor: how many it examined and how each ended, or why
+    it did not try. Only the fields that apply are present."""
+
+    examined: int | Absent = Field(None, exclude_if=absent)
+    fulfilled: int | Absent = Field(None, exclude_if=absent)
+    failed: int | Absent = Field(None, exclude_if=absent)
+    still_pending: int | Absent = Field(None, exclude_if=absent)
+    errors: int | Absent = Field(None, exclude_if=absent)
+    skipped: str | Absent = Field(None, exclude_if=absent, description='why no redemption was retried')
+    error: str | Absent = Field(None, exclude_if=absent, description='the recovery failed; the next run tries again')
+
+
+class ChangedAlert(AlertShown):
+    change: alerts.Change
+
+
+class MonitorAnswer(Answer):
+    """A monitor run. A run skipped because another held the lease says so (`skipped: true` and `reason`) and
+    counts nothing."""
+
+    success: bool
+    duration_ms: int
+    alerts_generated: int
+    alerts_escalated: int
+    alerts_resolved: int
+    alerts_open: int
+    breakdown: Breakdown
+    alerts: list[ChangedAlert] = Field(description='what changed, at most 100')
+    campaigns_paused: list[str]
+    notifications_sent: int
+    recovery: RecoveryOut
+    skipped: Literal[True] | Absent = Field(None, exclude_if=absent)
+    reason: str | Absent = Field(None, exclude_if=absent)
 
 
 @router.post(
@@ -23,9 +72,11 @@ API_GATEWAY_TIMEOUT_S = 29.0  # an HTTP API integration answers within 30 s or t
         'opened by this run, `breakdown` the conditions found per category, `alerts` what changed (at most 100). '
         'While another run is in progress the answer is `{"success": true, "skipped": true, "reason": ...}`.'
     ),
+    responses=answers(SIGNED_IN | COMMITS | {403: '`forbidden`: only a platform admin may'}),
 )
-def post_monitor() -> dict[str, Any]:
+def post_monitor() -> MonitorAnswer:
     subject = caller_subject(router)
     db.in_transaction(lambda uow: auth.require_platform_admin(auth.load_caller(uow, subject)), read_only=True)
     remaining_s = router.lambda_context.get_remaining_time_in_millis() / 1000
-    return monitor.run_monitor('http', time_budget_s=min(remaining_s, API_GATEWAY_TIMEOUT_S)).as_json()
+    result = monitor.run_monitor('http', time_budget_s=min(remaining_s, API_GATEWAY_TIMEOUT_S))
+    return MonitorAnswer.model_validate(result.as_json())

@@ -16,10 +16,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel
 
 from giftcards import errors, pagination, pools
-from giftcards.api.app import caller_subject
+from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Answer, Dollars
 from giftcards.db import UnitOfWork
 
 router = Router()
@@ -27,10 +27,11 @@ router = Router()
 Limit = Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT, description='page size')]
 Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of the previous page')]
 BrandFilter = Annotated[str | None, Query(max_length=64, description='only pools of this brand')]
-Dollars = int | float
+PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
+NO_SUCH_POOL = {404: '`not_found`: no such pool'}
 
 
-class PoolOut(BaseModel):
+class PoolOut(Answer):
     id: str
     brand_id: str
     denomination: Dollars
@@ -41,16 +42,20 @@ class PoolOut(BaseModel):
     created_at: datetime
 
 
-class PoolPage(BaseModel):
+class PoolPage(Answer):
     items: list[PoolOut]
     next_cursor: str | None
 
 
-class ImportOut(BaseModel):
+class ImportOut(Answer):
     imported: int
 
 
-@router.post('/pools', summary='Create a CSV card pool for one brand and denomination (platform admin)')
+@router.post(
+    '/pools',
+    summary='Create a CSV card pool for one brand and denomination (platform admin)',
+    responses=answers(SIGNED_IN | BODY | COMMITS | PLATFORM_ONLY, status=201),
+)
 def post_pool(body: pools.PoolRequest) -> Response[PoolOut]:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
@@ -59,14 +64,22 @@ def post_pool(body: pools.PoolRequest) -> Response[PoolOut]:
     return Response(status_code=201, content_type='application/json', body=PoolOut.model_validate(pool))
 
 
-@router.get('/pools', summary='CSV card pools with their stock, oldest first (platform admin)')
+@router.get(
+    '/pools',
+    summary='CSV card pools with their stock, oldest first (platform admin)',
+    responses=answers(SIGNED_IN | PLATFORM_ONLY),
+)
 def get_pools(brand_id: BrandFilter = None, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> PoolPage:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
         return PoolPage.model_validate(pools.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
 
 
-@router.get('/pools/<pool_id>', summary='One CSV card pool with its stock (platform admin)')
+@router.get(
+    '/pools/<pool_id>',
+    summary='One CSV card pool with its stock (platform admin)',
+    responses=answers(SIGNED_IN | PLATFORM_ONLY | NO_SUCH_POOL),
+)
 def get_pool(pool_id: str) -> PoolOut:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
@@ -80,6 +93,20 @@ def get_pool(pool_id: str) -> PoolOut:
         'Body: text/csv, header `card_code,card_number` plus optional `pin`, `expires_on` (YYYY-MM-DD) in any '
         'order; CR LF and a UTF-8 BOM are accepted. A bad file answers 422 with `error.details: [{line, message}]` '
         '(the header is line 1) and imports nothing. At most 6 MB per request (about 100,000 cards).'
+    ),
+    responses=answers(
+        SIGNED_IN
+        | COMMITS
+        | PLATFORM_ONLY
+        | NO_SUCH_POOL
+        | {
+            400: '`bad_request`: the body is not valid base64',
+            409: '`import_in_progress`: another import into this pool is running',
+            415: '`unsupported_media_type`: the body is not text/csv in UTF-8',
+            422: '`invalid_file`: the file was refused, nothing was imported (`error.details`: line and message of '
+            'each problem)',
+        },
+        status=201,
     ),
 )
 def post_cards(pool_id: str) -> Response[ImportOut]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -10,7 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from giftcards import limits, provisioning
-from giftcards.api.app import caller_subject, error_responses, source
+from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject, source
+from giftcards.api.models import Absent, Answer, Dollars, IsoTimestamp, absent
 from giftcards.money import Amount, to_dollars
 from giftcards.observability import metrics
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
@@ -33,44 +35,79 @@ class ProvisionBody(BaseModel):
     delivery_address: limits.DeliveryAddressText | None = Field(None, alias='deliveryAddress')
 
 
-def render(result: ProvisionResult) -> dict[str, Any]:
-    """The 200 answer. A replay answers the same body, with `replayed: true`."""
+Source = Literal['csv', 'api']
+
+
+class ProvisionedRedemptionOut(Answer):
+    """The stored redemption, with the seed's field names (camelCase) as in the body."""
+
+    id: str
+    status: Literal['pending', 'fulfilled', 'failed']
+    campaignId: str
+    brandId: str
+    denomination: Dollars
+    amountCharged: Dollars
+    source: Source
+    redemptionCodeLast4: str
+    recipientId: str | None
+    deliveryMethod: str | None
+    createdAt: IsoTimestamp
+    fulfilledAt: IsoTimestamp | None
+
+
+class ProvisionedCard(Answer):
+    cardCode: str
+    cardNumber: str | None
+    cardValue: Dollars
+    pin: str | Absent = Field(None, exclude_if=absent, description='present when the card has one')
+    expiresOn: date | Absent = Field(None, exclude_if=absent, description='present when the card has one')
+
+
+class ProvisionAnswer(Answer):
+    """A replay answers the same body with `replayed: true`; `campaignPaused: true` when this charge left the payer
+    unable to pay for the campaign's cheapest card."""
+
+    success: Literal[True]
+    redemption: ProvisionedRedemptionOut
+    card: ProvisionedCard
+    source: Source
+    creditRemaining: Dollars = Field(description="the paying account's balance after the charge")
+    campaignPaused: Literal[True] | Absent = Field(None, exclude_if=absent)
+    replayed: Literal[True] | Absent = Field(None, exclude_if=absent)
+
+
+def render(result: ProvisionResult) -> ProvisionAnswer:
+    """The 200 answer."""
     r = result.redemption
     card = result.card
-    shown_card: dict[str, Any] = {
-        'cardCode': card.card_code,
-        'cardNumber': card.card_number,
-        'cardValue': to_dollars(r.denomination_cents),
-    }
-    if card.pin:
-        shown_card['pin'] = card.pin
-    if card.expires_on:
-        shown_card['expiresOn'] = str(card.expires_on)
-    body: dict[str, Any] = {
-        'success': True,
-        'redemption': {
-            'id': r.id,
-            'status': r.status,
-            'campaignId': r.campaign_id,
-            'brandId': r.brand_id,
-            'denomination': to_dollars(r.denomination_cents),
-            'amountCharged': to_dollars(r.amount_charged_cents),
-            'source': r.source,
-            'redemptionCodeLast4': r.code_last4,
-            'recipientId': r.recipient_id,
-            'deliveryMethod': r.delivery_method,
-            'createdAt': r.created_at.isoformat(),
-            'fulfilledAt': r.fulfilled_at.isoformat() if r.fulfilled_at else None,
-        },
-        'card': shown_card,
-        'source': r.source,
-        'creditRemaining': to_dollars(result.credit_remaining_cents),
-    }
-    if result.campaign_paused:
-        body['campaignPaused'] = True
-    if result.replayed:
-        body['replayed'] = True
-    return body
+    return ProvisionAnswer(
+        success=True,
+        redemption=ProvisionedRedemptionOut(
+            id=r.id,
+            status=r.status,
+            campaignId=r.campaign_id,
+            brandId=r.brand_id,
+            denomination=to_dollars(r.denomination_cents),
+            amountCharged=to_dollars(r.amount_charged_cents),
+            source=r.source,
+            redemptionCodeLast4=r.code_last4,
+            recipientId=r.recipient_id,
+            deliveryMethod=r.delivery_method,
+            createdAt=r.created_at,
+            fulfilledAt=r.fulfilled_at,
+        ),
+        card=ProvisionedCard(
+            cardCode=card.card_code,
+            cardNumber=card.card_number,
+            cardValue=to_dollars(r.denomination_cents),
+            pin=card.pin or None,
+            expiresOn=card.expires_on or None,
+        ),
+        source=r.source,
+        creditRemaining=to_dollars(result.credit_remaining_cents),
+        campaignPaused=True if result.campaign_paused else None,
+        replayed=True if result.replayed else None,
+    )
 
 
 RETRY_SAFETY = (
@@ -85,15 +122,20 @@ RETRY_SAFETY = (
 @router.post(
     '/provision-gift-card',
     description=RETRY_SAFETY,
-    responses=error_responses(
-        {
+    responses=answers(
+        SIGNED_IN
+        | BODY
+        | COMMITS
+        | {
+            403: '`forbidden`: the caller may not provision for this campaign',
             404: '`not_found`: no such campaign or brand for this caller',
             409: '`insufficient_credit`, `campaign_not_active`, or the code was used for another request',
             503: '`fulfilment_pending`, `fulfilment_unavailable`, `outcome_unknown`, `service_unavailable`, `busy`',
-        }
+        },
+        description='The redemption and its card',
     ),
 )
-def provision_gift_card(body: ProvisionBody) -> Response[dict[str, Any]]:
+def provision_gift_card(body: ProvisionBody) -> Response[ProvisionAnswer]:
     subject = caller_subject(router)
     origin = source(router)
     result = provisioning.provision_gift_card(

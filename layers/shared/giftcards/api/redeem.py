@@ -9,14 +9,16 @@ resolver's validation because a form post is not JSON; whatever arrives, the ans
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from giftcards import codes, errors, ratelimit, redeem_page, redeeming
-from giftcards.api.app import parse_json, source
+from giftcards.api.app import ErrorEnvelope, answers, parse_json, source
+from giftcards.api.models import Answer, Dollars, IsoTimestamp
 from giftcards.observability import logger
 
 router = Router()
@@ -29,6 +31,41 @@ _MAX_FORM_FIELDS = 20
 
 class MissingCode(errors.ValidationFailed):
     code, default_message = 'missing_code', 'code: give the redemption code as a string'
+
+
+class RedeemedCard(Answer):
+    brand: str
+    brand_id: str
+    value: Dollars
+    card_code: str
+    card_number: str | None
+    pin: str | None
+    expires_on: date | None
+
+
+class RedeemedCode(Answer):
+    id: str
+    status: Literal['pending', 'fulfilled', 'failed']
+    code: str  # masked
+    created_at: IsoTimestamp
+
+
+class RedeemAnswer(Answer):
+    """The card of a code: what the customer may see, and nothing about the payer, the cost or the source."""
+
+    success: Literal[True]
+    replayed: bool
+    card: RedeemedCard
+    redemption: RedeemedCode
+
+
+HTML_PAGE: dict[str, Any] = {'text/html': {'schema': {'type': 'string', 'description': 'the redeem page'}}}
+
+
+def _refusals(described: dict[int, str]) -> dict[int, Any]:
+    """The refusals of `POST /redeem`: JSON in the error envelope, or the page with the message for a form post."""
+    envelope: dict[str, Any] = {'application/json': {'model': ErrorEnvelope}, **HTML_PAGE}
+    return {status: {'description': text, 'content': envelope} for status, text in described.items()}
 
 
 def _content_type() -> str:
@@ -113,7 +150,15 @@ def _retry_after(error: errors.DomainError) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@router.get('/redeem', summary='The redeem page (public HTML)')
+@router.get(
+    '/redeem',
+    summary='The redeem page (public HTML)',
+    responses=answers(
+        {422: '`invalid_text`: a parameter holds text no page can show'},
+        description='The page: a form for the code',
+        content=HTML_PAGE,
+    ),
+)
 def get_redeem() -> Response[str]:
     return _html(200, redeem_page.form_page())
 
@@ -123,6 +168,25 @@ def get_redeem() -> Response[str]:
     summary='Redeem a code (public): JSON {code} answers JSON; a form post answers the HTML page',
     description='Unknown, voided and malformed codes are all 404 invalid_code. Failed attempts are limited per '
     'source IP (429 with Retry-After).',
+    responses={
+        **answers(
+            {},
+            description='The card: JSON for a JSON post, the card page for a form post',
+            content={'application/json': {'model': RedeemAnswer}, **HTML_PAGE},
+        ),
+        **_refusals(
+            {
+                400: '`malformed_json`, `malformed_body` or `bad_request`: the body cannot be read',
+                404: '`invalid_code`: no such code (unknown, voided or malformed)',
+                409: '`campaign_not_active` or `insufficient_credit`: the code cannot be redeemed now',
+                415: '`unsupported_media_type`: neither JSON nor a form post',
+                422: '`missing_code`: no code given, or `invalid_text`',
+                429: '`rate_limited`: too many failed attempts from this network; see Retry-After',
+                503: '`fulfilment_pending`, `fulfilment_unavailable`, `outcome_unknown`, `service_unavailable` or '
+                '`busy`: try again later with the same code',
+            }
+        ),
+    },
 )
 def post_redeem() -> Response[str]:
     content_type = _content_type()
@@ -150,4 +214,4 @@ def post_redeem() -> Response[str]:
         return _html(error.status, redeem_page.form_page(error=message, tone=tone, code=keep), error.headers)
     if as_page:
         return _html(200, redeem_page.card_page(_card_view(redeemed)))
-    return _json(200, redeemed.as_json())
+    return _json(200, RedeemAnswer.model_validate(redeemed.as_json()).model_dump(mode='json'))

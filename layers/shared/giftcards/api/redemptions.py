@@ -2,20 +2,75 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import Field
 
 from giftcards import pagination, redemptions
-from giftcards.api.app import caller_subject
+from giftcards.api.app import SIGNED_IN, answers, caller_subject
+from giftcards.api.models import Answer, Dollars, IsoTimestamp
 
 router = Router()
 
 ScopeId = Annotated[str | None, Query(max_length=64)]
+HIDDEN_FROM_CLIENTS = 'null for a client admin'
 
 
-@router.get('/redemptions')
+class RedemptionOut(Answer):
+    id: str
+    campaign_id: str
+    client_id: str
+    brand_id: str
+    brand_name: str
+    denomination: Dollars
+    status: redemptions.Status
+    source: Literal['csv', 'api'] | None
+    redemption_code: str | None = Field(description='masked: its last 4 characters')
+    card: str | None = Field(description='masked: its last 4 characters')
+    amount_charged: Dollars
+    cost_basis: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
+    agency_price: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
+    profit: Dollars | None = Field(description=f'fulfilled redemptions; {HIDDEN_FROM_CLIENTS}')
+    vendor: str | None
+    recipient_id: str | None
+    delivery_method: str | None
+    created_at: IsoTimestamp
+    fulfilled_at: IsoTimestamp | None
+    failed_at: IsoTimestamp | None
+
+
+class RedemptionTotals(Answer):
+    """The whole scope's, on every page; charged, cost and profit of fulfilled redemptions."""
+
+    redemptions: int
+    pending: int
+    failed: int
+    charged: Dollars
+    cost: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
+    profit: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
+
+
+class RedemptionPage(Answer):
+    items: list[RedemptionOut]
+    next_cursor: str | None
+    totals: RedemptionTotals
+
+
+@router.get(
+    '/redemptions',
+    summary='Redemptions newest first, with masked cards and the totals of the scope',
+    description='Give at most one of campaign_id, client_id and agency_id; without one, every redemption (platform '
+    'admin).',
+    responses=answers(
+        SIGNED_IN
+        | {
+            403: "`forbidden`: only the scope's admins (a platform admin for every redemption) may",
+            404: '`not_found`: no such campaign, client or agency for this caller',
+        }
+    ),
+)
 def list_redemptions(
     campaign_id: ScopeId = None,
     client_id: ScopeId = None,
@@ -23,8 +78,8 @@ def list_redemptions(
     status: Annotated[redemptions.Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict[str, Any]:
-    return redemptions.list_redemptions(
+) -> RedemptionPage:
+    found = redemptions.list_redemptions(
         caller_subject(router),
         campaign_id=campaign_id,
         client_id=client_id,
@@ -33,3 +88,4 @@ def list_redemptions(
         limit=limit,
         cursor=cursor,
     )
+    return RedemptionPage.model_validate(found)

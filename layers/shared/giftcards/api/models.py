@@ -1,0 +1,49 @@
+"""What the routers' response models are made of: money, times and pages as callers see them.
+
+A route's return annotation is its response model, so the OpenAPI document describes what the route really answers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
+
+T = TypeVar('T')
+
+
+class Answer(BaseModel):
+    """What every response model is: built on first use rather than at import, so that a cold start pays only for
+    the answers of the routes it serves."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+Dollars = int | float
+"""Money in an answer: decimal dollars, a whole number where there are no cents (`money.to_dollars`)."""
+
+IsoTimestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str),
+    WithJsonSchema({'type': 'string', 'format': 'date-time'}),
+]
+"""A time as Python's `isoformat` writes it (`...+00:00`), the form these fields have always had on the wire. (A plain
+`datetime` field is written the way pydantic writes it, `...Z`.)"""
+
+
+Absent = SkipJsonSchema[None]
+"""The type of a field only some answers have, with `Field(None, exclude_if=absent)`: `pin: str | Absent`. Without a
+value it is left out of the answer, and the document describes it as optional rather than as nullable."""
+
+
+def absent(value: object) -> bool:
+    return value is None
+
+
+class Page(Answer, Generic[T]):
+    """One page of a list: `?limit=` items and the cursor of the next page (null on the last)."""
+
+    items: list[T]
+    next_cursor: str | None
