@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from giftcards import codes, db, errors, provisioning, ratelimit, redeeming
+from giftcards.api.redeem import render
 from pg8000.native import DatabaseError
 
 from tests import factories, round_trips
@@ -68,7 +69,7 @@ def test_a_code_is_redeemed_however_it_is_typed(camp):
 
 def test_the_answer_shows_the_card_and_nothing_about_the_payer(camp):
     code = camp.issue()[0]
-    answer = redeem(code, source()).as_json()
+    answer = render(redeem(code, source())).model_dump(mode='json')
     assert answer['card']['brand'] == camp.brand['name']
     assert answer['card']['value'] == 25
     assert answer['redemption']['code'] == f'****-****-****-{code[-4:]}'

@@ -15,9 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from giftcards import codes, db, errors, pagination, provisioning, ratelimit
+from giftcards import codes, db, errors, provisioning, ratelimit
 from giftcards.db import UnitOfWork
-from giftcards.money import to_dollars
 from giftcards.observability import logger, metrics
 
 
@@ -36,29 +35,6 @@ class Redeemed:
     @property
     def replayed(self) -> bool:
         return self.provisioned.replayed
-
-    def as_json(self) -> dict[str, Any]:
-        """What the customer may see: the card, not the payer's balance, the cost or where the card came from."""
-        card, redemption = self.provisioned.card, self.provisioned.redemption
-        return {
-            'success': True,
-            'replayed': self.replayed,
-            'card': {
-                'brand': self.brand_name,
-                'brand_id': card.brand_id,
-                'value': to_dollars(card.denomination_cents),
-                'card_code': card.card_code,
-                'card_number': card.card_number,
-                'pin': card.pin,
-                'expires_on': card.expires_on.isoformat() if card.expires_on else None,
-            },
-            'redemption': {
-                'id': redemption.id,
-                'status': redemption.status,
-                'code': codes.masked(self.code_last4),
-                'created_at': pagination.iso(redemption.created_at),
-            },
-        }
 
 
 _FOUND = (

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from giftcards import codes, errors, ratelimit, redeem_page, redeeming
 from giftcards.api.app import ErrorEnvelope, answers, parse_json, source
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
+from giftcards.money import to_dollars
 from giftcards.observability import logger
 
 router = Router()
@@ -57,6 +58,30 @@ class RedeemAnswer(Answer):
     replayed: bool
     card: RedeemedCard
     redemption: RedeemedCode
+
+
+def render(redeemed: redeeming.Redeemed) -> RedeemAnswer:
+    """What the customer may see: the card, not the payer's balance, the cost or where the card came from."""
+    card, redemption = redeemed.provisioned.card, redeemed.provisioned.redemption
+    return RedeemAnswer(
+        success=True,
+        replayed=redeemed.replayed,
+        card=RedeemedCard(
+            brand=redeemed.brand_name,
+            brand_id=card.brand_id,
+            value=to_dollars(card.denomination_cents),
+            card_code=card.card_code,
+            card_number=card.card_number,
+            pin=card.pin,
+            expires_on=card.expires_on,
+        ),
+        redemption=RedeemedCode(
+            id=redemption.id,
+            status=redemption.status,
+            code=codes.masked(redeemed.code_last4),
+            created_at=redemption.created_at,
+        ),
+    )
 
 
 HTML_PAGE: dict[str, Any] = {'text/html': {'schema': {'type': 'string', 'description': 'the redeem page'}}}
@@ -214,4 +239,4 @@ def post_redeem() -> Response[str]:
         return _html(error.status, redeem_page.form_page(error=message, tone=tone, code=keep), error.headers)
     if as_page:
         return _html(200, redeem_page.card_page(_card_view(redeemed)))
-    return _json(200, RedeemAnswer.model_validate(redeemed.as_json()).model_dump(mode='json'))
+    return _json(200, render(redeemed).model_dump(mode='json'))
