@@ -131,18 +131,6 @@ def find_code(uow: UnitOfWork, raw: str) -> IssuedCode | None:
     )
 
 
-def mark_redeemed(uow: UnitOfWork, code_id: str) -> None:
-    """Inside the transaction that charges for the code: mark it redeemed. A code voided meanwhile is invalid,
-    and raising here rolls the charge back with it."""
-    row = uow.fetch_one(
-        "UPDATE redemption_codes SET status = 'redeemed', redeemed_at = coalesce(redeemed_at, now())"
-        " WHERE id = CAST(:id AS uuid) AND status <> 'void' RETURNING id",
-        id=code_id,
-    )
-    if row is None:
-        raise InvalidCode()
-
-
 def render_code(row: dict[str, Any]) -> dict[str, Any]:
     return {
         'id': row['id'],
