@@ -331,47 +331,30 @@ def _charge_or_replay(
     try:
         card = card_secrets.revealed(row)
     except card_secrets.CardIntegrityError:
-        _refund_unrevealable(redemption_id, row['id'], campaign_id)
+        _alert_unrevealable(redemption_id, row['id'], campaign_id)
         raise
     return ProvisionResult(
         redemption=redemption, card=card, credit_remaining_cents=int(row['credit_remaining_cents']), replayed=False
     )
 
 
-def _refund_unrevealable(redemption_id: str, card_id: str, campaign_id: str) -> None:
-    """The card just handed out failed its integrity check (its stored data was altered): refund the charge and
-    fail the redemption, so that the code can be tried again and get another card; the card stays out of stock
-    (claimed, with no redemption), and a critical alert names it."""
-
-    def work(uow: UnitOfWork) -> None:
-        charge = uow.value(
-            'SELECT charge_transfer_id::text FROM redemptions'
-            " WHERE id = CAST(:id AS uuid) AND status = 'fulfilled' FOR UPDATE",
-            id=redemption_id,
-        )
-        if charge is None:
-            return
-        refund = ledger.reverse_transfer(
-            uow, charge, kind='refund', initiator='provisioning', notes=f'redemption {redemption_id}: card unreadable'
-        )
-        uow.execute(
-            "UPDATE redemptions SET status = 'failed', refund_transfer_id = CAST(:refund AS uuid), card_id = NULL,"
-            " source = NULL, failed_at = now(), last_vendor_error = 'card failed its integrity check',"
-            ' updated_at = now() WHERE id = CAST(:id AS uuid)',
-            id=redemption_id,
-            refund=refund.id,
-        )
-        alerts.raise_alert(
+def _alert_unrevealable(redemption_id: str, card_id: str, campaign_id: str) -> None:
+    """The card just handed out failed its integrity check: its stored data was altered after it was sealed. The
+    redemption, its card and its charge stand as committed: the database lets nobody turn a fulfilled redemption
+    back (migration 0019), since a role that could would refund any card it had handed out. A critical alert names
+    both, for an operator to investigate and settle."""
+    db.in_transaction(
+        lambda uow: alerts.raise_alert(
             uow,
             'card_integrity',
             'critical',
             'card',
             card_id,
-            'A stored card failed its integrity check and was taken out of stock; the redemption was refunded',
+            'A card handed out failed its integrity check: its stored data was altered. The redemption is charged; '
+            'investigate and settle it with the client.',
             {'redemption_id': redemption_id, 'campaign_id': campaign_id},
         )
-
-    db.in_transaction(work)
+    )
 
 
 def _check_issued(issued: codes.IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:
