@@ -95,9 +95,11 @@ SELECT a.id, a.from_id, -a.amount,
   LEFT JOIN (SELECT to_id, sum(amount) AS total FROM bench_allocations GROUP BY to_id) i ON i.to_id = a.from_id
 UNION ALL
 SELECT id, to_id, amount, amount FROM bench_allocations;
+SET LOCAL ROLE giftcard_ledger;  -- balances change only as the ledger's role (migration 0019)
 UPDATE credit_accounts acc SET balance_cents = t.total
   FROM (SELECT account_id, sum(amount_cents) AS total FROM credit_entries GROUP BY account_id) t
  WHERE acc.id = t.account_id;
+RESET ROLE;
 
 -- Pools: each brand and denomination has its pools; every 50th pool is empty, nearly empty (5) or low (30).
 CREATE TEMPORARY TABLE bench_pools ON COMMIT DROP AS

@@ -260,14 +260,8 @@ def test_what_a_caller_typed_is_escaped(camp):
 
 def test_a_brand_name_is_escaped_on_the_card_page(owner):
     camp = rs.campaign(owner, cards_in_stock=1)
-    from giftcards import db
-
     hostile = f'<img src=x onerror=alert(1)> & "Co" {rs.unique_ip()}'
-    db.in_transaction(
-        lambda uow: uow.execute(
-            'UPDATE brands SET name = :n WHERE id = CAST(:id AS uuid)', n=hostile, id=camp.brand['id']
-        )
-    )
+    owner.run('UPDATE brands SET name = :n WHERE id = CAST(:id AS uuid)', n=hostile, id=camp.brand['id'])
     status, _, body = post_form({'code': camp.issue()[0]}, rs.unique_ip())
     assert status == 200
     assert '<img' not in body

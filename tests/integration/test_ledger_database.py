@@ -1,10 +1,12 @@
 """The database itself keeps the ledger honest, whatever the Python code does: entries and transfers are
-append-only (no grant to the application role, a trigger for everyone else), a transfer commits only with
-exactly its two balanced entries, and a non-platform balance never goes below zero."""
+append-only (no grant to the application role, a trigger for everyone else), only the ledger's own role writes them
+(the application role goes through ledger_transfer), a transfer commits only with exactly its two balanced
+entries, and a non-platform balance never goes below zero."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -134,9 +136,39 @@ def commit_refused(role: db.Role, conn: Any, work: Any) -> pytest.ExceptionInfo[
     return exc
 
 
-@pytest.fixture(params=['app', 'owner'])
-def role_conn(request: pytest.FixtureRequest, owner: Any) -> tuple[db.Role, Any]:
-    return ('app', None) if request.param == 'app' else ('owner', owner)
+@pytest.fixture(params=['ledger', 'owner'])
+def role_conn(request: pytest.FixtureRequest, owner: Any) -> Iterator[tuple[db.Role, Any]]:
+    """A connection that may write transfers and entries: as giftcard_ledger (the role ledger_transfer runs as), or
+    as the owner. Even they cannot commit an unbalanced transfer."""
+    if request.param == 'owner':
+        yield 'owner', owner
+        return
+    conn = db.connect('owner')
+    conn.run('SET ROLE giftcard_ledger')
+    try:
+        yield 'owner', conn
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    'statement',
+    [
+        'INSERT INTO credit_transfers (id, kind, from_account_id, to_account_id, amount_cents, initiator)'
+        " VALUES (gen_random_uuid(), 'allocation', CAST(:a AS uuid), CAST(:a AS uuid), 1, 'test')",
+        'INSERT INTO credit_entries (transfer_id, account_id, amount_cents, balance_after_cents)'
+        ' SELECT transfer_id, account_id, 1, 1 FROM credit_entries WHERE account_id = CAST(:a AS uuid)',
+    ],
+)
+def test_the_application_role_writes_the_ledger_only_through_ledger_transfer(
+    funded_transfer: dict[str, Any], statement: str
+) -> None:
+    count = transfer_count()
+    with db.UnitOfWork() as uow, pytest.raises(DatabaseError) as exc:
+        uow.execute(statement, a=funded_transfer['account_id'])
+
+    assert sqlstate_of(exc) == '42501'
+    assert transfer_count() == count
 
 
 def constraint_of(exc: pytest.ExceptionInfo[BaseException]) -> tuple[str | None, str | None]:
@@ -221,10 +253,16 @@ def test_a_transfer_cannot_hold_two_entries_on_the_same_side(role_conn: tuple[db
 
 
 def test_the_database_refuses_a_negative_balance_outside_the_platform(funded_transfer: dict[str, Any]) -> None:
-    with db.UnitOfWork() as uow, pytest.raises(errors.InsufficientCredit):
-        uow.execute(
-            'UPDATE credit_accounts SET balance_cents = -1 WHERE id = CAST(:a AS uuid)', a=funded_transfer['account_id']
-        )
+    conn = db.connect('owner')
+    conn.run('SET ROLE giftcard_ledger')  # the one role that updates balances
+    try:
+        with db.UnitOfWork(conn=conn) as uow, pytest.raises(errors.InsufficientCredit):
+            uow.execute(
+                'UPDATE credit_accounts SET balance_cents = -1 WHERE id = CAST(:a AS uuid)',
+                a=funded_transfer['account_id'],
+            )
+    finally:
+        conn.close()
 
     assert balances(funded_transfer['account_id']) == [5_000]
 

@@ -4,7 +4,7 @@ vendor are handed to the recovery routine and alerted if they stay stuck."""
 from __future__ import annotations
 
 import pytest
-from giftcards import errors, monitor
+from giftcards import db, errors, monitor
 
 from tests import provisioning_support as ps
 from tests.monitor_support import Topic, alerts_of, open_alert, run, topic
@@ -13,12 +13,17 @@ __all__ = ['topic']
 
 
 def age(redemption_id: str, column: str, minutes: int) -> None:
-    ps.query(
-        f'UPDATE redemptions SET {column} = now() - make_interval(mins => :m) WHERE id = CAST(:id AS uuid)'
-        ' RETURNING id',
-        m=minutes,
-        id=redemption_id,
-    )
+    """Time passing for a redemption: one of its times moved into the past. Only the owner with triggers off may
+    (the application role may not touch created_at, nor the state machine a failed redemption's failed_at)."""
+    with db.owner_connection() as owner:
+        owner.run('BEGIN')
+        owner.run('SET LOCAL session_replication_role = replica')
+        owner.run(
+            f'UPDATE redemptions SET {column} = now() - make_interval(mins => :m) WHERE id = CAST(:id AS uuid)',
+            m=minutes,
+            id=redemption_id,
+        )
+        owner.run('COMMIT')
 
 
 def test_a_failed_vendor_redemption_raises_a_critical_alert_announced_once(owner, monkeypatch, topic: Topic):

@@ -33,12 +33,9 @@ def test_statements_answer_rows_by_column_name(database_url: str) -> None:
             b="it's",
             c=None,
         )
-        touched = uow.fetch(
-            'UPDATE credit_accounts SET balance_cents = balance_cents WHERE id = CAST(:id AS uuid) RETURNING id',
-            id=ledger.system_account(uow),
-        )
+        touched = uow.fetch(INSERT_AUDIT, actor='columns', action='t.row', id=str(uuid.uuid4()))
     assert rows == [{'n': 42, 't': "it's", 'missing': True}]
-    assert len(touched) == 1
+    assert len(touched) == 1 and touched[0]['actor'] == 'columns'
 
 
 def test_fetch_and_commit_answers_the_rows_and_commits(database_url: str) -> None:
@@ -66,10 +63,11 @@ def test_a_failing_last_statement_commits_nothing(database_url: str) -> None:
     assert db.in_transaction(lambda uow: uow.value('SELECT 1')) == 1  # the connection is fine afterwards
 
 
-def test_a_commit_refused_at_commit_time_raises_and_keeps_nothing(database_url: str) -> None:
+def test_a_commit_refused_at_commit_time_raises_and_keeps_nothing(owner: Any) -> None:
     transfer = str(uuid.uuid4())
     entity = str(uuid.uuid4())
-    with db.UnitOfWork() as uow:
+    # As the owner: only the ledger's role may write a transfer, and the check at commit holds for everyone.
+    with db.UnitOfWork('owner', conn=owner) as uow:
         spend, platform = ledger.system_account(uow), ledger.platform_account(uow)
         # A transfer without its two entries: the deferred balance check refuses it at COMMIT.
         uow.execute(
