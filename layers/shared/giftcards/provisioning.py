@@ -236,7 +236,9 @@ def _context(
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
-        if ctx is None or not caller.sees_client(ctx['client_id'], ctx['agency_id']):
+        if ctx is None or not (
+            caller.sees_client(ctx['client_id'], ctx['agency_id']) or caller.may_provision(ctx['client_id'])
+        ):
             raise errors.NotFound('No such campaign.')
         if not caller.may_provision(ctx['client_id']):
             raise errors.Forbidden("Only the client's integration or admins may provision its gift cards.")
