@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -18,6 +19,14 @@ os.environ.setdefault('POWERTOOLS_METRICS_NAMESPACE', 'GiftCardsTest')
 os.environ.setdefault('POWERTOOLS_SERVICE_NAME', 'giftcards')
 os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')
 os.environ.setdefault('ENVIRONMENT', 'local')
+
+# The processes the tests start (`giftcard serve` and its execution environments, `giftcard check`) run this
+# checkout's code, as pytest's `pythonpath` makes the tests do: the venv's editable install may point at another
+# checkout of the project (a git worktree sharing the venv), whose code would otherwise answer.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+os.environ['PYTHONPATH'] = os.pathsep.join(
+    [str(_CHECKOUT / 'layers' / 'shared'), str(_CHECKOUT / 'local'), *filter(None, [os.environ.get('PYTHONPATH')])]
+)
 
 
 def _with_database(url: str, name: str) -> str:

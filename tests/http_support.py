@@ -71,15 +71,18 @@ class Live:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 60,
+        source_ip: str | None = None,
     ) -> Answer:
-        """One request on a new connection (the server closes each after its answer)."""
+        """One request on a new connection (the server closes each after its answer). `source_ip`: a loopback
+        address (127.0.0.0/8) to send from, the caller's source IP as the server sees it (rate limits count by it)."""
         all_headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             all_headers.setdefault('Content-Type', 'application/json')
         if token is not None:
             all_headers['Authorization'] = f'Bearer {token}'
-        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout_s)
+        source = (source_ip, 0) if source_ip is not None else None
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout_s, source_address=source)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for name, value in all_headers.items():

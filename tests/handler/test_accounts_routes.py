@@ -130,8 +130,8 @@ def test_only_platform_admins_see_the_platform_and_spend_accounts(tree: factorie
         ('client_admin', 'client', True),
         ('client_admin', 'campaign', True),
         ('integration', 'agency', False),
-        ('integration', 'client', True),
-        ('integration', 'campaign', True),
+        ('integration', 'client', False),
+        ('integration', 'campaign', False),
     ],
 )
 def test_accounts_are_visible_like_their_owners(tree: factories.Tree, role: str, level: str, visible: bool) -> None:

@@ -469,11 +469,11 @@ def test_a_client_admin_cannot_allocate_to_another_clients_campaign(owner: Any, 
     assert_error(response, 404, 'not_found')
 
 
-def test_an_integration_sees_its_client_but_may_not_move_credit(tree: factories.Tree) -> None:
+def test_an_integration_sees_no_account_of_its_client_and_moves_no_credit(tree: factories.Tree) -> None:
     agency, client, campaign = accounts(tree)
     factories.fund(1_000, agency, client)
 
-    assert_error(allocate(tree.integration, client, campaign, 1), 403, 'forbidden')
+    assert_error(allocate(tree.integration, client, campaign, 1), 404, 'not_found')
     assert balances(client, campaign) == [1_000, 0]
 
 

@@ -258,7 +258,7 @@ def _change_campaign(w: World) -> list[Call]:
     return [
         send('PATCH', path, w.tree.client_admin, 200, body={'status': 'paused'}),
         send('PATCH', path, w.tree.client_admin, 422, body={}),
-        send('PATCH', path, w.tree.integration, 403, body={'status': 'active'}),
+        send('PATCH', path, w.tree.integration, 404, body={'status': 'active'}),
     ]
 
 
@@ -337,7 +337,7 @@ def _issue(w: World) -> list[Call]:
         send('POST', path, w.tree.client_admin, 201, body=body),
         send('POST', path, w.tree.client_admin, 201, body=body, headers={'accept': 'text/csv'}),
         send('POST', path, w.tree.client_admin, 422, body={**body, 'count': 0}),
-        send('POST', path, w.tree.integration, 403, body=body),
+        send('POST', path, w.tree.integration, 404, body=body),
     ]
 
 

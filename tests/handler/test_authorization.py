@@ -1,5 +1,5 @@
 """Who may see and do what on the hierarchy routes: 404 outside one's scope, 403 for actions one may not take
-on what one can see, 401 without a verified subject."""
+on what one can see, 401 without a verified subject. An integration sees nothing: it only provisions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from admin_app import lambda_handler
+from giftcards import memberships
+from provision_app import lambda_handler as provision_handler
 
 from tests import factories
+from tests import provisioning_support as ps
 from tests.events import call, http_event
 
 
@@ -126,31 +129,29 @@ def test_only_a_platform_admin_reads_the_platform_account(tree, role):
 
 def test_integration_cannot_change_a_campaign(owner, tree):
     answer = send('PATCH', f'/campaigns/{tree.campaign["id"]}', tree.integration, body={'status': 'paused'})
-    assert_error(answer, 403, 'forbidden')
+    assert_error(answer, 404, 'not_found')
     assert campaign_status(owner, tree.campaign['id']) == 'active'
 
 
 def test_integration_cannot_switch_the_budget_mode(owner, tree):
     factories.fund(1_000, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
     answer = send('PATCH', f'/campaigns/{tree.campaign["id"]}', tree.integration, body={'budget_mode': 'shared'})
-    assert_error(answer, 403, 'forbidden')
+    assert_error(answer, 404, 'not_found')
     assert factories.balance_cents(tree.campaign['account_id']) == 1_000
 
 
 def test_integration_cannot_create_a_campaign(owner, tree):
     before = count(owner, 'campaigns')
     body = {'name': 'Bot campaign', 'budget_mode': 'shared'}
-    assert_error(send('POST', f'/clients/{tree.client["id"]}/campaigns', tree.integration, body=body), 403, 'forbidden')
+    answer = send('POST', f'/clients/{tree.client["id"]}/campaigns', tree.integration, body=body)
+    assert_error(answer, 404, 'not_found')
     assert count(owner, 'campaigns') == before
 
 
-@pytest.mark.parametrize(
-    ('method', 'path'),
-    [('GET', '/clients/{client}'), ('GET', '/clients/{client}/campaigns'), ('GET', '/campaigns/{campaign}')],
-)
-def test_integration_reads_its_client_and_campaigns(tree, method, path):
-    status, _ = send(method, path.format(client=tree.client['id'], campaign=tree.campaign['id']), tree.integration)
-    assert status == 200
+@pytest.mark.parametrize('path', ['/clients/{client}', '/clients/{client}/campaigns', '/campaigns/{campaign}'])
+def test_integration_does_not_see_even_its_own_client(tree, path):
+    answer = send('GET', path.format(client=tree.client['id'], campaign=tree.campaign['id']), tree.integration)
+    assert_error(answer, 404, 'not_found')
 
 
 def test_client_admin_changes_its_own_campaign(tree):
@@ -217,14 +218,15 @@ def test_claims_without_a_subject_are_401(tree, claims):
     assert (status, body['error']['code']) == (401, 'unauthorized')
 
 
-def test_an_app_client_token_is_identified_by_its_client_id(owner, tree):
+def test_an_app_client_token_is_identified_by_its_client_id(owner):
+    s = ps.setup(owner, funds_cents=10_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
     app_client = factories.unique('app-client')
-    from giftcards import memberships
-
-    memberships.grant(owner, app_client, 'client_integration', client_id=tree.client['id'])
-    event = http_event('GET', f'/clients/{tree.client["id"]}', claims={'client_id': app_client})
-    status, _, body = call(lambda_handler, event)
-    assert (status, body['id']) == (200, tree.client['id'])
+    memberships.grant(owner, app_client, 'client_integration', client_id=s.tree.client['id'])
+    body = {'campaignId': s.campaign_id, 'brandId': s.brand['id'], 'denomination': 25, 'redemptionCode': ps.new_code()}
+    event = http_event('POST', '/provision-gift-card', body=body, claims={'client_id': app_client})
+    status, _, answer = call(provision_handler, event)
+    assert (status, answer['redemption']['campaignId']) == (200, s.campaign_id)
 
 
 # --- malformed ids --------------------------------------------------------------------------------------

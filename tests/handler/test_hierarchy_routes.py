@@ -168,8 +168,8 @@ def test_agency_admin_lists_its_clients(tree):
     assert body == {'items': [tree.client, second], 'next_cursor': None}
 
 
-@pytest.mark.parametrize('role', ['platform_admin', 'agency_admin', 'client_admin', 'integration'])
-def test_members_of_the_branch_read_the_client(tree, role):
+@pytest.mark.parametrize('role', ['platform_admin', 'agency_admin', 'client_admin'])
+def test_admins_of_the_branch_read_the_client(tree, role):
     factories.fund(5_000, tree.agency['account_id'], tree.client['account_id'])
     status, _, body = send('GET', f'/clients/{tree.client["id"]}', getattr(tree, role))
     assert status == 200
@@ -211,8 +211,8 @@ def test_admins_create_a_campaign_under_the_client(owner, tree, role):
     ]
 
 
-@pytest.mark.parametrize('role', ['agency_admin', 'client_admin', 'integration'])
-def test_members_of_the_branch_list_the_campaigns(tree, role):
+@pytest.mark.parametrize('role', ['agency_admin', 'client_admin'])
+def test_admins_of_the_branch_list_the_campaigns(tree, role):
     second = factories.campaign(tree.client['id'], budget_mode='shared')
     status, _, body = send('GET', f'/clients/{tree.client["id"]}/campaigns', getattr(tree, role))
     assert status == 200
@@ -221,7 +221,7 @@ def test_members_of_the_branch_list_the_campaigns(tree, role):
 
 def test_campaign_answers_with_its_balance(tree):
     factories.fund(2_550, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
-    status, _, body = send('GET', f'/campaigns/{tree.campaign["id"]}', tree.integration)
+    status, _, body = send('GET', f'/campaigns/{tree.campaign["id"]}', tree.client_admin)
     assert status == 200
     assert body == {**tree.campaign, 'balance': 25.5}
 
@@ -392,8 +392,8 @@ def test_brand_names_are_unique_ignoring_case_and_spaces(tree):
     assert body['error']['code'] == 'duplicate_brand'
 
 
-@pytest.mark.parametrize('role', ['platform_admin', 'agency_admin', 'client_admin', 'integration'])
-def test_any_member_reads_the_catalogue(tree, role):
+@pytest.mark.parametrize('role', ['platform_admin', 'agency_admin', 'client_admin'])
+def test_any_admin_reads_the_catalogue(tree, role):
     created = factories.brand(denominations_cents=(1000, 2000))
     subject = getattr(tree, role)
     status, _, one = send('GET', f'/brands/{created["id"]}', subject)
@@ -409,6 +409,12 @@ def test_any_member_reads_the_catalogue(tree, role):
         if cursor is None:
             break
     assert created in brands
+
+
+def test_an_integration_reads_no_catalogue(tree):
+    created = factories.brand()
+    assert send('GET', f'/brands/{created["id"]}', tree.integration)[0] == 404
+    assert send('GET', '/brands', tree.integration)[2] == {'items': [], 'next_cursor': None}
 
 
 # --- pagination ----------------------------------------------------------------------------------------

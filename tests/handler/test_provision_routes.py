@@ -272,7 +272,7 @@ def test_a_client_admin_sees_charges_but_not_costs(stocked: ps.Setup) -> None:
     assert body['items'][0]['cost_basis'] is None and body['items'][0]['profit'] is None
 
 
-@pytest.mark.parametrize(('who', 'status'), [('integration', 403), ('stranger', 404), ('other_agency_admin', 404)])
+@pytest.mark.parametrize(('who', 'status'), [('integration', 404), ('stranger', 404), ('other_agency_admin', 404)])
 def test_redemptions_are_listed_only_for_the_scope_a_caller_administers(
     owner: Any, stocked: ps.Setup, who: str, status: int
 ) -> None:

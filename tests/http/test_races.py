@@ -169,3 +169,28 @@ def test_one_idempotency_key_sent_by_16_clients_at_once_moves_credit_once(live: 
     assert all(b == bodies[0] for b in bodies)
     assert factories.balance_cents(tree.agency['account_id']) == 9 * 2500
     assert factories.ledger_check().ok
+
+
+def test_one_code_sent_at_once_by_two_clients_integrations_buys_one_card_for_each(live: Live, owner: Any) -> None:
+    a, b = ps.setup(owner, funds_cents=10 * 2500), ps.setup(owner, funds_cents=10 * 2500)
+    pools = [ps.pool(s.admin, s.brand['id'], 2500, 2350, 5) for s in (a, b)]
+    code = f'ORDER-{ps.new_code()}'
+    sent = [(s, issue_token(s.tree.integration)) for s in (a, b)]
+
+    answers = in_lanes(
+        live,
+        CLIENTS,
+        [('POST', '/provision-gift-card', token, provision_body(s, code)) for s, token in sent] * (CLIENTS // 2),
+    )
+
+    assert [x.status for x in answers] == [200] * CLIENTS, Counter(x.text for x in answers if x.status != 200)
+    for i, s in enumerate((a, b)):
+        bodies = [x.json() for x in answers[i::2]]
+        assert sum(not body.pop('replayed', False) for body in bodies) == 1  # one card and charge per client
+        assert all(body == bodies[0] for body in bodies)
+        assert bodies[0]['redemption']['campaignId'] == s.campaign_id
+        assert factories.balance_cents(s.paying_account) == 9 * 2500
+        assert available_cards(pools[i]) == 4
+        assert len(ps.redemptions_of(s.campaign_id)) == 1
+    assert answers[0].json()['card'] != answers[1].json()['card']
+    assert factories.ledger_check().ok

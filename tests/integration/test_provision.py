@@ -233,6 +233,84 @@ def test_codes_differing_only_in_case_are_different_keys(owner: Any) -> None:
     assert upper.redemption.id != lower.redemption.id and not lower.replayed
 
 
+def test_two_clients_may_use_the_same_code_each_for_its_own_card_and_charge(owner: Any) -> None:
+    a, b = ps.setup(owner, funds_cents=10_000), ps.setup(owner, funds_cents=10_000, denomination_cents=5000)
+    ps.pool(a.admin, a.brand['id'], 2500, 2350, 1)
+    ps.pool(b.admin, b.brand['id'], 5000, 4700, 1)
+    code = ps.new_code()
+    first_a = a.provision(code)
+
+    # Another brand and denomination: no conflict, and nothing of client A's redemption in B's answer.
+    first_b = b.provision(code)
+
+    assert not first_b.replayed
+    assert first_b.redemption.id != first_a.redemption.id
+    assert first_b.card.card_code != first_a.card.card_code
+    assert (first_b.redemption.campaign_id, first_b.redemption.denomination_cents) == (b.campaign_id, 5000)
+    assert [factories.balance_cents(a.paying_account), factories.balance_cents(b.paying_account)] == [7_500, 5_000]
+
+
+def test_each_client_reusing_a_code_another_client_also_used_replays_its_own(owner: Any) -> None:
+    a, b = ps.setup(owner, funds_cents=10_000), ps.setup(owner, funds_cents=10_000)
+    ps.pool(a.admin, a.brand['id'], 2500, 2350, 2)
+    ps.pool(b.admin, b.brand['id'], 2500, 2350, 2)
+    code = ps.new_code()
+    first_a, first_b = a.provision(code), b.provision(code)
+
+    again_a, again_b = a.provision(code, subject=a.tree.client_admin), b.provision(code)
+
+    assert again_a.replayed and again_a.redemption == first_a.redemption
+    assert again_a.card.card_code == first_a.card.card_code
+    assert again_b.replayed and again_b.redemption == first_b.redemption
+    assert again_b.card.card_code == first_b.card.card_code
+    assert [factories.balance_cents(a.paying_account), factories.balance_cents(b.paying_account)] == [7_500, 7_500]
+    assert factories.ledger_check().ok
+
+
+@pytest.mark.parametrize('statement', ['_CONTEXT', '_FIND'])
+def test_a_codes_redemption_is_found_by_client_and_hash_in_the_unique_index(owner: Any, statement: str) -> None:
+    """The reads that look for the code's redemption descend the unique index by the hash, its leading column, and
+    check the client on the row found (the path exists whatever the planner would choose on a table this small, so
+    sequential scans are off). With the client first, the same plan would read the whole index."""
+    s = ps.setup(owner)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    code = ps.new_code()
+    s.provision(code)
+    params = {'campaign': s.campaign_id, 'brand': s.brand['id'], 'denomination': 2500, 'hash': codes.code_hash(code)}
+    sql = getattr(provisioning, statement)
+    owner.run('SET enable_seqscan = off')
+    try:
+        [[plan]] = owner.run(f'EXPLAIN (FORMAT JSON) {sql}', **params, **({'s': 'x'} if ':s' in sql else {}))
+    finally:
+        owner.run('RESET enable_seqscan')
+
+    scans = [n for n in plan_nodes(plan[0]['Plan']) if n.get('Relation Name') == 'redemptions']
+    assert [(n['Node Type'], n.get('Index Name')) for n in scans] == [('Index Scan', 'redemptions_code_hash_key')]
+    assert 'redemption_code_hash =' in scans[0]['Index Cond']
+    assert owner.run(
+        "SELECT pg_get_indexdef('redemptions_code_hash_key'::regclass, 1, true),"
+        " pg_get_indexdef('redemptions_code_hash_key'::regclass, 2, true)"
+    ) == [['redemption_code_hash', 'client_id']]
+
+
+def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get('Plans', []) for node in plan_nodes(child))]
+
+
+def test_a_code_is_unique_across_the_campaigns_of_one_client(owner: Any) -> None:
+    s = ps.setup(owner, funds_cents=10_000, budget_mode='shared')
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    code = ps.new_code()
+    s.provision(code)
+    sibling = factories.campaign(s.tree.client['id'], budget_mode='shared')
+
+    with pytest.raises(errors.Conflict) as caught:
+        s.provision(code, campaign_id=sibling['id'])
+
+    assert caught.value.code == 'redemption_code_conflict'
+    assert factories.balance_cents(s.paying_account) == 7_500
+
+
 # --- credit, campaign state, depletion -------------------------------------------------------------------
 
 

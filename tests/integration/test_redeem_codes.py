@@ -96,8 +96,8 @@ def test_the_campaign_admin_or_above_may_issue(camp, role):
     assert len(batch.codes) == 1
 
 
-def test_the_integration_may_not_issue(camp):
-    with pytest.raises(errors.Forbidden):
+def test_the_integration_does_not_see_the_campaign_to_issue_for(camp):
+    with pytest.raises(errors.NotFound):
         codes.issue_codes(camp.tree.integration, camp.id, camp.brand['id'], 2500, 1)
 
 
@@ -167,7 +167,7 @@ def test_listing_filters_by_status(camp):
 
 
 def test_listing_is_for_the_campaign_admin_or_above(camp):
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.NotFound):
         codes.list_codes(camp.tree.integration, camp.id, 50, None)
     with pytest.raises(errors.NotFound):
         codes.list_codes(factories.stranger(), camp.id, 50, None)
@@ -205,7 +205,7 @@ def test_a_redeemed_code_cannot_be_voided(camp):
 
 def test_voiding_needs_the_campaign_admin_and_an_existing_code(camp):
     code_id = rs.code_row(camp.issue()[0])['id']
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.NotFound):
         codes.void_code(camp.tree.integration, code_id)
     for subject, target in (
         (factories.stranger(), code_id),

@@ -1,6 +1,6 @@
-"""Upgrading a database in use: the latest migration, 0016 (one price rule, one depletion rule, names and idempotency
-keys as domains), applied to a database that already holds what it changes, while the application's connection
-stays open, as a warm Lambda's would.
+"""Upgrading a database in use: a migration applied to a database that already holds what it changes, while the
+application's connection stays open, as a warm Lambda's would. 0016 (one price rule, one depletion rule, names and
+idempotency keys as domains) and 0020 (redemption codes unique per client).
 
 (0015 had an upgrade test of its own, with redemptions in every state made by the application at 0014. The
 application now prices cards with 0016's function, so it cannot make them on a 0014 database any more.)"""
@@ -27,16 +27,20 @@ LAST_BEFORE = 15  # the migrations up to 0015 make the database being upgraded
 
 
 @pytest.fixture
-def upgrading(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """A separate database migrated up to LAST_BEFORE, which the application uses for the test (DATABASE_URL); answers
-    an owner connection to it. Dropped afterwards."""
+def upgrading(
+    request: pytest.FixtureRequest, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Any]:
+    """A separate database migrated up to LAST_BEFORE (or the last migration before the number a test passes as the
+    fixture's parameter), which the application uses for the test (DATABASE_URL); answers an owner connection to it.
+    Dropped afterwards."""
+    last_before = request.param - 1 if hasattr(request, 'param') else LAST_BEFORE
     name = f'gc_upgrade_{uuid.uuid4().hex[:10]}'
     with db.owner_connection() as conn:
         conn.run(f'CREATE DATABASE "{name}"')
     params = {**db.connection_params('owner'), 'database': name}
     owner = pg8000.native.Connection(**params)
     for path in sorted(MIGRATIONS_DIR.glob('*.sql')):
-        if int(path.name[:4]) <= LAST_BEFORE:
+        if int(path.name[:4]) <= last_before:
             shutil.copy(path, tmp_path / path.name)
     migrate(owner, tmp_path)
     monkeypatch.setenv('DATABASE_URL', urlunsplit(urlsplit(database_url)._replace(path=f'/{name}')))
@@ -78,4 +82,29 @@ def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) 
     assert upgrading.run(
         'SELECT status, paused_reason FROM campaigns WHERE id = CAST(:c AS uuid)', c=tree.campaign['id']
     ) == [['paused', 'depleted']]
+    assert factories.ledger_check().ok
+
+
+@pytest.mark.parametrize('upgrading', [20], indirect=True)
+def test_0020_lets_a_second_client_use_a_code_another_client_used_and_keeps_every_replay(upgrading: Any) -> None:
+    admin = factories.platform_admin(upgrading)
+    a, b = (ps.Setup(factories.hierarchy_tree(upgrading), factories.brand(), 2_500, admin) for _ in range(2))
+    for s in (a, b):
+        factories.fund(10_000, s.tree.agency['account_id'], s.tree.client['account_id'], s.paying_account)
+        ps.pool(admin, s.brand['id'], 2_500, 2_350, 3)
+    shared = ps.new_code()
+    before = [(s, code, s.provision(code)) for s, code in ((a, shared), (a, ps.new_code()), (b, ps.new_code()))]
+
+    applied = migrate(upgrading)
+
+    assert applied == [path.name for path in sorted(MIGRATIONS_DIR.glob('*.sql')) if int(path.name[:4]) >= 20]
+    # On the connection that was open across the upgrade: every code replays what it got before, and client B's
+    # first use of the code client A used gets a card and a charge of its own.
+    for s, code, first in before:
+        again = s.provision(code)
+        assert again.replayed and again.redemption == first.redemption, code
+    b_shared = b.provision(shared)
+    assert not b_shared.replayed and b_shared.redemption.campaign_id == b.campaign_id
+    assert b.provision(shared).redemption == b_shared.redemption
+    assert [factories.balance_cents(a.paying_account), factories.balance_cents(b.paying_account)] == [5_000, 5_000]
     assert factories.ledger_check().ok

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -65,3 +68,24 @@ def test_every_dependency_is_pinned_or_bounded_above():
     for requirement in _requirements(lines).values():
         operators = {spec.operator for spec in requirement.specifier}
         assert '==' in operators or '<' in operators, f'{requirement} has no upper bound'
+
+
+def test_the_processes_tests_start_run_this_checkouts_code():
+    """`giftcard serve` and `giftcard check` started by the tests import the code under test, not the copy that
+    the venv's editable install names (another worktree of the project may share the venv)."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            'import giftcards, giftcard_local; print(giftcards.__file__); print(giftcard_local.__file__)',
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert [Path(f).resolve().parent for f in found] == [
+        ROOT / 'layers/shared/giftcards',
+        ROOT / 'local/giftcard_local',
+    ]

@@ -32,18 +32,25 @@ class Caller:
     integration_of: frozenset[str] = field(default_factory=frozenset)
 
     # --- what the caller may see (else 404) ---
+    # An integration sees nothing: it may only provision gift cards for its client's campaigns (may_provision),
+    # which it names itself; every read of the API is for admins.
     def sees_agency(self, agency_id: str) -> bool:
         return self.platform_admin or agency_id in self.agency_admin_of
 
     def sees_client(self, client_id: str, agency_id: str) -> bool:
-        return self.sees_agency(agency_id) or client_id in self.client_admin_of or client_id in self.integration_of
+        return self.sees_agency(agency_id) or client_id in self.client_admin_of
+
+    def sees_catalogue(self) -> bool:
+        """The brands on offer: any admin, each of whom chooses brands for campaigns."""
+        return bool(self.platform_admin or self.agency_admin_of or self.client_admin_of)
 
     # --- what the caller may do (else 403) ---
     def administers_agency(self, agency_id: str) -> bool:
         return self.sees_agency(agency_id)
 
     def administers_client(self, client_id: str, agency_id: str) -> bool:
-        return self.sees_agency(agency_id) or client_id in self.client_admin_of
+        # Every role that sees a client is one of its admins (integrations see none).
+        return self.sees_client(client_id, agency_id)
 
     def may_provision(self, client_id: str) -> bool:
         return self.platform_admin or client_id in self.client_admin_of or client_id in self.integration_of

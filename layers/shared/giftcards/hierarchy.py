@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, ledger, pagination
-from giftcards.auth import Caller
 from giftcards.db import UnitOfWork
 from giftcards.money import to_dollars
 
@@ -129,10 +128,6 @@ def _audit(uow: UnitOfWork, actor: str, action: str, entity_type: str, entity_id
         id=entity_id,
         details=json.dumps(details),
     )
-
-
-def _is_member(caller: Caller) -> bool:
-    return bool(caller.platform_admin or caller.agency_admin_of or caller.client_admin_of or caller.integration_of)
 
 
 # --- domain operations (no authorization: the caller's transaction, the caller's decision) --------------
@@ -439,11 +434,11 @@ def create_brand(subject: str, name: str, denominations_cents: list[int], prices
 
 
 def list_brands(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    """The catalogue, for any caller holding a membership; empty for anyone else."""
+    """The catalogue, for any admin; empty for anyone else (integrations included)."""
     after = pagination.time_cursor_params(cursor)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        if not _is_member(auth.load_caller(uow, subject)):
+        if not auth.load_caller(uow, subject).sees_catalogue():
             return {'items': [], 'next_cursor': None}
         rows = uow.fetch(
             f'{_BRAND} WHERE {_AFTER.format(alias="b")} ORDER BY b.created_at, b.id LIMIT CAST(:n AS integer)',
@@ -458,7 +453,7 @@ def list_brands(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
 
 def get_brand(subject: str, brand_id: str) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        if not _is_member(auth.load_caller(uow, subject)) or not auth.is_uuid(brand_id):
+        if not auth.load_caller(uow, subject).sees_catalogue() or not auth.is_uuid(brand_id):
             raise errors.NotFound('No such brand.')
         row = uow.fetch_one(f'{_BRAND} WHERE b.id = CAST(:id AS uuid)', id=brand_id)
         if row is None:

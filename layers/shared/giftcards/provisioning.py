@@ -1,9 +1,11 @@
 """Turning a redemption code into a gift card: the one use case behind `POST /provision-gift-card` and the public
 redeem page.
 
-- The redemption code is the idempotency key: its keyed hash is unique among redemptions, so the same code
-  again answers the same redemption and card (`replayed`), and never charges twice. Concurrent first requests
-  with one code meet at that unique index; the loser rolls back and replays the winner's answer.
+- The redemption code is the idempotency key: its keyed hash is unique among the redemptions of the campaign's
+  client (migration 0020), so the same code again answers the same redemption and card (`replayed`), and never
+  charges twice; another client's use of the same code is another redemption, of which this one learns nothing.
+  Concurrent first requests with one code meet at that unique index; the loser rolls back and replays the winner's
+  answer.
 - CSV path, one transaction in two round trips. The first reads the campaign's context and the caller's
   memberships and, when the campaign can take it, claims the cheapest pool's card (SKIP LOCKED) and writes the
   redemption `fulfilled` and its reveal, all in one statement; the caller is authorized when it answers, and a
@@ -115,7 +117,7 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
 """
 
 # Everything the decision needs, in one read: the campaign and its client, the brand, and the redemption this code
-# already has, if any; and the caller's memberships, to authorize it.
+# already has within that client, if any; and the caller's memberships, to authorize it.
 _CONTEXT = f"""
 SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
        b.id::text AS brand_id, b.name AS brand_name,
@@ -125,7 +127,7 @@ SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.statu
        {auth.MEMBERSHIPS} AS memberships
   FROM campaigns c JOIN clients cl ON cl.id = c.client_id
   LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
-  LEFT JOIN redemptions r ON r.redemption_code_hash = :hash
+  LEFT JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = :hash
  WHERE c.id = CAST(:campaign AS uuid)
 """
 
@@ -177,7 +179,7 @@ def provision_gift_card(
         except (errors.InsufficientCredit, errors.CampaignNotActive):
             # A concurrent request with the same code may have spent the last credit or paused the campaign:
             # then its answer is this request's answer.
-            if db.read((_FIND, {'hash': code_hash}))[0] == []:
+            if db.read((_FIND, {'campaign': req.campaign_id, 'hash': code_hash}))[0] == []:
                 raise
             continue
         result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
@@ -207,7 +209,12 @@ def _issued_code(raw: str) -> codes.IssuedCode | None:
     return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
 
 
-_FIND = 'SELECT id FROM redemptions WHERE redemption_code_hash = :hash'
+# Whether the code has a redemption within the campaign's client (after a refusal: a concurrent request with the
+# same code may have won).
+_FIND = (
+    'SELECT r.id FROM campaigns c JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = :hash'
+    ' WHERE c.id = CAST(:campaign AS uuid)'
+)
 
 
 def _find_by_id(uow: UnitOfWork, redemption_id: str) -> dict[str, Any]:
@@ -236,7 +243,9 @@ def _context(
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
-        if ctx is None or not caller.sees_client(ctx['client_id'], ctx['agency_id']):
+        if ctx is None or not (
+            caller.sees_client(ctx['client_id'], ctx['agency_id']) or caller.may_provision(ctx['client_id'])
+        ):
             raise errors.NotFound('No such campaign.')
         if not caller.may_provision(ctx['client_id']):
             raise errors.Forbidden("Only the client's integration or admins may provision its gift cards.")

@@ -245,7 +245,7 @@ def post_brand(body: NewBrand) -> Response[BrandOut]:
     return _created(BrandOut, hierarchy.create_brand(caller_subject(router), body.name, body.denominations, prices))
 
 
-@router.get('/brands', summary='The brand catalogue (any member)', responses=answers(SIGNED_IN))
+@router.get('/brands', summary='The brand catalogue (any admin)', responses=answers(SIGNED_IN))
 def get_brands(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[BrandOut]:
     return Page[BrandOut].model_validate(hierarchy.list_brands(caller_subject(router), limit, cursor))
 
