@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -165,6 +166,7 @@ _PAUSE_DEPLETED = f"""
 WITH candidates AS MATERIALIZED (
     SELECT c.id {PAYING_ACCOUNT}
      WHERE c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigint)
+       AND (CAST(:only AS uuid[]) IS NULL OR c.id = ANY (CAST(:only AS uuid[])))
      ORDER BY acc.id
        FOR SHARE OF acc
 )
@@ -172,12 +174,13 @@ SELECT id::text FROM candidates WHERE pause_if_depleted(id, 'monitor', NULL) ORD
 """
 
 
-def pause_depleted_campaigns(uow: UnitOfWork) -> list[str]:
-    """Pause every active campaign that can no longer pay for its cheapest card; answers their ids."""
+def pause_depleted_campaigns(uow: UnitOfWork, only: Sequence[str] | None = None) -> list[str]:
+    """Pause every active campaign (of `only`, when given) that can no longer pay for its cheapest card; answers
+    their ids."""
     dearest = uow.value(CATALOGUE_DEAREST)
     if dearest is None:
         return []  # an empty catalogue: nothing can be bought, nothing is judged
-    return [r['id'] for r in uow.fetch(_PAUSE_DEPLETED, dearest=dearest)]
+    return [r['id'] for r in uow.fetch(_PAUSE_DEPLETED, dearest=dearest, only=list(only) if only is not None else None)]
 
 
 # --- step 3: the checks ----------------------------------------------------------------------------------
