@@ -88,13 +88,15 @@ SELECT gen_random_uuid() AS id, level, from_id, to_id, amount::bigint AS amount,
 
 INSERT INTO credit_transfers (id, kind, from_account_id, to_account_id, amount_cents, initiator)
 SELECT id, 'allocation', from_id, to_id, amount, 'bench' FROM bench_allocations;
+-- Each account's entries chain as the ledger writes them: in id order, each one's balance_after is the one before
+-- it plus its amount. An account is credited at one level and debited at the next, so the entries are written
+-- level by level, each balance_after the running sum in that order.
 INSERT INTO credit_entries (transfer_id, account_id, amount_cents, balance_after_cents)
-SELECT a.id, a.from_id, -a.amount,
-       coalesce(i.total, 0) - sum(a.amount) OVER (PARTITION BY a.from_id ORDER BY a.level, a.n)
-  FROM bench_allocations a
-  LEFT JOIN (SELECT to_id, sum(amount) AS total FROM bench_allocations GROUP BY to_id) i ON i.to_id = a.from_id
-UNION ALL
-SELECT id, to_id, amount, amount FROM bench_allocations;
+SELECT id, account_id, amount, sum(amount) OVER (PARTITION BY account_id ORDER BY level, side, n)
+  FROM (SELECT id, from_id AS account_id, -amount AS amount, level, 0 AS side, n FROM bench_allocations
+        UNION ALL
+        SELECT id, to_id, amount, level, 1, n FROM bench_allocations) e
+ ORDER BY level, n, side;
 UPDATE credit_accounts acc SET balance_cents = t.total
   FROM (SELECT account_id, sum(amount_cents) AS total FROM credit_entries GROUP BY account_id) t
  WHERE acc.id = t.account_id;
