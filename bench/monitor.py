@@ -10,8 +10,11 @@ holding the cards (ciphertext columns hold random bytes), a fifth of them claime
 thresholds so the checks find work: 5% of agencies and clients, 5% of isolated campaigns under $100, 1% of
 isolated campaigns at $0 (auto-paused), and 30 pools empty, nearly empty or low.
 
-Then, as the application role: the first monitor run (opens every alert), a second run (the steady state: every
-condition persists, nothing to announce), and `SELECT count(*) FROM cards`. Target: a run under 2 seconds.
+Then, as the application role: the first monitor run (opens every alert; its ledger check reads every entry, as
+on its first run after a deployment), a second run (the steady state: every condition persists, nothing to announce;
+the ledger check reads the entries again, as its watermark lags a run behind), a third run (the ledger check caught
+up: every balance against its newest entry, and no entry), and `SELECT count(*) FROM cards`. Target: a run under 2
+seconds.
 The database is dropped at the end; the report is written to bench/results/ (see bench/__init__.py).
 """
 
@@ -235,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         check = db.in_transaction(ledger.check)
         first_s, first = timed_run()
         second_s, second = timed_run()
+        third_s, third = timed_run()
         count_s, cards = timed_count()
         facts = server_facts()
         db.reset_connections()
@@ -245,27 +249,34 @@ def main(argv: list[str] | None = None) -> int:
                 'monitor run, first (opens every alert)',
                 f'{first_s:.3f}',
                 f'{first["alerts_generated"]} alerts opened, {len(first["campaigns_paused"])} campaigns paused,'
-                f' conditions {first["breakdown"]}',
+                f' conditions {first["breakdown"]}, ledger check {first["ledger"]}',
             ),
             (
                 'monitor run, steady (every condition persists)',
                 f'{second_s:.3f}',
                 f'{second["alerts_generated"]} opened, {second["alerts_resolved"]} resolved,'
-                f' {second["alerts_open"]} open',
+                f' {second["alerts_open"]} open, ledger check {second["ledger"]}',
+            ),
+            (
+                'monitor run, ledger check caught up (no new entry)',
+                f'{third_s:.3f}',
+                f'{third["alerts_generated"]} opened, ledger check {third["ledger"]}',
             ),
             ('`SELECT count(*) FROM cards`', f'{count_s:.3f}', f'{cards} cards'),
         ],
     )
-    slowest = max(first_s, second_s)
+    slowest = max(first_s, second_s, third_s)
+    monitor_found = sum(run['ledger']['violations'] for run in (first, second, third))
     verdict = 'met' if slowest < TARGET_S else 'NOT met'
     notes = (
         f'{args.agencies} agencies, {clients} clients, {campaigns} campaigns, {args.pools} pools,'
         f' {args.cards} cards.\n\nTarget (a monitor run under {TARGET_S:.0f} s): {verdict}'
-        f' (slowest {slowest:.3f} s).\n\nLedger of the generated data: {check.summary()}'
+        f' (slowest {slowest:.3f} s).\n\nLedger of the generated data: {check.summary()}; the monitor found'
+        f' {monitor_found} ledger violations'
     )
     bench.report('monitor', 'One monitor run over a large system', facts, table, notes)
     print(notes)
-    return 0 if slowest < TARGET_S and check.ok else 1
+    return 0 if slowest < TARGET_S and check.ok and not monitor_found else 1
 
 
 if __name__ == '__main__':
