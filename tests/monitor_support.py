@@ -2,7 +2,8 @@
 SQS queue subscribed to it, to read what the monitor announced.
 
 The test session shares one database, so a monitor run sees every other test's entities too: tests look only at
-the alerts and notifications of the entities they made.
+the alerts and notifications of the entities they made. Tests that break the ledger do it in a database of their own
+(`own_ledger`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import pg8000.native
 import pytest
 from giftcards import card_claims, db, monitor, pools
 from giftcards.config import get_settings
+from giftcards.migrations_runner import migrate
 
 from tests import factories, provisioning_support
 
@@ -184,3 +188,60 @@ def topic(monkeypatch: pytest.MonkeyPatch) -> Iterator[Topic]:
         finally:
             monkeypatch.delenv('ALERTS_TOPIC_ARN')
             get_settings.cache_clear()
+
+
+# --- a ledger of the test's own ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_ledger(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A migrated database of the test's own, which the application uses for the test (DATABASE_URL): violations
+    planted there never reach the session's database, and its ledger holds only what the test wrote. Answers an
+    owner connection to it; dropped afterwards."""
+    name = f'gc_ledger_{uuid.uuid4().hex[:10]}'
+    with db.owner_connection() as conn:
+        conn.run(f'CREATE DATABASE "{name}"')
+    owner = pg8000.native.Connection(**{**db.connection_params('owner'), 'database': name})
+    migrate(owner)
+    monkeypatch.setenv('DATABASE_URL', urlunsplit(urlsplit(database_url)._replace(path=f'/{name}')))
+    get_settings.cache_clear()
+    db.reset_connections()
+    try:
+        yield owner
+    finally:
+        owner.close()
+        db.reset_connections()
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        with db.owner_connection() as conn:
+            conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def without_triggers(owner: Any, *statements: tuple[str, dict[str, Any]]) -> None:
+    """Run `statements` as the owner in one transaction with triggers and foreign keys off: the only way to change
+    ledger rows, or a balance without entries, past the database's walls."""
+    owner.run('BEGIN')
+    try:
+        owner.run('SET LOCAL session_replication_role = replica')
+        for sql, params in statements:
+            owner.run(sql, **params)
+        owner.run('COMMIT')
+    except BaseException:
+        owner.run('ROLLBACK')
+        raise
+
+
+def entries_of(account_id: str) -> list[dict[str, Any]]:
+    """The account's ledger entries, oldest first."""
+    return db.in_transaction(
+        lambda uow: uow.fetch(
+            'SELECT id, transfer_id::text, account_id::text, amount_cents, balance_after_cents FROM credit_entries'
+            ' WHERE account_id = CAST(:a AS uuid) ORDER BY id',
+            a=account_id,
+        )
+    )
+
+
+def ledger_watermark() -> int:
+    """Every entry up to this id is checked by the monitor and final."""
+    return int(db.in_transaction(lambda uow: uow.value('SELECT checked_through FROM ledger_check_state')))

@@ -1,5 +1,6 @@
 """Exactly one monitor run at a time: overlapping or duplicated deliveries produce one set of alerts and one
-announcement per change, and a run that finds another in progress says it skipped."""
+announcement per change, and a run that finds another in progress says it skipped. The ledger check's watermark
+does not pass entries of a transaction still open, whose ids lie below entries committed since."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ from giftcards import db, monitor, recovery
 
 from tests import factories
 from tests.concurrency_support import race
-from tests.monitor_support import Topic, alerts_of, open_alert, run, stocked_pool, topic
+from tests.monitor_support import (
+    Topic,
+    alerts_of,
+    entries_of,
+    ledger_watermark,
+    open_alert,
+    own_ledger,
+    run,
+    stocked_pool,
+    topic,
+)
 
-__all__ = ['topic']
+__all__ = ['own_ledger', 'topic']
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +98,7 @@ def test_a_run_while_another_is_in_progress_is_skipped_and_says_so(owner, monkey
         'campaigns_paused': [],
         'notifications_sent': 0,
         'recovery': {},
+        'ledger': {},
     }
     assert 'another monitor run (schedule' in skipped.reason
     assert first[0].success and not first[0].skipped
@@ -131,3 +143,52 @@ def test_a_run_whose_lease_ran_out_writes_no_alerts(owner, monkeypatch):
         )
     assert answer.skipped and 'expired' in answer.reason
     assert open_alert('pool_low_stock', pool['id']) is None
+
+
+def test_entries_committed_after_newer_ones_are_checked_once_their_transaction_ends(own_ledger):
+    payer, late_payee, other = (factories.agency()['account_id'] for _ in range(3))
+    factories.fund(1_000, payer)
+    run()
+    run()
+    # A transaction draws its entries' ids, and breaks the chain of one account's entries (as the owner, triggers
+    # off; the account's balance still matches its newest entry), then stays open.
+    late = db.connect('owner')
+    transfer = (
+        "SELECT debit_entry_id FROM ledger_transfer(gen_random_uuid(), 'allocation', CAST(:f AS uuid),"
+        " CAST(:t AS uuid), :c, 'test', NULL, NULL)"
+    )
+    try:
+        late.run('BEGIN')
+        late.run('SET LOCAL session_replication_role = replica')
+        late.run(transfer, f=payer, t=late_payee, c=500)
+        late.run(
+            'UPDATE credit_entries SET balance_after_cents = 501 WHERE account_id = CAST(:a AS uuid)', a=late_payee
+        )
+        late.run(transfer, f=late_payee, t=payer, c=100)
+        late_ids = [
+            row[0]
+            for row in late.run(
+                'SELECT id FROM credit_entries WHERE account_id = CAST(:a AS uuid) ORDER BY id', a=late_payee
+            )
+        ]
+        # Meanwhile another transfer commits, with ids above the open transaction's, and the monitor runs.
+        factories.fund(700, other)
+        assert min(e['id'] for e in entries_of(other)) > max(late_ids)
+        during = [run(), run()]
+        assert all(answer['ledger']['violations'] == 0 for answer in during)  # not visible yet
+        assert during[0]['ledger']['entries_through'] > max(late_ids)
+        assert ledger_watermark() < min(late_ids)
+        late.run('COMMIT')
+    finally:
+        late.close()
+
+    after = run()
+
+    alert = open_alert('ledger_violation', late_payee, 'account')
+    assert alert['severity'] == 'critical'
+    assert [(p['problem'], p['entry_id']) for p in alert['details']['problems']] == [
+        ('entry_chain_broken', late_ids[0]),
+        ('entry_chain_broken', late_ids[1]),
+    ]
+    assert after['ledger']['entries_after'] < min(late_ids)
+    assert ledger_watermark() > max(late_ids)

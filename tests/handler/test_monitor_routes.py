@@ -50,7 +50,14 @@ def test_the_schedule_runs_the_monitor(admin: str, capsys: pytest.CaptureFixture
     answer = monitor_handler(scheduled_event(), LambdaContext())
 
     assert answer.keys() >= ANSWER_KEYS and answer['success'] is True
-    assert set(answer['breakdown']) == {'csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures'}
+    assert set(answer['breakdown']) == {
+        'csv_pools',
+        'campaigns',
+        'agencies',
+        'clients',
+        'provisioning_failures',
+        'ledger',
+    }
     assert open_alert('pool_low_stock', pool['id'])['severity'] == 'critical'
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     names = {m['Name'] for doc in emf for d in doc['_aws']['CloudWatchMetrics'] for m in d['Metrics']}

@@ -9,7 +9,8 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
    `pause_if_depleted` (migration 0016), the rule provisioning's commit also applies.
 3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
    alerts with it (`alerts.reconcile`): new conditions open alerts, persisting ones refresh them (escalating when
-   worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease.
+   worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease. The ledger is checked
+   in it too (`ledger.check_recent`): every balance and their sum, and the entries written since the last run.
 4. After commit, announces new, escalated and resolved alerts on the alerts topic (`alerts.publish_pending`).
 5. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration.
 
@@ -24,6 +25,7 @@ Checks and their thresholds (the seed's):
 | campaign_depleted | campaigns | campaign paused because it could no longer pay for a card: warning |
 | fulfilment_unavailable | provisioning_failures | failed redemptions of a brand in the last hour: critical |
 | redemptions_stuck | provisioning_failures | pending longer than STUCK_AFTER_S: warning (critical after 1 h) |
+| ledger_violation | ledger | a balance, a new entry or transfer, or the sum of balances breaks the ledger: critical |
 
 Low-balance thresholds live in `alert_thresholds` (a default per entity type, overridable per entity).
 """
@@ -39,7 +41,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, recovery
+from giftcards import alerts, db, ledger, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -55,7 +57,7 @@ RECOVERY_LIMIT = 50  # pending redemptions retried per run at most
 CHECKS_RESERVE_S = 15.0  # of a run's time budget, kept for the checks and announcements after the recovery
 LISTED_ALERTS = 100
 
-CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures')
+CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures', 'ledger')
 CHECKED_TYPES = (
     'pool_low_stock',
     'agency_low_balance',
@@ -64,6 +66,7 @@ CHECKED_TYPES = (
     'campaign_depleted',
     'fulfilment_unavailable',
     'redemptions_stuck',
+    'ledger_violation',
 )
 
 
@@ -84,6 +87,7 @@ class MonitorResult:
     campaigns_paused: list[str] = field(default_factory=list)
     notifications_sent: int = 0
     recovery: dict[str, Any] = field(default_factory=dict)
+    ledger: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False
     reason: str | None = None
 
@@ -273,6 +277,85 @@ SELECT 'provisioning_failures', 'redemptions_stuck',
 HAVING count(*) > 0
 """
 
+# The ledger's problems (`ledger.check_recent`) as conditions, one per account, transfer, or the ledger as a whole (the
+# sum of balances): ids and amounts, nothing secret.
+_CHECK_LEDGER = f"""{_INSERT}
+SELECT 'ledger', 'ledger_violation', 'critical', c.entity_type, c.entity_id, c.message, c.details
+  FROM jsonb_to_recordset(CAST(:conditions AS jsonb))
+       AS c(entity_type text, entity_id uuid, message text, details jsonb)
+"""
+LEDGER_PROBLEMS_SHOWN = 20  # of one account's problems, in its alert's message and details
+
+
+def _ledger_conditions(problems: list[ledger.Problem]) -> list[dict[str, Any]]:
+    """The alert conditions for the ledger's problems: one per account (its balance and the entries that break its
+    chain), per unbalanced transfer, and one for the sum of balances."""
+    by_entity: dict[tuple[str, str | None], list[ledger.Problem]] = {}
+    for problem in problems:
+        if problem.kind == 'transfer_unbalanced':
+            entity = ('transfer', problem.transfer_id)
+        elif problem.account_id is not None:
+            entity = ('account', problem.account_id)
+        else:
+            entity = ('ledger', None)
+        by_entity.setdefault(entity, []).append(problem)
+    conditions = []
+    for (entity_type, entity_id), found in by_entity.items():
+        shown = found[:LEDGER_PROBLEMS_SHOWN]
+        what = '; '.join(_described(p) for p in shown)
+        if len(found) > len(shown):
+            what += f'; and {len(found) - len(shown)} more'
+        if entity_type == 'account':
+            first = found[0]
+            message = f'Ledger violation on account {entity_id} ({first.owner_type} {first.owner}): {what}'
+        else:
+            message = f'Ledger violation: {what}'
+        details = {
+            'problems': [
+                {
+                    'problem': p.kind,
+                    'account_id': p.account_id,
+                    'transfer_id': p.transfer_id,
+                    'entry_id': p.entry_id,
+                    'expected': p.expected,
+                    'found': p.found,
+                }
+                for p in shown
+            ],
+            'problem_count': len(found),
+        }
+        if entity_type == 'account':
+            details |= {'account_id': entity_id, 'owner_type': found[0].owner_type, 'owner': found[0].owner}
+        conditions.append({'entity_type': entity_type, 'entity_id': entity_id, 'message': message, 'details': details})
+    return conditions
+
+
+def _described(problem: ledger.Problem) -> str:
+    if problem.kind == 'balance_differs':
+        if problem.entry_id is None:
+            return f'its balance is {_usd(problem.found)} but it has no entries'
+        return (
+            f'its balance is {_usd(problem.found)} but its newest entry ({problem.entry_id}) leaves'
+            f' {_usd(problem.expected)}'
+        )
+    if problem.kind == 'entry_chain_broken':
+        return (
+            f'entry {problem.entry_id} leaves {_usd(problem.found)} where the entry before it and its amount make'
+            f' {_usd(problem.expected)}'
+        )
+    if problem.kind == 'transfer_unbalanced':
+        return (
+            f'transfer {problem.transfer_id} has {problem.found} of its {problem.expected} entries'
+            ' (its source debited and its destination credited by its amount)'
+        )
+    return f'the balances of all accounts sum to {_usd(problem.found)}, not $0.00'
+
+
+def _usd(cents: int) -> str:
+    sign = '-' if cents < 0 else ''
+    return f'{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}'
+
+
 _CHECKS = (
     _CHECK_POOLS,
     _CHECK_AGENCIES,
@@ -298,6 +381,7 @@ class _Checked:
     stock: list[dict[str, Any]]
     open_by_severity: dict[str, int]
     listed: list[dict[str, Any]]
+    ledger: dict[str, Any]
 
 
 def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
@@ -312,6 +396,9 @@ def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
     uow.execute(_POOL_STOCK)
     for check in _CHECKS:
         uow.execute(check)
+    recent = ledger.check_recent(uow)
+    if recent.problems:
+        uow.execute(_CHECK_LEDGER, conditions=json.dumps(_ledger_conditions(recent.problems)))
     reconciliation = alerts.reconcile(uow, CHECKED_TYPES)
     breakdown = dict.fromkeys(CATEGORIES, 0)
     for row in uow.fetch('SELECT category, count(*) AS n FROM alert_conditions GROUP BY category'):
@@ -327,6 +414,13 @@ def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
         stock=uow.fetch(_STOCK_BY_DENOMINATION),
         open_by_severity={r['severity']: int(r['n']) for r in uow.fetch(_OPEN_BY_SEVERITY)},
         listed=listed,
+        ledger={
+            'entries_after': recent.after,
+            'entries_through': recent.through,
+            'watermark': recent.checked_through,
+            'behind': recent.behind,
+            'violations': len(recent.problems),
+        },
     )
 
 
@@ -403,6 +497,7 @@ def _fill(result: MonitorResult, checked: _Checked) -> None:
     result.alerts_open = sum(checked.open_by_severity.values())
     result.breakdown = checked.breakdown
     result.alerts = checked.listed
+    result.ledger = checked.ledger
 
 
 def _emit_metrics(result: MonitorResult, checked: _Checked) -> None:

@@ -25,6 +25,7 @@ class Breakdown(Answer):
     agencies: int
     clients: int
     provisioning_failures: int
+    ledger: int
 
 
 class RecoveryOut(Answer):
@@ -38,6 +39,20 @@ class RecoveryOut(Answer):
     errors: int | Absent = Field(None, exclude_if=absent)
     skipped: str | Absent = Field(None, exclude_if=absent, description='why no redemption was retried')
     error: str | Absent = Field(None, exclude_if=absent, description='the recovery failed; the next run tries again')
+
+
+class LedgerCheckOut(Answer):
+    """The run's ledger check: every balance and their sum, and the entries with ids in (`entries_after`,
+    `entries_through`] with those found in violation before. `watermark`: every entry up to it is checked and final;
+    `behind`: entries beyond this run's range, left for the next runs. Absent when the run was skipped."""
+
+    entries_after: int | Absent = Field(None, exclude_if=absent)
+    entries_through: int | Absent = Field(None, exclude_if=absent)
+    watermark: int | Absent = Field(None, exclude_if=absent)
+    behind: int | Absent = Field(None, exclude_if=absent)
+    violations: int | Absent = Field(
+        None, exclude_if=absent, description='problems found, alerted per account, transfer or sum'
+    )
 
 
 class ChangedAlert(AlertShown):
@@ -59,6 +74,7 @@ class MonitorAnswer(Answer):
     campaigns_paused: list[str]
     notifications_sent: int
     recovery: RecoveryOut
+    ledger: LedgerCheckOut
     skipped: Literal[True] | Absent = Field(None, exclude_if=absent)
     reason: str | Absent = Field(None, exclude_if=absent)
 
@@ -67,7 +83,8 @@ class MonitorAnswer(Answer):
     '/monitor-gift-card-system',
     summary='Run the monitor now (platform admin)',
     description=(
-        'Checks CSV pool stock, agency/client/campaign balances, depleted campaigns and provisioning failures, '
+        'Checks CSV pool stock, agency/client/campaign balances, depleted campaigns, provisioning failures and the '
+        'ledger (every balance against its newest entry, their sum, the entries written since the last run), '
         'reconciles the alerts and announces new, escalated and resolved ones. `alerts_generated` counts alerts '
         'opened by this run, `breakdown` the conditions found per category, `alerts` what changed (at most 100). '
         'While another run is in progress the answer is `{"success": true, "skipped": true, "reason": ...}`.'
