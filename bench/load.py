@@ -186,14 +186,14 @@ def prepare(cards: int) -> Fixture:
         memberships.grant(conn, subjects['client'], 'client_admin', client_id=made['client'].id)
         memberships.grant(conn, subjects['integration'], 'client_integration', client_id=made['client'].id)
 
-    def add_pool(brand_id: str) -> Callable[[db.UnitOfWork], dict[str, Any]]:
+    def add_pool(brand_id: str) -> Callable[[db.UnitOfWork], pools.Pool]:
         body = pools.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23.5})
         return lambda uow: pools.create_pool(uow, subjects['platform'], body)
 
     for brand, count in ((made['stocked'], cards), (made['vendor'], VENDOR_POOL_CARDS)):
         pool = db.in_transaction(add_pool(brand.id))
         rows = ''.join(f'LOAD-{uuid.uuid4().hex},{n:016d}\n' for n in range(count))
-        pools.import_cards(subjects['platform'], pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+        pools.import_cards(subjects['platform'], pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return Fixture(
         agency_id=made['agency'].id,
         client_id=made['client'].id,

@@ -92,7 +92,7 @@ def _build() -> dict[str, str]:
         )
     if pool_id is None:
         request = pools.PoolRequest(brand_id=brand_id, denomination=25, cost_per_card=23.5)  # type: ignore[arg-type]
-        pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id']
+        pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request)).id
         pools.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
     ids['pool_id'] = str(pool_id)
     accounts = _accounts(ids)
