@@ -109,6 +109,18 @@ class AttemptOut(Answer):
     outcome: ratelimit.Outcome
     code_id: str | None
 
+    @classmethod
+    def of(cls, attempt: ratelimit.Attempt) -> AttemptOut:
+        return cls(
+            id=attempt.id,
+            at=attempt.at,
+            ip=attempt.ip,
+            network=attempt.network,
+            user_agent=attempt.user_agent,
+            outcome=attempt.outcome,
+            code_id=attempt.code_id,
+        )
+
 
 def _wants_csv() -> bool:
     accept = router.current_event.headers.get('accept') or ''
@@ -202,4 +214,5 @@ def get_attempts(
 ) -> Page[AttemptOut]:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return Page[AttemptOut].model_validate(ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor))
+    found = ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor)
+    return Page[AttemptOut].of(found, AttemptOut.of)
