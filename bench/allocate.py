@@ -54,19 +54,19 @@ def prepare(clients: int) -> Hierarchy:
 
     def add_client(i: int) -> str:
         return db.in_transaction(
-            lambda uow: hierarchy.add_client(uow, agency['id'], f'Bench client {i}', actor='bench')
-        )['account_id']
+            lambda uow: hierarchy.add_client(uow, agency.id, f'Bench client {i}', actor='bench')
+        ).account_id
 
     client_accounts = [add_client(i) for i in range(clients)]
     subject = 'bench-agency-admin'
     with db.owner_connection() as conn:
-        memberships.grant(conn, subject, 'agency_admin', agency_id=agency['id'])
+        memberships.grant(conn, subject, 'agency_admin', agency_id=agency.id)
     db.in_transaction(
         lambda uow: ledger.transfer_credit(
-            uow, ledger.platform_account(uow), agency['account_id'], 100_000_000_000, 'allocation', initiator='bench'
+            uow, ledger.platform_account(uow), agency.account_id, 100_000_000_000, 'allocation', initiator='bench'
         )
     )
-    return Hierarchy(subject, agency['account_id'], client_accounts)
+    return Hierarchy(subject, agency.account_id, client_accounts)
 
 
 def settle() -> None:

@@ -109,7 +109,7 @@ def new_pool() -> str:
             "INSERT INTO brands (name, denominations_cents) VALUES ('Bench', '{2500}') RETURNING id::text"
         )
     request = pools.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23})
-    return str(db.in_transaction(lambda uow: pools.create_pool(uow, ADMIN, request))['id'])
+    return db.in_transaction(lambda uow: pools.create_pool(uow, ADMIN, request)).id
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,15 +157,15 @@ def prepare(cards: int) -> Fixture:
 
     def branch(uow: db.UnitOfWork) -> dict[str, Any]:
         agency = hierarchy.add_agency(uow, 'Load agency', actor='bench')
-        client = hierarchy.add_client(uow, agency['id'], 'Load client', actor='bench')
-        shared = hierarchy.add_campaign(uow, client['id'], 'Load shared', 'shared', actor='bench')
-        isolated = hierarchy.add_campaign(uow, client['id'], 'Load isolated', 'isolated', actor='bench')
+        client = hierarchy.add_client(uow, agency.id, 'Load client', actor='bench')
+        shared = hierarchy.add_campaign(uow, client.id, 'Load shared', 'shared', actor='bench')
+        isolated = hierarchy.add_campaign(uow, client.id, 'Load isolated', 'isolated', actor='bench')
         stocked = hierarchy.add_brand(uow, 'Load stocked brand', [PRICE_CENTS], [], actor='bench')
         vendor = hierarchy.add_brand(uow, 'Load vendor brand', [PRICE_CENTS], [], actor='bench')
         for source, target, cents in (
-            (ledger.platform_account(uow), agency['account_id'], AGENCY_FUNDS_CENTS),
-            (agency['account_id'], client['account_id'], CLIENT_FUNDS_CENTS),
-            (client['account_id'], isolated['account_id'], CAMPAIGN_FUNDS_CENTS),
+            (ledger.platform_account(uow), agency.account_id, AGENCY_FUNDS_CENTS),
+            (agency.account_id, client.account_id, CLIENT_FUNDS_CENTS),
+            (client.account_id, isolated.account_id, CAMPAIGN_FUNDS_CENTS),
         ):
             ledger.transfer_credit(uow, source, target, cents, 'allocation', initiator='bench')
         return {
@@ -182,28 +182,28 @@ def prepare(cards: int) -> Fixture:
     }
     with db.owner_connection() as conn:
         memberships.grant(conn, subjects['platform'], 'platform_admin')
-        memberships.grant(conn, subjects['agency'], 'agency_admin', agency_id=made['agency']['id'])
-        memberships.grant(conn, subjects['client'], 'client_admin', client_id=made['client']['id'])
-        memberships.grant(conn, subjects['integration'], 'client_integration', client_id=made['client']['id'])
+        memberships.grant(conn, subjects['agency'], 'agency_admin', agency_id=made['agency'].id)
+        memberships.grant(conn, subjects['client'], 'client_admin', client_id=made['client'].id)
+        memberships.grant(conn, subjects['integration'], 'client_integration', client_id=made['client'].id)
 
-    def add_pool(brand_id: str) -> Callable[[db.UnitOfWork], dict[str, Any]]:
+    def add_pool(brand_id: str) -> Callable[[db.UnitOfWork], pools.Pool]:
         body = pools.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23.5})
         return lambda uow: pools.create_pool(uow, subjects['platform'], body)
 
     for brand, count in ((made['stocked'], cards), (made['vendor'], VENDOR_POOL_CARDS)):
-        pool = db.in_transaction(add_pool(brand['id']))
+        pool = db.in_transaction(add_pool(brand.id))
         rows = ''.join(f'LOAD-{uuid.uuid4().hex},{n:016d}\n' for n in range(count))
-        pools.import_cards(subjects['platform'], pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+        pools.import_cards(subjects['platform'], pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return Fixture(
-        agency_id=made['agency']['id'],
-        client_id=made['client']['id'],
-        agency_account=made['agency']['account_id'],
-        client_account=made['client']['account_id'],
-        isolated_account=made['isolated']['account_id'],
-        shared_campaign=made['shared']['id'],
-        isolated_campaign=made['isolated']['id'],
-        stocked_brand=made['stocked']['id'],
-        vendor_brand=made['vendor']['id'],
+        agency_id=made['agency'].id,
+        client_id=made['client'].id,
+        agency_account=made['agency'].account_id,
+        client_account=made['client'].account_id,
+        isolated_account=made['isolated'].account_id,
+        shared_campaign=made['shared'].id,
+        isolated_campaign=made['isolated'].id,
+        stocked_brand=made['stocked'].id,
+        vendor_brand=made['vendor'].id,
         tokens={role: tokens.issue_token(subject, client=role == 'integration') for role, subject in subjects.items()},
     )
 

@@ -51,13 +51,13 @@ def prepare(cards: int) -> Fixture:
     """Agency -> client (funded) -> shared campaign, one brand, one pool of `cards` cards, an integration."""
     from giftcards import db, hierarchy, ledger, memberships, pools
 
-    def branch(uow: db.UnitOfWork) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def branch(uow: db.UnitOfWork) -> tuple[hierarchy.Client, hierarchy.Campaign, hierarchy.Brand]:
         agency = hierarchy.add_agency(uow, 'Bench agency', actor='bench')
-        client = hierarchy.add_client(uow, agency['id'], 'Bench client', actor='bench')
-        campaign = hierarchy.add_campaign(uow, client['id'], 'Bench campaign', 'shared', actor='bench')
+        client = hierarchy.add_client(uow, agency.id, 'Bench client', actor='bench')
+        campaign = hierarchy.add_campaign(uow, client.id, 'Bench campaign', 'shared', actor='bench')
         brand = hierarchy.add_brand(uow, 'Bench brand', [PRICE_CENTS], [], actor='bench')
         source = ledger.platform_account(uow)
-        for target in (agency['account_id'], client['account_id']):
+        for target in (agency.account_id, client.account_id):
             ledger.transfer_credit(uow, source, target, FUNDS_CENTS, 'allocation', initiator='bench')
             source = target
         return client, campaign, brand
@@ -66,12 +66,12 @@ def prepare(cards: int) -> Fixture:
     admin, subject = 'bench-platform-admin', 'bench-integration'
     with db.owner_connection() as conn:
         memberships.grant(conn, admin, 'platform_admin')
-        memberships.grant(conn, subject, 'client_integration', client_id=client['id'])
-    body = pools.PoolRequest.model_validate({'brand_id': brand['id'], 'denomination': 25, 'cost_per_card': 23.5})
+        memberships.grant(conn, subject, 'client_integration', client_id=client.id)
+    body = pools.PoolRequest.model_validate({'brand_id': brand.id, 'denomination': 25, 'cost_per_card': 23.5})
     pool = db.in_transaction(lambda uow: pools.create_pool(uow, admin, body))
     rows = ''.join(f'BENCH-{uuid.uuid4().hex},{n:016d}\n' for n in range(cards))
-    pools.import_cards(admin, pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
-    return Fixture(campaign['id'], brand['id'], client['account_id'], subject)
+    pools.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    return Fixture(campaign.id, brand.id, client.account_id, subject)
 
 
 def settle() -> None:

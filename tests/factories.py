@@ -31,15 +31,15 @@ def unique(prefix: str) -> str:
 # --- entities ------------------------------------------------------------------------------------------
 
 
-def _as_json(model: type[BaseModel], entity: dict[str, Any]) -> dict[str, Any]:
+def _as_json(answer: BaseModel) -> dict[str, Any]:
     """The entity exactly as the API answers it (JSON types: ISO timestamps, dollars)."""
-    return model.model_validate(entity).model_dump(mode='json')
+    return answer.model_dump(mode='json')
 
 
 def agency(name: str | None = None) -> dict[str, Any]:
     """A new agency as the API answers it: {id, name, account_id, balance, created_at}."""
     entity = db.in_transaction(lambda uow: hierarchy.add_agency(uow, name or unique('Agency'), actor=FACTORY))
-    return _as_json(routes.AgencyOut, entity)
+    return _as_json(routes.AgencyOut.of(entity))
 
 
 def client(agency_id: str, name: str | None = None) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def client(agency_id: str, name: str | None = None) -> dict[str, Any]:
     entity = db.in_transaction(
         lambda uow: hierarchy.add_client(uow, agency_id, name or unique('Client'), actor=FACTORY)
     )
-    return _as_json(routes.ClientOut, entity)
+    return _as_json(routes.ClientOut.of(entity))
 
 
 def campaign(client_id: str, name: str | None = None, budget_mode: hierarchy.BudgetMode = 'isolated') -> dict[str, Any]:
@@ -55,7 +55,7 @@ def campaign(client_id: str, name: str | None = None, budget_mode: hierarchy.Bud
     entity = db.in_transaction(
         lambda uow: hierarchy.add_campaign(uow, client_id, name or unique('Campaign'), budget_mode, actor=FACTORY)
     )
-    return _as_json(routes.CampaignOut, entity)
+    return _as_json(routes.CampaignOut.of(entity))
 
 
 def brand(
@@ -69,7 +69,7 @@ def brand(
             uow, name or unique('Brand'), list(denominations_cents), list(prices), actor=FACTORY
         )
     )
-    return _as_json(routes.BrandOut, entity)
+    return _as_json(routes.BrandOut.of(entity))
 
 
 # --- memberships ---------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def stocked_pool(
         cost_per_card=provisioning_support.dollars(denomination_cents - 100),
         low_stock_threshold=low_stock_threshold,
     )
-    pool_id = str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id'])
+    pool_id = str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request)).id)
     pool = {'id': pool_id, 'brand_id': brand['id'], 'brand': brand['name'], 'denomination_cents': denomination_cents}
     set_stock(admin, pool, cards_available)
     return pool

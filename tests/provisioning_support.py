@@ -39,8 +39,8 @@ def pool(admin: str, brand_id: str, denomination_cents: int, cost_cents: int, co
     created = db.in_transaction(lambda uow: pools.create_pool(uow, admin, body))
     if count:
         rows = ''.join(f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d}\n' for _ in range(count))
-        pools.import_cards(admin, created['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
-    return str(created['id'])
+        pools.import_cards(admin, created.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    return created.id
 
 
 @dataclass(frozen=True)

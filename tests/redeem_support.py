@@ -72,8 +72,8 @@ def campaign(owner: Any, *, cards_in_stock: int = 5, funds_cents: int = 100_000)
         )
     )
     if cards_in_stock:
-        stock(tree.platform_admin, pool['id'], cards_in_stock)
-    return Campaign(tree, brand, str(pool['id']))
+        stock(tree.platform_admin, pool.id, cards_in_stock)
+    return Campaign(tree, brand, pool.id)
 
 
 def set_campaign_status(campaign_id: str, status: str) -> None:

@@ -62,28 +62,28 @@ def _build() -> dict[str, str]:
     ids: dict[str, str] = {}
     agency_id = _find('agencies', AGENCY)
     if agency_id is None:
-        agency_id = hierarchy.create_agency(admin, AGENCY)['id']
+        agency_id = hierarchy.create_agency(admin, AGENCY).id
     ids['agency_id'] = agency_id
     _grant('agency_admin', agency_id=agency_id)
     ids['client_id'] = (
         _find('clients', CLIENT, agency_id=agency_id)
-        or hierarchy.create_client(SUBJECTS['agency_admin'], agency_id, CLIENT)['id']
+        or hierarchy.create_client(SUBJECTS['agency_admin'], agency_id, CLIENT).id
     )
     _grant('client_admin', client_id=ids['client_id'])
     _grant('client_integration', client_id=ids['client_id'])
     ids['campaign_id'] = (
         _find('campaigns', ISOLATED, client_id=ids['client_id'])
-        or hierarchy.create_campaign(SUBJECTS['client_admin'], ids['client_id'], ISOLATED, 'isolated')['id']
+        or hierarchy.create_campaign(SUBJECTS['client_admin'], ids['client_id'], ISOLATED, 'isolated').id
     )
     ids['shared_campaign_id'] = (
         _find('campaigns', SHARED, client_id=ids['client_id'])
-        or hierarchy.create_campaign(SUBJECTS['client_admin'], ids['client_id'], SHARED, 'shared')['id']
+        or hierarchy.create_campaign(SUBJECTS['client_admin'], ids['client_id'], SHARED, 'shared').id
     )
     brand_id = _find('brands', BRAND)
     if brand_id is None:
         # The seed's price list: a $25 card charged at $27.50 to clients, $26.00 to agencies.
         prices = [hierarchy.Price(2500, agency_price_cents=2600, client_price_cents=2750)]
-        brand_id = hierarchy.create_brand(admin, BRAND, [2500, 5000], prices)['id']
+        brand_id = hierarchy.create_brand(admin, BRAND, [2500, 5000], prices).id
     ids['brand_id'] = brand_id
     with db.UnitOfWork() as uow:
         pool_id = uow.value(
@@ -92,7 +92,7 @@ def _build() -> dict[str, str]:
         )
     if pool_id is None:
         request = pools.PoolRequest(brand_id=brand_id, denomination=25, cost_per_card=23.5)  # type: ignore[arg-type]
-        pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id']
+        pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request)).id
         pools.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
     ids['pool_id'] = str(pool_id)
     accounts = _accounts(ids)

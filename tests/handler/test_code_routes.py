@@ -90,7 +90,7 @@ def test_invalid_requests_are_422_and_issue_nothing(camp, change, field):
     assert status == 422
     assert body['error']['code'] == 'validation_error'
     assert field in body['error']['message']
-    assert codes.list_codes(camp.tree.client_admin, camp.id, 50, None)['items'] == []
+    assert codes.list_codes(camp.tree.client_admin, camp.id, 50, None).items == []
 
 
 @pytest.mark.parametrize('raw', ['{"brand_id": ', '[1]', ''])

@@ -24,7 +24,7 @@ def new_pool(admin: str, brand_id: str, cost: str, denomination: str = '25') -> 
     request = pools.PoolRequest.model_validate(
         {'brand_id': brand_id, 'denomination': Decimal(denomination), 'cost_per_card': Decimal(cost)}
     )
-    return str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))['id'])
+    return str(db.in_transaction(lambda uow: pools.create_pool(uow, admin, request)).id)
 
 
 def fill(admin: str, pool_id: str, count: int) -> list[str]:
@@ -95,7 +95,7 @@ def test_a_claimed_card_is_marked_and_leaves_the_stock(owner, admin, brand):
     assert (row['status'], row['listed']) == ('claimed', False)
     assert row['claimed_at'] is not None
     pool = db.in_transaction(lambda uow: pools.get_pool(uow, admin, pool_id))
-    assert (pool['available'], pool['claimed']) == (2, 1)
+    assert (pool.available, pool.claimed) == (2, 1)
 
 
 def test_a_claim_rolled_back_leaves_the_card_in_stock(owner, admin, brand):

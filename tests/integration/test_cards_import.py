@@ -21,7 +21,7 @@ def new_code() -> str:
     return 'ZQ' + uuid.uuid4().hex[:14].upper()
 
 
-def new_pool(admin: str, brand: dict[str, Any], denomination: str = '25', cost: str = '23.50') -> dict[str, Any]:
+def new_pool(admin: str, brand: dict[str, Any], denomination: str = '25', cost: str = '23.50') -> pools.Pool:
     request = pools.PoolRequest.model_validate(
         {'brand_id': brand['id'], 'denomination': Decimal(denomination), 'cost_per_card': Decimal(cost)}
     )
@@ -55,7 +55,7 @@ def pool_cards(owner: Any, pool_id: str) -> list[dict[str, Any]]:
 def stock(admin: str, pool_id: str) -> tuple[int, int]:
     """(available, claimed) as the pool answers them."""
     pool = db.in_transaction(lambda uow: pools.get_pool(uow, admin, pool_id))
-    return pool['available'], pool['claimed']
+    return pool.available, pool.claimed
 
 
 def stored(code: str) -> bool:
@@ -72,7 +72,7 @@ def admin(owner: Any) -> str:
 
 
 @pytest.fixture
-def pool(admin: str) -> dict[str, Any]:
+def pool(admin: str) -> pools.Pool:
     return new_pool(admin, factories.brand(denominations_cents=(2500, 5000)))
 
 
@@ -88,17 +88,17 @@ def test_import_stores_every_card_in_the_pool_as_available(owner, admin, pool):
         f'2030-01-15,0007,,{codes[2]}\n'
     )
 
-    assert import_text(admin, pool['id'], text) == 3
+    assert import_text(admin, pool.id, text) == 3
 
-    rows = {row['code_last4']: row for row in pool_cards(owner, pool['id'])}
+    rows = {row['code_last4']: row for row in pool_cards(owner, pool.id)}
     assert set(rows) == {code[-4:] for code in codes}
     first, second, third = (rows[code[-4:]] for code in codes)
     assert (first['number_last4'], first['expires_on'], first['has_pin']) == ('7890', date(2031, 12, 31), True)
     assert (second['number_last4'], second['expires_on'], second['has_pin']) == ('1111', None, False)
     assert (third['number_last4'], third['expires_on'], third['has_pin']) == (None, date(2030, 1, 15), True)
     assert {(r['status'], r['source'], r['cost_cents']) for r in rows.values()} == {('available', 'csv', 2350)}
-    assert stock(admin, pool['id']) == (3, 0)
-    listed = owner.run('SELECT count(*) FROM available_cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
+    assert stock(admin, pool.id) == (3, 0)
+    listed = owner.run('SELECT count(*) FROM available_cards WHERE pool_id = CAST(:p AS uuid)', p=pool.id)
     assert listed == [[3]]
 
 
@@ -109,45 +109,45 @@ def test_a_file_of_many_batches_stores_every_card_once_with_its_own_values(monke
         f'{code},{number},{pin},2031-12-31\n' for code, (number, pin) in lines.items()
     )
 
-    assert import_text(admin, pool['id'], text) == 1_000
+    assert import_text(admin, pool.id, text) == 1_000
 
-    hashes = owner.run('SELECT code_hash FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
+    hashes = owner.run('SELECT code_hash FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool.id)
     assert sorted(bytes(h) for [h] in hashes) == sorted(card_secrets.code_hash(code) for code in lines)
-    assert stock(admin, pool['id']) == (1_000, 0)
+    assert stock(admin, pool.id) == (1_000, 0)
     assert db.in_transaction(pools.check_inventory) == []
     for _ in range(5):
-        claimed = db.in_transaction(lambda uow: card_claims.claim_card(uow, pool['brand_id'], 2500))
+        claimed = db.in_transaction(lambda uow: card_claims.claim_card(uow, pool.brand_id, 2500))
         assert claimed is not None
         card = db.in_transaction(lambda uow, card_id=claimed.card_id: card_secrets.reveal_card(uow, card_id))
         assert (card.card_number, card.pin, card.expires_on) == (*lines[card.card_code], date(2031, 12, 31))
 
 
 def test_a_second_file_adds_to_the_pool(admin, pool):
-    import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
-    assert import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},2\n{new_code()},3\n') == 2
-    assert stock(admin, pool['id']) == (3, 0)
+    import_text(admin, pool.id, f'card_code,card_number\n{new_code()},1\n')
+    assert import_text(admin, pool.id, f'card_code,card_number\n{new_code()},2\n{new_code()},3\n') == 2
+    assert stock(admin, pool.id) == (3, 0)
 
 
 def test_crlf_line_endings_and_a_utf8_bom_are_read(owner, admin, pool):
     codes = [new_code(), new_code()]
     text = f'card_code,card_number,pin\r\n{codes[0]},1111222233334444,12\r\n{codes[1]},5555666677778888,34\r\n'
 
-    assert import_text(admin, pool['id'], b'\xef\xbb\xbf' + text.encode()) == 2
+    assert import_text(admin, pool.id, b'\xef\xbb\xbf' + text.encode()) == 2
 
     assert all(stored(code) for code in codes)
-    rows = pool_cards(owner, pool['id'])
+    rows = pool_cards(owner, pool.id)
     assert sorted(r['number_last4'] for r in rows) == ['4444', '8888']
 
 
 def test_values_are_trimmed_and_quoted_fields_are_read(admin, pool):
     code = new_code()
-    assert import_text(admin, pool['id'], f'card_code,card_number\n"  {code} ", "12,34"\n') == 1
+    assert import_text(admin, pool.id, f'card_code,card_number\n"  {code} ", "12,34"\n') == 1
     assert stored(code)
 
 
 def test_no_card_secret_is_stored_in_plaintext(owner, admin, pool):
     code, number, pin = new_code(), 'NQ' + uuid.uuid4().hex[:14].upper(), 'PX' + uuid.uuid4().hex[:6].upper()
-    import_text(admin, pool['id'], f'card_code,card_number,pin\n{code},{number},{pin}\n')
+    import_text(admin, pool.id, f'card_code,card_number,pin\n{code},{number},{pin}\n')
 
     # Every column of every row (bytea as hex) of the tables the import writes, and of the whole audit trail.
     dumped = ' '.join(
@@ -164,8 +164,8 @@ def test_no_card_secret_is_stored_in_plaintext(owner, admin, pool):
 def test_import_is_logged_without_card_codes(caplog, admin, pool):
     code = new_code()
     with caplog.at_level('DEBUG'):
-        import_text(admin, pool['id'], f'card_code,card_number\n{code},1\n')
-        rejected(admin, pool['id'], f'card_code,card_number\n{code},1\n')
+        import_text(admin, pool.id, f'card_code,card_number\n{code},1\n')
+        rejected(admin, pool.id, f'card_code,card_number\n{code},1\n')
 
     logged = ' '.join(str(record.__dict__) for record in caplog.records)
     assert 'cards imported' in logged
@@ -187,7 +187,7 @@ def test_a_bad_file_imports_nothing_and_names_each_bad_line(admin, pool):
         f'{twice},6,\n'  # 7: the code of line 3 again
     )
 
-    details = rejected(admin, pool['id'], text)
+    details = rejected(admin, pool.id, text)
 
     assert details == [
         {'line': 5, 'message': 'expires_on is not a valid date written YYYY-MM-DD'},
@@ -195,50 +195,50 @@ def test_a_bad_file_imports_nothing_and_names_each_bad_line(admin, pool):
         {'line': 7, 'message': 'card_code duplicates the code on line 3'},
     ]
     assert not stored(good)
-    assert stock(admin, pool['id']) == (0, 0)
+    assert stock(admin, pool.id) == (0, 0)
 
 
 def test_a_bad_date_on_line_5_is_refused(admin, pool):
     rows = [f'{new_code()},1,2031-01-01\n' for _ in range(3)] + [f'{new_code()},1,2031-02-30\n']
-    details = rejected(admin, pool['id'], 'card_code,card_number,expires_on\n' + ''.join(rows))
+    details = rejected(admin, pool.id, 'card_code,card_number,expires_on\n' + ''.join(rows))
     assert details == [{'line': 5, 'message': 'expires_on is not a valid date written YYYY-MM-DD'}]
 
 
 def test_a_code_given_twice_is_refused_naming_both_lines(admin, pool):
     twice = new_code()
     rows = [new_code(), twice, new_code(), new_code(), new_code(), twice, new_code()]  # lines 2..8
-    details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
+    details = rejected(admin, pool.id, 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
     assert details == [{'line': 7, 'message': 'card_code duplicates the code on line 3'}]
-    assert stock(admin, pool['id']) == (0, 0)
+    assert stock(admin, pool.id) == (0, 0)
 
 
 def test_a_code_given_twice_batches_apart_is_refused_naming_both_lines(monkeypatch, admin, pool):
     monkeypatch.setattr(pools, 'BATCH_PAGES', 1)
     twice = new_code()
     rows = [twice, *(new_code() for _ in range(500)), twice]  # lines 2..503
-    details = rejected(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
+    details = rejected(admin, pool.id, 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
     assert details == [{'line': 503, 'message': 'card_code duplicates the code on line 2'}]
-    assert stock(admin, pool['id']) == (0, 0)
+    assert stock(admin, pool.id) == (0, 0)
 
 
 def test_a_code_already_stored_is_refused_with_its_line(admin, pool):
     earlier = new_code()
-    import_text(admin, pool['id'], f'card_code,card_number\n{earlier},1\n')
+    import_text(admin, pool.id, f'card_code,card_number\n{earlier},1\n')
     fresh = new_code()
 
-    details = rejected(admin, pool['id'], f'card_code,card_number\n{fresh},2\n{earlier},3\n')
+    details = rejected(admin, pool.id, f'card_code,card_number\n{fresh},2\n{earlier},3\n')
 
     assert details == [{'line': 3, 'message': 'card_code is already stored (imported or bought earlier)'}]
     assert not stored(fresh)
-    assert stock(admin, pool['id']) == (1, 0)
+    assert stock(admin, pool.id) == (1, 0)
 
 
 def test_a_code_stored_in_another_pool_is_a_duplicate_too(admin, pool):
     code = new_code()
     other = new_pool(admin, factories.brand())
-    import_text(admin, other['id'], f'card_code,card_number\n{code},1\n')
+    import_text(admin, other.id, f'card_code,card_number\n{code},1\n')
 
-    assert rejected(admin, pool['id'], f'card_code,card_number\n{code},1\n')[0]['line'] == 2
+    assert rejected(admin, pool.id, f'card_code,card_number\n{code},1\n')[0]['line'] == 2
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_a_code_stored_in_another_pool_is_a_duplicate_too(admin, pool):
 )
 def test_a_bad_value_is_refused_with_its_line(admin, pool, row, message):
     text = f'card_code,card_number,expires_on\n{new_code()},1,\n{row.format(uuid.uuid4().hex)}\n'
-    assert rejected(admin, pool['id'], text) == [{'line': 3, 'message': message}]
+    assert rejected(admin, pool.id, text) == [{'line': 3, 'message': message}]
 
 
 @pytest.mark.parametrize(
@@ -278,15 +278,15 @@ def test_a_bad_value_is_refused_with_its_line(admin, pool, row, message):
 def test_a_malformed_file_is_refused_with_its_line(admin, pool, text, line, message):
     if isinstance(text, str):
         text = text.replace('{}', uuid.uuid4().hex[:8])
-    [problem, *_] = rejected(admin, pool['id'], text)
+    [problem, *_] = rejected(admin, pool.id, text)
     assert problem['line'] == line
     assert message in problem['message']
-    assert stock(admin, pool['id']) == (0, 0)
+    assert stock(admin, pool.id) == (0, 0)
 
 
 def test_errors_are_capped_and_sorted(admin, pool):
     text = 'card_code,card_number\n' + ',1\n' * (pools.MAX_REPORTED_ERRORS + 20)
-    details = rejected(admin, pool['id'], text)
+    details = rejected(admin, pool.id, text)
     assert len(details) == pools.MAX_REPORTED_ERRORS
     assert [d['line'] for d in details] == list(range(2, pools.MAX_REPORTED_ERRORS + 2))
 
@@ -297,7 +297,7 @@ def test_errors_are_capped_and_sorted(admin, pool):
 def test_only_a_platform_admin_imports(owner, pool):
     tree = factories.hierarchy_tree(owner)
     with pytest.raises(errors.Forbidden):
-        import_text(tree.agency_admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
+        import_text(tree.agency_admin, pool.id, f'card_code,card_number\n{new_code()},1\n')
 
 
 @pytest.mark.parametrize('pool_id', [str(uuid.uuid4()), 'not-a-uuid'])
@@ -309,9 +309,9 @@ def test_importing_into_an_unknown_pool_is_not_found(admin, pool_id):
 def test_a_second_import_into_a_pool_while_one_runs_is_a_conflict(database_url, admin, pool):
     with db.owner_connection() as running:
         running.run('BEGIN')
-        running.run('SELECT 1 FROM card_pools WHERE id = CAST(:id AS uuid) FOR NO KEY UPDATE', id=pool['id'])
+        running.run('SELECT 1 FROM card_pools WHERE id = CAST(:id AS uuid) FOR NO KEY UPDATE', id=pool.id)
         with pytest.raises(errors.Conflict) as refused:
-            import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
+            import_text(admin, pool.id, f'card_code,card_number\n{new_code()},1\n')
         running.run('ROLLBACK')
     assert refused.value.code == 'import_in_progress'
 
@@ -322,7 +322,7 @@ def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool)
 
     def run() -> None:
         try:
-            import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n{code},2\n')
+            import_text(admin, pool.id, f'card_code,card_number\n{new_code()},1\n{code},2\n')
         except BaseException as exc:  # asserted below
             outcome.append(exc)
         finally:
@@ -331,7 +331,7 @@ def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool)
     with db.owner_connection() as other, db.UnitOfWork('owner', conn=other) as racing:
         card_claims.store_vendor_card(
             racing,
-            brand_id=pool['brand_id'],
+            brand_id=pool.brand_id,
             denomination_cents=2500,
             vendor='tango',
             vendor_reference=None,
@@ -350,17 +350,17 @@ def test_a_code_stored_while_the_import_waits_is_reported_as_stored(admin, pool)
     [refused] = outcome
     assert isinstance(refused, errors.ValidationFailed)
     assert refused.details == [{'line': 3, 'message': 'card_code is already stored (imported or bought earlier)'}]
-    assert stock(admin, pool['id']) == (0, 0)
+    assert stock(admin, pool.id) == (0, 0)
 
 
 def test_stock_bookkeeping_agrees_with_the_cards(admin, pool):
-    import_text(admin, pool['id'], 'card_code,card_number\n' + ''.join(f'{new_code()},1\n' for _ in range(5)))
-    db.in_transaction(lambda uow: card_claims.claim_card(uow, pool['brand_id'], 2500))
+    import_text(admin, pool.id, 'card_code,card_number\n' + ''.join(f'{new_code()},1\n' for _ in range(5)))
+    db.in_transaction(lambda uow: card_claims.claim_card(uow, pool.brand_id, 2500))
     assert db.in_transaction(pools.check_inventory) == []
 
 
 def test_the_database_keeps_a_csv_card_to_its_pools_brand_and_denomination(owner, admin, pool):
-    import_text(admin, pool['id'], f'card_code,card_number\n{new_code()},1\n')
-    [[card_id]] = owner.run('SELECT id::text FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool['id'])
+    import_text(admin, pool.id, f'card_code,card_number\n{new_code()},1\n')
+    [[card_id]] = owner.run('SELECT id::text FROM cards WHERE pool_id = CAST(:p AS uuid)', p=pool.id)
     with pytest.raises(Exception, match='cards_pool_fkey'):
         owner.run('UPDATE cards SET denomination_cents = 5000 WHERE id = CAST(:id AS uuid)', id=card_id)

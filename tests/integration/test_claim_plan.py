@@ -47,7 +47,7 @@ STATEMENTS = {
     'claim_card': (
         '(uuid, bigint, uuid)',
         lambda conn: 'SELECT card_id FROM claim_card($1, $2, $3)',
-        lambda pool, start: f"'{pool['brand_id']}', {round(pool['denomination'] * 100)}, '{start}'",
+        lambda pool, start: f"'{pool['brand_id']}', {pool['denomination_cents']}, '{start}'",
     ),
 }
 
@@ -95,8 +95,8 @@ def fresh_pool(owner: Any) -> dict[str, Any]:
     )
     pool = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))
     rows = ''.join(f'PL{uuid.uuid4().hex[:16]},{i}\n' for i in range(POOL_SIZE))
-    pools.import_cards(admin, pool['id'], io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
-    return pool
+    pools.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    return {'id': pool.id, 'brand_id': pool.brand_id, 'denomination_cents': pool.denomination_cents}
 
 
 def prepared(statement: str) -> Iterator[Any]:
@@ -172,5 +172,5 @@ def measured_claim(conn: Any, pool: dict[str, Any], *, claims: int) -> dict[str,
 
 def test_claim_query_is_planned_before_any_statistics_exist(app_conn, owner):
     """Even with no pool rows at all analysed, the plan is the index path (no reliance on statistics)."""
-    unknown = {'id': str(uuid.uuid4()), 'brand_id': str(uuid.uuid4()), 'denomination': 25}
+    unknown = {'id': str(uuid.uuid4()), 'brand_id': str(uuid.uuid4()), 'denomination_cents': 2500}
     assert_index_path(explain(app_conn, 'COSTS OFF', unknown, NIL))

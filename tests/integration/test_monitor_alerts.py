@@ -110,7 +110,7 @@ def test_acknowledged_alert_stays_acknowledged_until_it_gets_worse(admin, topic:
     run()
     alert = open_alert('pool_low_stock', pool['id'])
     acknowledged = alerts.acknowledge(admin, alert['id'])
-    assert acknowledged['status'] == 'acknowledged' and acknowledged['acknowledged_by'] == admin
+    assert acknowledged.status == 'acknowledged' and acknowledged.acknowledged_by == admin
     run()
     assert open_alert('pool_low_stock', pool['id'])['status'] == 'acknowledged'
     set_stock(admin, pool, 0)
@@ -126,8 +126,8 @@ def test_acknowledging_twice_keeps_the_first_acknowledgement(admin, owner):
     alert = open_alert('pool_low_stock', pool['id'])
     first = alerts.acknowledge(admin, alert['id'])
     second = alerts.acknowledge(factories.platform_admin(owner), alert['id'])
-    assert second['acknowledged_by'] == admin
-    assert second['acknowledged_at'] == first['acknowledged_at']
+    assert second.acknowledged_by == admin
+    assert second.acknowledged_at == first.acknowledged_at
 
 
 def test_a_resolved_alert_cannot_be_acknowledged(admin):

@@ -42,10 +42,10 @@ def test_a_campaign_that_can_still_buy_a_cheaper_card_of_its_brand_stays_active(
     assert factories.balance_cents(tree.campaign['account_id']) == 1_500
     assert status(tree.campaign['id']) == 'active'
     assert open_alert('campaign_depleted', tree.campaign['id']) is None
-    campaigns = dashboards.client_dashboard(tree.client_admin, tree.client['id'])['campaigns']
-    (shown,) = [c for c in campaigns if c['id'] == tree.campaign['id']]
-    assert shown['cheapest_card'] == 10
-    assert shown['estimated_redemptions_remaining'] == 1
+    campaigns = dashboards.client_dashboard(tree.client_admin, tree.client['id']).campaigns
+    (shown,) = [c for c in campaigns if c.id == tree.campaign['id']]
+    assert shown.cheapest_card_cents == 1_000
+    assert shown.estimated_redemptions_remaining == 1
 
 
 def test_the_price_list_is_what_every_caller_charges_and_counts(owner: Any) -> None:

@@ -372,21 +372,19 @@ def test_platform_admins_review_attempts_by_address_and_time(camp):
     clock.advance(120)
     fail(origin, clock)
     admin = camp.tree.platform_admin
-    everything = ratelimit.list_attempts(admin, origin.ip, None, 50, None)['items']
-    assert [(a['ip'], a['network'], a['user_agent'], a['outcome']) for a in everything] == [
+    everything = ratelimit.list_attempts(admin, origin.ip, None, 50, None).items
+    assert [(a.ip, a.network, a.user_agent, a.outcome) for a in everything] == [
         (origin.ip, f'{origin.ip}/32', 'curl/8', 'invalid_code')
     ] * 3
-    assert everything[0]['at'] == clock.now  # newest first
-    recent = ratelimit.list_attempts(admin, origin.ip, clock.now - timedelta(seconds=60), 50, None)['items']
+    assert everything[0].at == clock.now  # newest first
+    recent = ratelimit.list_attempts(admin, origin.ip, clock.now - timedelta(seconds=60), 50, None).items
     assert len(recent) == 1
     first = ratelimit.list_attempts(admin, origin.ip, None, 2, None)
-    rest = ratelimit.list_attempts(admin, origin.ip, None, 2, first['next_cursor'])
-    assert [a['id'] for a in first['items'] + rest['items']] == [a['id'] for a in everything]
-    assert rest['next_cursor'] is None
+    rest = ratelimit.list_attempts(admin, origin.ip, None, 2, first.next_cursor)
+    assert [a.id for a in first.items + rest.items] == [a.id for a in everything]
+    assert rest.next_cursor is None
     block = '.'.join(origin.ip.split('.')[:3]) + '.0/24'
-    assert {a['id'] for a in everything} <= {
-        a['id'] for a in ratelimit.list_attempts(admin, block, None, 500, None)['items']
-    }
+    assert {a.id for a in everything} <= {a.id for a in ratelimit.list_attempts(admin, block, None, 500, None).items}
 
 
 def test_only_platform_admins_review_attempts(camp):

@@ -72,7 +72,7 @@ def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) 
     # On the connection that was open across the upgrade:
     again = allocation.move_credit(tree.agency_admin, request, idempotency_key='upgrade-key')
     assert again.replayed and again.movement == first.movement
-    assert hierarchy.get_agency(tree.platform_admin, tree.agency['id'])['name'] == tree.agency['name']
+    assert hierarchy.get_agency(tree.platform_admin, tree.agency['id']).name == tree.agency['name']
     with pytest.raises(errors.Conflict):
         factories.brand(name=brand['name'].upper())  # the unique index on names was rebuilt, not lost
     admin = factories.platform_admin(upgrading)

@@ -5,7 +5,8 @@
   An alert that gets worse is escalated: its severity rises and an acknowledged alert opens again.
 - `reconcile` does the same for a whole set of conditions at once (the monitor's checks) and resolves the open
   alerts of the checked types whose condition is gone.
-- `acknowledge` records that an admin has seen an alert; `list_alerts` pages through open or resolved ones.
+- `acknowledge` records that an admin has seen an alert; `list_alerts` pages through open or resolved ones. Both
+  answer `Alert` values, which the routes render.
 - `publish_pending` delivers what people must hear about: new alerts, escalations and resolutions, each once.
   It runs after the alert changes committed, never inside their transaction: it claims the alerts to announce,
   publishes, then records what it published (`notified_status`, `notified_severity`). A crash between publishing
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, notify, pagination
@@ -25,6 +27,7 @@ from giftcards.observability import logger
 
 Severity = Literal['info', 'warning', 'critical']
 Change = Literal['new', 'escalated', 'resolved']
+Status = Literal['open', 'acknowledged', 'resolved']
 ListStatus = Literal['open', 'resolved']
 SEVERITIES: tuple[Severity, ...] = ('info', 'warning', 'critical')
 CLAIM_S = 60  # how long a publisher may take to deliver the alerts it claimed before another may
@@ -192,39 +195,73 @@ def reconcile(uow: UnitOfWork, types: Sequence[str]) -> Reconciliation:
 # --- reading and acknowledging -------------------------------------------------------------------------
 
 
-def render(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'type': row['type'],
-        'severity': row['severity'],
-        'entity_type': row['entity_type'],
-        'entity_id': row['entity_id'],
-        'message': row['message'],
-        'status': row['status'],
-        'occurrences': row['occurrences'],
-        'details': row['details'],
-        'first_seen': pagination.iso(row['first_seen']),
-        'last_seen': pagination.iso(row['last_seen']),
-        'acknowledged_by': row['acknowledged_by'],
-        'acknowledged_at': pagination.iso(row['acknowledged_at']),
-        'resolved_at': pagination.iso(row['resolved_at']),
-    }
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    type: str
+    severity: Severity
+    entity_type: str
+    entity_id: str | None
+    message: str
+    status: Status
+    occurrences: int  # how many checks found its condition since it opened
+    details: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert as the notifications on the alerts topic and the monitor's kept result carry it: its times in
+        ISO 8601."""
+        return {
+            **asdict(self),
+            'first_seen': self.first_seen.isoformat(),
+            'last_seen': self.last_seen.isoformat(),
+            'acknowledged_at': pagination.iso(self.acknowledged_at),
+            'resolved_at': pagination.iso(self.resolved_at),
+        }
 
 
-def fetch(uow: UnitOfWork, ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The alerts `ids` as the API shows them, in the order given."""
+def _alert(row: dict[str, Any]) -> Alert:
+    return Alert(
+        id=row['id'],
+        type=row['type'],
+        severity=row['severity'],
+        entity_type=row['entity_type'],
+        entity_id=row['entity_id'],
+        message=row['message'],
+        status=row['status'],
+        occurrences=row['occurrences'],
+        details=row['details'],
+        first_seen=row['first_seen'],
+        last_seen=row['last_seen'],
+        acknowledged_by=row['acknowledged_by'],
+        acknowledged_at=row['acknowledged_at'],
+        resolved_at=row['resolved_at'],
+    )
+
+
+def find(uow: UnitOfWork, ids: Sequence[str]) -> list[Alert]:
+    """The alerts `ids`, in the order given."""
     rows = uow.fetch(f'SELECT {_COLUMNS} FROM system_alerts a WHERE a.id = ANY (CAST(:ids AS uuid[]))', ids=list(ids))
-    by_id = {r['id']: render(r) for r in rows}
+    by_id = {r['id']: _alert(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
-def list_alerts(subject: str, status: ListStatus, limit: int, cursor: str | None) -> dict[str, Any]:
+def fetch(uow: UnitOfWork, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """`find` as `Alert.as_json` writes the alerts: what a monitor run lists and keeps."""
+    return [alert.as_json() for alert in find(uow, ids)]
+
+
+def list_alerts(subject: str, status: ListStatus, limit: int, cursor: str | None) -> pagination.Page[Alert]:
     """Platform admin: open (and acknowledged) alerts newest first, or resolved ones most recently resolved first."""
     after_at, after_id = pagination.decode_time_cursor(cursor)
     key = 'first_seen' if status == 'open' else 'resolved_at'
     where = "a.status <> 'resolved'" if status == 'open' else "a.status = 'resolved'"
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> pagination.Page[Alert]:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         rows = uow.fetch(
             f'SELECT {_COLUMNS} FROM system_alerts a WHERE {where}'
@@ -235,16 +272,16 @@ def list_alerts(subject: str, status: ListStatus, limit: int, cursor: str | None
             after_id=after_id,
             n=limit + 1,
         )
-        return pagination.page(rows, limit, lambda r: (r[key], r['id']), render)
+        return pagination.page_of(rows, limit, lambda r: (r[key], r['id']), _alert)
 
     return db.in_transaction(work)
 
 
-def acknowledge(subject: str, alert_id: str) -> dict[str, Any]:
+def acknowledge(subject: str, alert_id: str) -> Alert:
     """Platform admin: mark an open alert as seen. Acknowledging it again changes nothing; a resolved alert is 409.
     The monitor keeps refreshing an acknowledged alert and opens it again if it gets worse."""
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Alert:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         if not auth.is_uuid(alert_id):
             raise errors.NotFound('No such alert.')
@@ -270,7 +307,7 @@ def acknowledge(subject: str, alert_id: str) -> dict[str, Any]:
                 id=alert_id,
                 details=json.dumps({'type': row['type'], 'severity': row['severity']}),
             )
-        return render(row)
+        return _alert(row)
 
     return db.in_transaction(work)
 
@@ -284,7 +321,7 @@ def publish_pending(*, limit: int = 500) -> list[notify.Notification]:
     claimed = db.in_transaction(lambda uow: uow.fetch(_CLAIM, claim=CLAIM_S, n=limit))
     if not claimed:
         return []
-    pending = [notify.Notification(change=_change(row), alert=render(row)) for row in claimed]
+    pending = [notify.Notification(change=_change(row), alert=_alert(row).as_json()) for row in claimed]
     delivered = notify.publish(pending)
     done = {n.alert['id'] for n in delivered}
     undelivered = [n.alert['id'] for n in pending if n.alert['id'] not in done]

@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, crypto, db, errors, pagination
@@ -131,21 +130,26 @@ def find_code(uow: UnitOfWork, raw: str) -> IssuedCode | None:
     )
 
 
-def render_code(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'campaign_id': row['campaign_id'],
-        'brand_id': row['brand_id'],
-        'denomination': to_dollars(row['denomination_cents']),
-        'code': masked(row['last4']),
-        'last4': row['last4'],
-        'status': row['status'],
-        'batch_id': row['batch_id'],
-        'issued_by': row['issued_by'],
-        'issued_at': row['issued_at'],
-        'redeemed_at': row['redeemed_at'],
-        'voided_at': row['voided_at'],
-    }
+@dataclass(frozen=True)
+class RedemptionCode:
+    """An issued code as its administrators see it: after it was issued, only its last 4 symbols are known."""
+
+    id: str
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+    last4: str
+    status: CodeStatus
+    batch_id: str
+    issued_by: str
+    issued_at: datetime
+    redeemed_at: datetime | None
+    voided_at: datetime | None
+    voided_by: str | None
+
+
+def _redemption_code(row: dict[str, Any]) -> RedemptionCode:
+    return RedemptionCode(**row)
 
 
 # --- administration: issue, list, void -----------------------------------------------------------------
@@ -157,15 +161,7 @@ class IssuedBatch:
     campaign_id: str
     brand_id: str
     denomination_cents: int
-    codes: list[str]
-
-    def as_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator='\r\n')
-        writer.writerow(['code', 'brand_id', 'denomination'])
-        denomination = to_dollars(self.denomination_cents)
-        writer.writerows([code, self.brand_id, denomination] for code in self.codes)
-        return out.getvalue()
+    codes: list[str]  # in clear: the only time they exist so
 
 
 def _administered_campaign(uow: UnitOfWork, subject: str, campaign_id: str, action: str) -> dict[str, Any]:
@@ -263,11 +259,11 @@ def issue_codes(subject: str, campaign_id: str, brand_id: str, denomination_cent
 
 def list_codes(
     subject: str, campaign_id: str, limit: int, cursor: str | None, status: CodeStatus | None = None
-) -> dict[str, Any]:
-    """A campaign's codes, masked, oldest first (the campaign's admin, or above)."""
+) -> pagination.Page[RedemptionCode]:
+    """A campaign's codes, oldest first (the campaign's admin, or above)."""
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> pagination.Page[RedemptionCode]:
         campaign = _administered_campaign(uow, subject, campaign_id, 'list its codes')
         rows = uow.fetch(
             f'SELECT {_CODE_COLUMNS} FROM redemption_codes rc WHERE rc.campaign_id = CAST(:campaign AS uuid)'
@@ -280,15 +276,15 @@ def list_codes(
             n=limit + 1,
             **after,
         )
-        return pagination.page(rows, limit, lambda r: (r['issued_at'], r['id']), render_code)
+        return pagination.page_of(rows, limit, lambda r: (r['issued_at'], r['id']), _redemption_code)
 
     return db.in_transaction(work)
 
 
-def void_code(subject: str, code_id: str) -> dict[str, Any]:
+def void_code(subject: str, code_id: str) -> RedemptionCode:
     """Void an issued code (idempotent); a redeemed code cannot be voided (409)."""
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> RedemptionCode:
         found = (
             uow.fetch_one('SELECT campaign_id::text FROM redemption_codes WHERE id = CAST(:id AS uuid)', id=code_id)
             if auth.is_uuid(code_id)
@@ -313,13 +309,13 @@ def void_code(subject: str, code_id: str) -> dict[str, Any]:
                 actor=subject,
                 id=code_id,
             )
-            return render_code(row)
+            return _redemption_code(row)
         row = uow.fetch_one(
             f'SELECT {_CODE_COLUMNS} FROM redemption_codes rc WHERE rc.id = CAST(:id AS uuid)', id=code_id
         )
         assert row is not None
         if row['status'] == 'redeemed':
             raise CodeAlreadyRedeemed()
-        return render_code(row)
+        return _redemption_code(row)
 
     return db.in_transaction(work)

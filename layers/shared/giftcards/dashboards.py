@@ -7,19 +7,20 @@
 - Client (anyone who may see the client): its balance and its campaigns with budget mode, balance, spend and the
   redemptions their paying account can still buy.
 
-Money is whole cents inside and dollars in the answers. Months are calendar months in UTC. "Spend" is what left
-the paying accounts and was not refunded (fulfilled and pending redemptions); "redemptions" counts fulfilled ones.
-Platform profit is charged minus cost basis; an agency's profit is what its clients were charged minus the agency
-price of the brand's price list (nothing where the list sets no agency price).
+Each answers a domain value in cents, which its route renders. Months are calendar months in UTC. "Spend" is what
+left the paying accounts and was not refunded (fulfilled and pending redemptions); "redemptions" counts fulfilled
+ones. Platform profit is charged minus cost basis; an agency's profit is what its clients were charged minus the
+agency price of the brand's price list (nothing where the list sets no agency price).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
 
-from giftcards import alerts, auth, db, monitor, pagination
+from giftcards import alerts, auth, db, hierarchy, monitor
 from giftcards.db import UnitOfWork
-from giftcards.money import to_dollars
 
 LISTED = 100  # agencies on the admin dashboard, lowest balance first
 ALERTS_LISTED = 10
@@ -27,6 +28,8 @@ CLIENTS_LISTED = 500
 CAMPAIGNS_LISTED = 500
 MONTHS = 6
 RECENT_DAYS = 30
+
+Health = Literal['green', 'yellow', 'red']  # red: no card available; yellow: low stock
 
 _MONTH_START = "date_trunc('month', now(), 'UTC')"
 _SPENT = "r.status IN ('fulfilled', 'pending')"
@@ -136,7 +139,7 @@ WITH months AS (
        AND r.created_at >= {_MONTH_START} - make_interval(months => {MONTHS - 1})
      GROUP BY 1
 )
-SELECT to_char(m.starts AT TIME ZONE 'UTC', 'YYYY-MM') AS month, coalesce(u.redemptions, 0) AS redemptions,
+SELECT CAST(m.starts AT TIME ZONE 'UTC' AS date) AS month, coalesce(u.redemptions, 0) AS redemptions,
        coalesce(u.spend_cents, 0) AS spend_cents, coalesce(u.profit_cents, 0) AS profit_cents
   FROM months m LEFT JOIN usage u ON u.starts = m.starts
  ORDER BY m.starts
@@ -159,27 +162,153 @@ SELECT c.id::text, c.name, c.status, c.paused_reason, c.budget_mode, c.account_i
 """
 
 
-def _money(row: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {name.removesuffix('_cents'): to_dollars(int(row[name])) for name in names}
+# --- what the dashboards answer ----------------------------------------------------------------------------
 
 
-def _profit(redemptions: int, charged_cents: Any, cost_cents: Any) -> dict[str, Any]:
-    charged, cost = int(charged_cents), int(cost_cents)  # sums of bigint arrive as Decimal
-    profit = charged - cost
-    return {
-        'redemptions': int(redemptions),
-        'charged': to_dollars(charged),
-        'cost': to_dollars(cost),
-        'profit': to_dollars(profit),
-        'margin_percent': round(100 * profit / charged, 2) if charged else None,
-    }
+@dataclass(frozen=True)
+class InventoryLine:
+    """CSV stock of one brand and denomination, with its health, and its recent redemptions by source."""
+
+    brand_id: str
+    brand: str
+    denomination_cents: int
+    health: Health
+    pools: int
+    available: int
+    claimed: int
+    low_stock_threshold: int | None  # the highest of its pools; None without pools
+    recent_csv: int  # fulfilled redemptions in the last RECENT_DAYS days, from CSV pools
+    recent_api: int  # ... and from vendors
+
+
+@dataclass(frozen=True)
+class AgencyBalance:
+    id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    clients: int
+
+
+@dataclass(frozen=True)
+class Profit:
+    """Fulfilled redemptions of a period: what they charged and what their cards cost."""
+
+    redemptions: int
+    charged_cents: int
+    cost_cents: int
+
+    @property
+    def profit_cents(self) -> int:
+        return self.charged_cents - self.cost_cents
+
+    @property
+    def margin_percent(self) -> float | None:
+        return round(100 * self.profit_cents / self.charged_cents, 2) if self.charged_cents else None
+
+
+@dataclass(frozen=True)
+class MonitorStatus:
+    last_run_at: datetime | None
+    last_run_succeeded: bool | None  # None: no run has finished
+    running: bool
+
+
+@dataclass(frozen=True)
+class AdminDashboard:
+    inventory: list[InventoryLine]
+    agencies: int
+    agencies_balance_cents: int  # of every agency
+    lowest_balances: list[AgencyBalance]  # at most LISTED, lowest first
+    open_alerts: dict[alerts.Severity, int]  # every severity, 0 where none is open
+    latest_alerts: list[alerts.Alert]  # open ones, at most ALERTS_LISTED, newest first
+    month_to_date: Profit
+    recent: Profit  # the last RECENT_DAYS days
+    credit_issued_cents: int  # what the platform has given out: minus its balance
+    monitor: MonitorStatus
+
+
+@dataclass(frozen=True)
+class AgencySummary:
+    id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    low_balance_threshold_cents: int
+
+
+@dataclass(frozen=True)
+class ClientUsage:
+    """A client of the agency with its balance, and its redemptions and spend this month."""
+
+    id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    campaigns: int
+    active_campaigns: int
+    month_redemptions: int
+    month_spend_cents: int
+
+
+@dataclass(frozen=True)
+class MonthUsage:
+    month: date  # its first day, UTC
+    redemptions: int
+    spend_cents: int
+    profit_cents: int
+
+
+@dataclass(frozen=True)
+class AgencyDashboard:
+    agency: AgencySummary
+    clients: list[ClientUsage]  # at most CLIENTS_LISTED, oldest first
+    monthly: list[MonthUsage]  # the last MONTHS months, oldest first
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    id: str
+    agency_id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    low_balance_threshold_cents: int
+
+
+@dataclass(frozen=True)
+class CampaignUsage:
+    id: str
+    name: str
+    status: hierarchy.CampaignStatus
+    paused_reason: hierarchy.PausedReason | None
+    budget_mode: hierarchy.BudgetMode
+    account_id: str
+    balance_cents: int
+    # what the campaign can spend: its own balance (isolated) or its client's, shared with the client's other
+    # shared campaigns
+    available_cents: int
+    redemptions: int
+    spend_cents: int
+    cheapest_card_cents: int | None  # None: no card it deals in has a price
+    estimated_redemptions_remaining: int | None
+
+
+@dataclass(frozen=True)
+class ClientDashboard:
+    client: ClientSummary
+    campaigns: list[CampaignUsage]  # at most CAMPAIGNS_LISTED, oldest first
+
+
+def _profit(redemptions: Any, charged_cents: Any, cost_cents: Any) -> Profit:
+    return Profit(int(redemptions), int(charged_cents), int(cost_cents))  # sums of bigint arrive as Decimal
 
 
 # --- admin -------------------------------------------------------------------------------------------------
 
 
-def admin_dashboard(subject: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def admin_dashboard(subject: str) -> AdminDashboard:
+    def work(uow: UnitOfWork) -> AdminDashboard:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         totals = uow.fetch_one(_AGENCY_TOTALS)
         profit = uow.fetch_one(_PROFIT)
@@ -187,92 +316,78 @@ def admin_dashboard(subject: str) -> dict[str, Any]:
         assert totals is not None and profit is not None and platform is not None
         open_alerts = {r['severity']: int(r['n']) for r in uow.fetch(_OPEN_ALERTS)}
         latest = [r['id'] for r in uow.fetch(_LATEST_ALERTS, n=ALERTS_LISTED)]
-        return {
-            'inventory': [_inventory(r) for r in uow.fetch(_INVENTORY)],
-            'agencies': {
-                'count': int(totals['agencies']),
-                'total_balance': to_dollars(int(totals['balance_cents'])),
-                'lowest_balances': [
-                    {
-                        'id': r['id'],
-                        'name': r['name'],
-                        'account_id': r['account_id'],
-                        'balance': to_dollars(r['balance_cents']),
-                        'clients': int(r['clients']),
-                    }
-                    for r in uow.fetch(_AGENCIES, n=LISTED)
-                ],
-            },
-            'alerts': {
-                'open': {s: open_alerts.get(s, 0) for s in alerts.SEVERITIES},
-                'latest': alerts.fetch(uow, latest),
-            },
-            'profit': {
-                'month_to_date': _profit(profit['month_redemptions'], profit['month_charged'], profit['month_cost']),
-                f'last_{RECENT_DAYS}_days': _profit(
-                    profit['recent_redemptions'], profit['recent_charged'], profit['recent_cost']
-                ),
-            },
-            'platform': {'credit_issued': to_dollars(-int(platform['platform_balance_cents']))},
-            'monitor': {
-                'last_run_at': pagination.iso(platform['last_finished_at']),
-                'last_run_succeeded': None if platform['last_success'] is None else platform['last_success'] == 'true',
-                'running': bool(platform['running']),
-            },
-        }
+        return AdminDashboard(
+            inventory=[_inventory(r) for r in uow.fetch(_INVENTORY)],
+            agencies=int(totals['agencies']),
+            agencies_balance_cents=int(totals['balance_cents']),
+            lowest_balances=[
+                AgencyBalance(r['id'], r['name'], r['account_id'], r['balance_cents'], int(r['clients']))
+                for r in uow.fetch(_AGENCIES, n=LISTED)
+            ],
+            open_alerts={s: open_alerts.get(s, 0) for s in alerts.SEVERITIES},
+            latest_alerts=alerts.find(uow, latest),
+            month_to_date=_profit(profit['month_redemptions'], profit['month_charged'], profit['month_cost']),
+            recent=_profit(profit['recent_redemptions'], profit['recent_charged'], profit['recent_cost']),
+            credit_issued_cents=-int(platform['platform_balance_cents']),
+            monitor=MonitorStatus(
+                last_run_at=platform['last_finished_at'],
+                last_run_succeeded=None if platform['last_success'] is None else platform['last_success'] == 'true',
+                running=bool(platform['running']),
+            ),
+        )
 
     return db.in_transaction(work, read_only=True)
 
 
-def _inventory(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'brand_id': row['brand_id'],
-        'brand': row['brand'],
-        'denomination': to_dollars(row['denomination_cents']),
-        'health': row['health'],
-        'csv': {
-            'pools': int(row['pools']),
-            'available': int(row['available']),
-            'claimed': int(row['claimed']),
-            'low_stock_threshold': row['low_stock_threshold'],
-        },
-        f'redemptions_last_{RECENT_DAYS}_days': {'csv': int(row['recent_csv']), 'api': int(row['recent_api'])},
-    }
+def _inventory(row: dict[str, Any]) -> InventoryLine:
+    return InventoryLine(
+        brand_id=row['brand_id'],
+        brand=row['brand'],
+        denomination_cents=row['denomination_cents'],
+        health=row['health'],
+        pools=int(row['pools']),
+        available=int(row['available']),
+        claimed=int(row['claimed']),
+        low_stock_threshold=row['low_stock_threshold'],
+        recent_csv=int(row['recent_csv']),
+        recent_api=int(row['recent_api']),
+    )
 
 
 # --- agency ------------------------------------------------------------------------------------------------
 
 
-def agency_dashboard(subject: str, agency_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def agency_dashboard(subject: str, agency_id: str) -> AgencyDashboard:
+    def work(uow: UnitOfWork) -> AgencyDashboard:
         agency = auth.visible_agency(uow, auth.load_caller(uow, subject), agency_id)
         balance = int(uow.value(_BALANCE, id=agency['account_id']))
         clients = uow.fetch(_AGENCY_CLIENTS, agency=agency['id'], n=CLIENTS_LISTED)
-        return {
-            'agency': {
-                'id': agency['id'],
-                'name': agency['name'],
-                'account_id': agency['account_id'],
-                'balance': to_dollars(balance),
-                'low_balance_threshold': to_dollars(int(uow.value(_THRESHOLD, t='agency', id=agency['id']))),
-            },
-            'clients': [
-                {
-                    'id': c['id'],
-                    'name': c['name'],
-                    'account_id': c['account_id'],
-                    'balance': to_dollars(c['balance_cents']),
-                    'campaigns': int(c['campaigns']),
-                    'active_campaigns': int(c['active_campaigns']),
-                    'month_to_date': {'redemptions': int(c['redemptions']), 'spend': to_dollars(int(c['spend_cents']))},
-                }
+        return AgencyDashboard(
+            agency=AgencySummary(
+                id=agency['id'],
+                name=agency['name'],
+                account_id=agency['account_id'],
+                balance_cents=balance,
+                low_balance_threshold_cents=int(uow.value(_THRESHOLD, t='agency', id=agency['id'])),
+            ),
+            clients=[
+                ClientUsage(
+                    id=c['id'],
+                    name=c['name'],
+                    account_id=c['account_id'],
+                    balance_cents=c['balance_cents'],
+                    campaigns=int(c['campaigns']),
+                    active_campaigns=int(c['active_campaigns']),
+                    month_redemptions=int(c['redemptions']),
+                    month_spend_cents=int(c['spend_cents']),
+                )
                 for c in clients
             ],
-            'monthly': [
-                {'month': m['month'], 'redemptions': int(m['redemptions']), **_money(m, 'spend_cents', 'profit_cents')}
+            monthly=[
+                MonthUsage(m['month'], int(m['redemptions']), int(m['spend_cents']), int(m['profit_cents']))
                 for m in uow.fetch(_AGENCY_MONTHS, agency=agency['id'])
             ],
-        }
+        )
 
     return db.in_transaction(work, read_only=True)
 
@@ -280,46 +395,44 @@ def agency_dashboard(subject: str, agency_id: str) -> dict[str, Any]:
 # --- client ------------------------------------------------------------------------------------------------
 
 
-def client_dashboard(subject: str, client_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def client_dashboard(subject: str, client_id: str) -> ClientDashboard:
+    def work(uow: UnitOfWork) -> ClientDashboard:
         client = auth.visible_client(uow, auth.load_caller(uow, subject), client_id)
         balance = int(uow.value(_BALANCE, id=client['account_id']))
         campaigns = uow.fetch(_CLIENT_CAMPAIGNS, client=client['id'], n=CAMPAIGNS_LISTED)
-        return {
-            'client': {
-                'id': client['id'],
-                'agency_id': client['agency_id'],
-                'name': client['name'],
-                'account_id': client['account_id'],
-                'balance': to_dollars(balance),
-                'low_balance_threshold': to_dollars(int(uow.value(_THRESHOLD, t='client', id=client['id']))),
-            },
-            'campaigns': [_campaign(c) for c in campaigns],
-        }
+        return ClientDashboard(
+            client=ClientSummary(
+                id=client['id'],
+                agency_id=client['agency_id'],
+                name=client['name'],
+                account_id=client['account_id'],
+                balance_cents=balance,
+                low_balance_threshold_cents=int(uow.value(_THRESHOLD, t='client', id=client['id'])),
+            ),
+            campaigns=[_campaign(c) for c in campaigns],
+        )
 
     return db.in_transaction(work, read_only=True)
 
 
-def _campaign(row: dict[str, Any]) -> dict[str, Any]:
-    cheapest = row['cheapest_cents']
+def _campaign(row: dict[str, Any]) -> CampaignUsage:
+    cheapest = None if row['cheapest_cents'] is None else int(row['cheapest_cents'])
     available = int(row['available_cents'])
     if row['status'] == 'ended':
         remaining: int | None = 0
     else:
-        remaining = available // int(cheapest) if cheapest else None
-    return {
-        'id': row['id'],
-        'name': row['name'],
-        'status': row['status'],
-        'paused_reason': row['paused_reason'],
-        'budget_mode': row['budget_mode'],
-        'account_id': row['account_id'],
-        'balance': to_dollars(int(row['balance_cents'])),
-        # what the campaign can spend: its own balance (isolated) or its client's, shared with the client's other
-        # shared campaigns
-        'available_credit': to_dollars(available),
-        'redemptions': int(row['redemptions']),
-        'spend': to_dollars(int(row['spend_cents'])),
-        'cheapest_card': None if cheapest is None else to_dollars(int(cheapest)),
-        'estimated_redemptions_remaining': remaining,
-    }
+        remaining = available // cheapest if cheapest else None
+    return CampaignUsage(
+        id=row['id'],
+        name=row['name'],
+        status=row['status'],
+        paused_reason=row['paused_reason'],
+        budget_mode=row['budget_mode'],
+        account_id=row['account_id'],
+        balance_cents=int(row['balance_cents']),
+        available_cents=available,
+        redemptions=int(row['redemptions']),
+        spend_cents=int(row['spend_cents']),
+        cheapest_card_cents=cheapest,
+        estimated_redemptions_remaining=remaining,
+    )

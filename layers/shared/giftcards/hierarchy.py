@@ -8,20 +8,27 @@ Use cases (`create_agency`, `list_clients`, `update_campaign`, ...) take the ver
 transaction, load the caller and decide through `giftcards.auth`. The `add_*` functions are the bare
 domain operations inside a caller's transaction, without authorization: the use cases and the test
 factories both create entities through them.
+
+Answers are domain values (`Agency`, `Client`, `Campaign`, `Brand`, `PlatformAccount`, pages of them), in cents;
+the routes render them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
 from giftcards import auth, db, errors, ledger, pagination
 from giftcards.db import UnitOfWork
-from giftcards.money import to_dollars
+from giftcards.pagination import Page
 
 BudgetMode = Literal['shared', 'isolated']
 CampaignStatus = Literal['active', 'paused', 'ended']
+PausedReason = Literal['manual', 'depleted']  # by an admin, or because it could no longer pay for a card
+Entity = TypeVar('Entity')
 
 db.register_constraint(
     'brands_name_unique', lambda: errors.Conflict('A brand with this name already exists.', code='duplicate_brand')
@@ -37,59 +44,54 @@ class Price:
     client_price_cents: int | None = None
 
 
-# --- rendering -----------------------------------------------------------------------------------------
+# --- what the use cases answer -------------------------------------------------------------------------
 
 
-def render_agency(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'name': row['name'],
-        'account_id': row['account_id'],
-        'balance': to_dollars(row['balance_cents']),
-        'created_at': row['created_at'],
-    }
+@dataclass(frozen=True)
+class PlatformAccount:
+    account_id: str
+    balance_cents: int
 
 
-def render_client(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'agency_id': row['agency_id'],
-        'name': row['name'],
-        'account_id': row['account_id'],
-        'balance': to_dollars(row['balance_cents']),
-    }
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    created_at: datetime
 
 
-def render_campaign(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'client_id': row['client_id'],
-        'name': row['name'],
-        'status': row['status'],
-        'budget_mode': row['budget_mode'],
-        'account_id': row['account_id'],
-        'balance': to_dollars(row['balance_cents']),
-    }
+@dataclass(frozen=True)
+class Client:
+    id: str
+    agency_id: str
+    name: str
+    account_id: str
+    balance_cents: int
+    created_at: datetime
 
 
-def render_brand(row: dict[str, Any], prices: list[dict[str, Any]]) -> dict[str, Any]:
-    def dollars(cents: int | None) -> int | float | None:
-        return None if cents is None else to_dollars(cents)
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    client_id: str
+    name: str
+    status: CampaignStatus
+    paused_reason: PausedReason | None  # while paused
+    budget_mode: BudgetMode
+    account_id: str
+    balance_cents: int
+    created_at: datetime
 
-    return {
-        'id': row['id'],
-        'name': row['name'],
-        'denominations': [to_dollars(c) for c in row['denominations_cents']],
-        'prices': [
-            {
-                'denomination': to_dollars(p['denomination_cents']),
-                'agency_price': dollars(p['agency_price_cents']),
-                'client_price': dollars(p['client_price_cents']),
-            }
-            for p in prices
-        ],
-        'created_at': row['created_at'],
-    }
+
+@dataclass(frozen=True)
+class Brand:
+    id: str
+    name: str
+    denominations_cents: list[int]  # ascending
+    prices: list[Price]  # by denomination
+    created_at: datetime
 
 
 # --- queries -------------------------------------------------------------------------------------------
@@ -114,8 +116,34 @@ _AFTER = (
 )
 
 
-def _page(rows: list[dict[str, Any]], limit: int, render: Any) -> dict[str, Any]:
-    return pagination.page(rows, limit, lambda r: (r['created_at'], r['id']), render)
+def _page(rows: list[dict[str, Any]], limit: int, make: Callable[[dict[str, Any]], Entity]) -> Page[Entity]:
+    return pagination.page_of(rows, limit, lambda r: (r['created_at'], r['id']), make)
+
+
+def _agency(row: dict[str, Any]) -> Agency:
+    return Agency(row['id'], row['name'], row['account_id'], row['balance_cents'], row['created_at'])
+
+
+def _client(row: dict[str, Any]) -> Client:
+    return Client(row['id'], row['agency_id'], row['name'], row['account_id'], row['balance_cents'], row['created_at'])
+
+
+def _campaign(row: dict[str, Any]) -> Campaign:
+    return Campaign(
+        row['id'],
+        row['client_id'],
+        row['name'],
+        row['status'],
+        row['paused_reason'],
+        row['budget_mode'],
+        row['account_id'],
+        row['balance_cents'],
+        row['created_at'],
+    )
+
+
+def _brand(row: dict[str, Any], prices: list[Price]) -> Brand:
+    return Brand(row['id'], row['name'], list(row['denominations_cents']), prices, row['created_at'])
 
 
 def _audit(uow: UnitOfWork, actor: str, action: str, entity_type: str, entity_id: str, details: dict[str, Any]) -> None:
@@ -133,7 +161,7 @@ def _audit(uow: UnitOfWork, actor: str, action: str, entity_type: str, entity_id
 # --- domain operations (no authorization: the caller's transaction, the caller's decision) --------------
 
 
-def add_agency(uow: UnitOfWork, name: str, *, actor: str) -> dict[str, Any]:
+def add_agency(uow: UnitOfWork, name: str, *, actor: str) -> Agency:
     """Create an agency and its credit account (child of the platform's)."""
     row = uow.fetch_one(
         'WITH ids AS (SELECT gen_random_uuid() AS id),'
@@ -145,10 +173,10 @@ def add_agency(uow: UnitOfWork, name: str, *, actor: str) -> dict[str, Any]:
     )
     assert row is not None
     _audit(uow, actor, 'agency.created', 'agency', row['id'], {'name': name})
-    return render_agency(row)
+    return _agency(row)
 
 
-def add_client(uow: UnitOfWork, agency_id: str, name: str, *, actor: str) -> dict[str, Any]:
+def add_client(uow: UnitOfWork, agency_id: str, name: str, *, actor: str) -> Client:
     """Create a client of an existing agency and its credit account (child of the agency's)."""
     row = uow.fetch_one(
         'WITH parent AS (SELECT id, account_id FROM agencies WHERE id = CAST(:agency_id AS uuid)),'
@@ -164,10 +192,10 @@ def add_client(uow: UnitOfWork, agency_id: str, name: str, *, actor: str) -> dic
     if row is None:
         raise errors.NotFound('No such agency.')
     _audit(uow, actor, 'client.created', 'client', row['id'], {'name': name, 'agency_id': agency_id})
-    return render_client(row)
+    return _client(row)
 
 
-def add_campaign(uow: UnitOfWork, client_id: str, name: str, budget_mode: BudgetMode, *, actor: str) -> dict[str, Any]:
+def add_campaign(uow: UnitOfWork, client_id: str, name: str, budget_mode: BudgetMode, *, actor: str) -> Campaign:
     """Create an active campaign of an existing client and its credit account (child of the client's)."""
     row = uow.fetch_one(
         'WITH parent AS (SELECT id, account_id FROM clients WHERE id = CAST(:client_id AS uuid)),'
@@ -192,12 +220,10 @@ def add_campaign(uow: UnitOfWork, client_id: str, name: str, budget_mode: Budget
         row['id'],
         {'name': name, 'client_id': client_id, 'budget_mode': budget_mode},
     )
-    return render_campaign(row)
+    return _campaign(row)
 
 
-def add_brand(
-    uow: UnitOfWork, name: str, denominations_cents: list[int], prices: list[Price], *, actor: str
-) -> dict[str, Any]:
+def add_brand(uow: UnitOfWork, name: str, denominations_cents: list[int], prices: list[Price], *, actor: str) -> Brand:
     """Create a brand with its denominations (kept in ascending order) and price list.
 
     The request model guarantees unique denominations and that every price names one of them.
@@ -231,10 +257,10 @@ def add_brand(
             'prices': [p.__dict__ for p in sorted(prices, key=lambda p: p.denomination_cents)],
         },
     )
-    return render_brand(row, _prices(uow, [row['id']]).get(row['id'], []))
+    return _brand(row, _prices(uow, [row['id']]).get(row['id'], []))
 
 
-def _prices(uow: UnitOfWork, brand_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _prices(uow: UnitOfWork, brand_ids: list[str]) -> dict[str, list[Price]]:
     if not brand_ids:
         return {}
     rows = uow.fetch(
@@ -242,41 +268,42 @@ def _prices(uow: UnitOfWork, brand_ids: list[str]) -> dict[str, list[dict[str, A
         ' WHERE brand_id = ANY(CAST(:ids AS uuid[])) ORDER BY brand_id, denomination_cents',
         ids=brand_ids,
     )
-    by_brand: dict[str, list[dict[str, Any]]] = {}
+    by_brand: dict[str, list[Price]] = {}
     for row in rows:
-        by_brand.setdefault(row['brand_id'], []).append(row)
+        price = Price(row['denomination_cents'], row['agency_price_cents'], row['client_price_cents'])
+        by_brand.setdefault(row['brand_id'], []).append(price)
     return by_brand
 
 
 # --- use cases -----------------------------------------------------------------------------------------
 
 
-def platform(subject: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def platform(subject: str) -> PlatformAccount:
+    def work(uow: UnitOfWork) -> PlatformAccount:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         row = uow.fetch_one("SELECT id::text, balance_cents FROM credit_accounts WHERE owner_type = 'platform'")
         assert row is not None
-        return {'account_id': row['id'], 'balance': to_dollars(row['balance_cents'])}
+        return PlatformAccount(row['id'], row['balance_cents'])
 
     return db.in_transaction(work, read_only=True)
 
 
-def create_agency(subject: str, name: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def create_agency(subject: str, name: str) -> Agency:
+    def work(uow: UnitOfWork) -> Agency:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         return add_agency(uow, name, actor=subject)
 
     return db.in_transaction(work)
 
 
-def list_agencies(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_agencies(subject: str, limit: int, cursor: str | None) -> Page[Agency]:
     """Platform admin: every agency; agency admin: its own; anyone else: none."""
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Page[Agency]:
         caller = auth.load_caller(uow, subject)
         if not caller.platform_admin and not caller.agency_admin_of:
-            return {'items': [], 'next_cursor': None}
+            return Page([], None)
         scope: dict[str, Any] = {} if caller.platform_admin else {'ids': sorted(caller.agency_admin_of)}
         rows = uow.fetch(
             f'{_AGENCY} WHERE {"a.id = ANY(CAST(:ids AS uuid[])) AND " if scope else ""}{_AFTER.format(alias="a")}'
@@ -285,23 +312,23 @@ def list_agencies(subject: str, limit: int, cursor: str | None) -> dict[str, Any
             **scope,
             **after,
         )
-        return _page(rows, limit, render_agency)
+        return _page(rows, limit, _agency)
 
     return db.in_transaction(work, read_only=True)
 
 
-def get_agency(subject: str, agency_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def get_agency(subject: str, agency_id: str) -> Agency:
+    def work(uow: UnitOfWork) -> Agency:
         auth.visible_agency(uow, auth.load_caller(uow, subject), agency_id)
         row = uow.fetch_one(f'{_AGENCY} WHERE a.id = CAST(:id AS uuid)', id=agency_id)
         assert row is not None
-        return render_agency(row)
+        return _agency(row)
 
     return db.in_transaction(work, read_only=True)
 
 
-def create_client(subject: str, agency_id: str, name: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def create_client(subject: str, agency_id: str, name: str) -> Client:
+    def work(uow: UnitOfWork) -> Client:
         caller = auth.load_caller(uow, subject)
         agency = auth.visible_agency(uow, caller, agency_id)
         if not caller.administers_agency(agency['id']):
@@ -311,10 +338,10 @@ def create_client(subject: str, agency_id: str, name: str) -> dict[str, Any]:
     return db.in_transaction(work)
 
 
-def list_clients(subject: str, agency_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_clients(subject: str, agency_id: str, limit: int, cursor: str | None) -> Page[Client]:
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Page[Client]:
         agency = auth.visible_agency(uow, auth.load_caller(uow, subject), agency_id)
         rows = uow.fetch(
             f'{_CLIENT} WHERE c.agency_id = CAST(:agency_id AS uuid) AND {_AFTER.format(alias="c")}'
@@ -323,23 +350,23 @@ def list_clients(subject: str, agency_id: str, limit: int, cursor: str | None) -
             n=limit + 1,
             **after,
         )
-        return _page(rows, limit, render_client)
+        return _page(rows, limit, _client)
 
     return db.in_transaction(work, read_only=True)
 
 
-def get_client(subject: str, client_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def get_client(subject: str, client_id: str) -> Client:
+    def work(uow: UnitOfWork) -> Client:
         auth.visible_client(uow, auth.load_caller(uow, subject), client_id)
         row = uow.fetch_one(f'{_CLIENT} WHERE c.id = CAST(:id AS uuid)', id=client_id)
         assert row is not None
-        return render_client(row)
+        return _client(row)
 
     return db.in_transaction(work, read_only=True)
 
 
-def create_campaign(subject: str, client_id: str, name: str, budget_mode: BudgetMode) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def create_campaign(subject: str, client_id: str, name: str, budget_mode: BudgetMode) -> Campaign:
+    def work(uow: UnitOfWork) -> Campaign:
         caller = auth.load_caller(uow, subject)
         client = auth.visible_client(uow, caller, client_id)
         if not caller.administers_client(client['id'], client['agency_id']):
@@ -349,10 +376,10 @@ def create_campaign(subject: str, client_id: str, name: str, budget_mode: Budget
     return db.in_transaction(work)
 
 
-def list_campaigns(subject: str, client_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_campaigns(subject: str, client_id: str, limit: int, cursor: str | None) -> Page[Campaign]:
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Page[Campaign]:
         client = auth.visible_client(uow, auth.load_caller(uow, subject), client_id)
         rows = uow.fetch(
             f'{_CAMPAIGN} WHERE c.client_id = CAST(:client_id AS uuid) AND {_AFTER.format(alias="c")}'
@@ -361,31 +388,29 @@ def list_campaigns(subject: str, client_id: str, limit: int, cursor: str | None)
             n=limit + 1,
             **after,
         )
-        return _page(rows, limit, render_campaign)
+        return _page(rows, limit, _campaign)
 
     return db.in_transaction(work, read_only=True)
 
 
-def get_campaign(subject: str, campaign_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def get_campaign(subject: str, campaign_id: str) -> Campaign:
+    def work(uow: UnitOfWork) -> Campaign:
         auth.visible_campaign(uow, auth.load_caller(uow, subject), campaign_id)
-        row = uow.fetch_one(f'{_CAMPAIGN} WHERE c.id = CAST(:id AS uuid)', id=campaign_id)
-        assert row is not None
-        return render_campaign(row)
+        return _read_campaign(uow, campaign_id)
 
     return db.in_transaction(work, read_only=True)
 
 
 def update_campaign(
     subject: str, campaign_id: str, *, status: CampaignStatus | None = None, budget_mode: BudgetMode | None = None
-) -> dict[str, Any]:
+) -> Campaign:
     """Pause (reason 'manual'), resume, end, or switch the budget mode, in one transaction.
 
     An ended campaign is final: any change to it is a 409. Switching isolated -> shared returns the
     campaign's balance to its client in the same transaction (`ledger.switch_budget_mode`).
     """
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Campaign:
         caller = auth.load_caller(uow, subject)
         campaign = auth.visible_campaign(uow, caller, campaign_id, lock=True)
         if not caller.administers_client(campaign['client_id'], campaign['agency_id']):
@@ -394,7 +419,7 @@ def update_campaign(
         status_changes = status is not None and (status, reason) != (campaign['status'], campaign['paused_reason'])
         mode_changes = budget_mode is not None and budget_mode != campaign['budget_mode']
         if not status_changes and not mode_changes:
-            return _campaign(uow, campaign['id'])
+            return _read_campaign(uow, campaign['id'])
         if campaign['status'] == 'ended':
             raise errors.Conflict('An ended campaign cannot be changed.', code='campaign_ended')
         details: dict[str, Any] = {}
@@ -414,50 +439,50 @@ def update_campaign(
             if transfer is not None:
                 details['returned_to_client'] = {'transfer_id': transfer.id, 'amount_cents': transfer.amount_cents}
         _audit(uow, subject, 'campaign.updated', 'campaign', campaign['id'], details)
-        return _campaign(uow, campaign['id'])
+        return _read_campaign(uow, campaign['id'])
 
     return db.in_transaction(work)
 
 
-def _campaign(uow: UnitOfWork, campaign_id: str) -> dict[str, Any]:
+def _read_campaign(uow: UnitOfWork, campaign_id: str) -> Campaign:
     row = uow.fetch_one(f'{_CAMPAIGN} WHERE c.id = CAST(:id AS uuid)', id=campaign_id)
     assert row is not None
-    return render_campaign(row)
+    return _campaign(row)
 
 
-def create_brand(subject: str, name: str, denominations_cents: list[int], prices: list[Price]) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def create_brand(subject: str, name: str, denominations_cents: list[int], prices: list[Price]) -> Brand:
+    def work(uow: UnitOfWork) -> Brand:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         return add_brand(uow, name, denominations_cents, prices, actor=subject)
 
     return db.in_transaction(work)
 
 
-def list_brands(subject: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_brands(subject: str, limit: int, cursor: str | None) -> Page[Brand]:
     """The catalogue, for any admin; empty for anyone else (integrations included)."""
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Page[Brand]:
         if not auth.load_caller(uow, subject).sees_catalogue():
-            return {'items': [], 'next_cursor': None}
+            return Page([], None)
         rows = uow.fetch(
             f'{_BRAND} WHERE {_AFTER.format(alias="b")} ORDER BY b.created_at, b.id LIMIT CAST(:n AS integer)',
             n=limit + 1,
             **after,
         )
         prices = _prices(uow, [r['id'] for r in rows[:limit]])
-        return _page(rows, limit, lambda r: render_brand(r, prices.get(r['id'], [])))
+        return _page(rows, limit, lambda r: _brand(r, prices.get(r['id'], [])))
 
     return db.in_transaction(work, read_only=True)
 
 
-def get_brand(subject: str, brand_id: str) -> dict[str, Any]:
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+def get_brand(subject: str, brand_id: str) -> Brand:
+    def work(uow: UnitOfWork) -> Brand:
         if not auth.load_caller(uow, subject).sees_catalogue() or not auth.is_uuid(brand_id):
             raise errors.NotFound('No such brand.')
         row = uow.fetch_one(f'{_BRAND} WHERE b.id = CAST(:id AS uuid)', id=brand_id)
         if row is None:
             raise errors.NotFound('No such brand.')
-        return render_brand(row, _prices(uow, [row['id']]).get(row['id'], []))
+        return _brand(row, _prices(uow, [row['id']]).get(row['id'], []))
 
     return db.in_transaction(work, read_only=True)

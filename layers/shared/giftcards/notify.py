@@ -24,7 +24,7 @@ ChangeKind = Literal['new', 'escalated', 'resolved']
 @dataclass(frozen=True)
 class Notification:
     change: ChangeKind
-    alert: dict[str, Any]  # as `alerts.render` shows it
+    alert: dict[str, Any]  # as `alerts.Alert.as_json` writes it
 
     @property
     def subject(self) -> str:

@@ -1,4 +1,5 @@
-"""Keyset pagination: `?limit=` (default 50, max 500) and an opaque `?cursor=`; answers
+"""Keyset pagination: `?limit=` (default 50, max 500) and an opaque `?cursor=`. A use case answers a `Page`: its
+values and the cursor of the next page (None on the last), which the routes render as
 `{"items": [...], "next_cursor": "..." | null}`. Rows are ordered by a (sort key, id) pair."""
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def time_cursor_params(cursor: str | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of a listing: its values, and the cursor of the next page (None on the last)."""
+
     items: list[T]
     next_cursor: str | None
 
@@ -81,17 +84,6 @@ def page_of(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([make(r) for r in rows], encode_cursor(*key(rows[-1])) if more and rows else None)
-
-
-def page(
-    rows: list[dict[str, Any]],
-    limit: int,
-    key: Callable[[dict[str, Any]], tuple[Any, ...]],
-    render: Callable[[dict[str, Any]], dict[str, Any]],
-) -> dict[str, Any]:
-    """`page_of` as the answer's JSON object."""
-    found = page_of(rows, limit, key, render)
-    return {'items': found.items, 'next_cursor': found.next_cursor}
 
 
 def iso(value: datetime | None) -> str | None:

@@ -1,7 +1,8 @@
 """CSV card pools: create, read and list them, their stock, and the import of a CSV file of cards into one.
 
 - Pools: one brand and denomination at one `cost_per_card`. Stock is the pool's rows in `available_cards`;
-  claimed = cards ever imported (`card_pools.card_count`, changed only by imports) - available.
+  claimed = cards ever imported (`card_pools.card_count`, changed only by imports) - available. A pool is
+  answered as a `Pool` value, in cents; its routes render it.
 - Import (`import_cards`): the header is read here; the rest of the file is COPYed raw into a temporary staging
   table and its values checked as a whole in SQL. The rows are then read back in batches, hashed and encrypted
   in Python (the HMAC key and the data key never reach the database) while the database inserts the previous
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from giftcards import card_secrets, crypto, db, errors, pagination
 from giftcards.auth import is_uuid, load_caller, require_platform_admin
 from giftcards.db import UnitOfWork
-from giftcards.money import Amount, to_dollars
+from giftcards.money import Amount
 from giftcards.observability import logger
 
 REQUIRED_COLUMNS = ('card_code', 'card_number')
@@ -67,17 +68,31 @@ SELECT p.id::text AS id, p.brand_id::text AS brand_id, p.denomination_cents, p.c
 """
 
 
-def render_pool(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'brand_id': row['brand_id'],
-        'denomination': to_dollars(row['denomination_cents']),
-        'cost_per_card': to_dollars(row['cost_per_card_cents']),
-        'low_stock_threshold': row['low_stock_threshold'],
-        'available': int(row['available']),
-        'claimed': int(row['claimed']),
-        'created_at': pagination.iso(row['created_at']),
-    }
+@dataclass(frozen=True)
+class Pool:
+    """A pool and its stock: claimed = cards ever imported - available."""
+
+    id: str
+    brand_id: str
+    denomination_cents: int
+    cost_per_card_cents: int
+    low_stock_threshold: int
+    available: int
+    claimed: int
+    created_at: datetime
+
+
+def _pool(row: Mapping[str, Any]) -> Pool:
+    return Pool(
+        id=row['id'],
+        brand_id=row['brand_id'],
+        denomination_cents=row['denomination_cents'],
+        cost_per_card_cents=row['cost_per_card_cents'],
+        low_stock_threshold=row['low_stock_threshold'],
+        available=int(row['available']),
+        claimed=int(row['claimed']),
+        created_at=row['created_at'],
+    )
 
 
 def _require_admin(uow: UnitOfWork, subject: str) -> None:
@@ -95,7 +110,7 @@ def _audit(uow: UnitOfWork, actor: str, action: str, entity_id: str, details: di
     )
 
 
-def create_pool(uow: UnitOfWork, subject: str, body: PoolRequest) -> dict[str, Any]:
+def create_pool(uow: UnitOfWork, subject: str, body: PoolRequest) -> Pool:
     """A new, empty pool (platform admin). The database refuses a denomination its brand does not offer (422)."""
     _require_admin(uow, subject)
     pool_id = uow.value(
@@ -118,19 +133,19 @@ def create_pool(uow: UnitOfWork, subject: str, body: PoolRequest) -> dict[str, A
             'low_stock_threshold': body.low_stock_threshold,
         },
     )
-    return render_pool(_pool_row(uow, pool_id))
+    return _read_pool(uow, pool_id)
 
 
-def _pool_row(uow: UnitOfWork, pool_id: str) -> dict[str, Any]:
+def _read_pool(uow: UnitOfWork, pool_id: str) -> Pool:
     row = uow.fetch_one(_POOL + ' WHERE p.id = CAST(:id AS uuid)', id=pool_id) if is_uuid(pool_id) else None
     if row is None:
         raise errors.NotFound('No such pool.')
-    return row
+    return _pool(row)
 
 
-def get_pool(uow: UnitOfWork, subject: str, pool_id: str) -> dict[str, Any]:
+def get_pool(uow: UnitOfWork, subject: str, pool_id: str) -> Pool:
     _require_admin(uow, subject)
-    return render_pool(_pool_row(uow, pool_id))
+    return _read_pool(uow, pool_id)
 
 
 def list_pools(
@@ -140,8 +155,8 @@ def list_pools(
     brand_id: str | None = None,
     limit: int = pagination.DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> dict[str, Any]:
-    """Pools oldest first, optionally of one brand: `{items, next_cursor}`."""
+) -> pagination.Page[Pool]:
+    """Pools oldest first, optionally of one brand."""
     _require_admin(uow, subject)
     if brand_id is not None and not is_uuid(brand_id):
         raise errors.ValidationFailed(
@@ -163,7 +178,7 @@ def list_pools(
         after_id=after_id,
         limit=limit + 1,
     )
-    return pagination.page(rows, limit, lambda r: (r['created_at'], r['id']), render_pool)
+    return pagination.page_of(rows, limit, lambda r: (r['created_at'], r['id']), _pool)
 
 
 def _is_timestamp(value: Any) -> bool:

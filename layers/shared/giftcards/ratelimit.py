@@ -114,16 +114,17 @@ def record_now(source: Source, outcome: Outcome, at: datetime, code_id: str | No
 # --- fraud review --------------------------------------------------------------------------------------
 
 
-def render_attempt(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        'id': row['id'],
-        'at': row['at'],
-        'ip': row['ip'],
-        'network': row['network'],
-        'user_agent': row['user_agent'],
-        'outcome': row['outcome'],
-        'code_id': row['code_id'],
-    }
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at the public redeem route: where it came from and how it ended."""
+
+    id: int
+    at: datetime
+    ip: str
+    network: str  # what the failure limit counts against: the IPv4 address, or the IPv6 /64
+    user_agent: str | None
+    outcome: Outcome
+    code_id: str | None  # a code that was recognised
 
 
 def _invalid(field: str, message: str) -> errors.ValidationFailed:
@@ -154,12 +155,12 @@ def _after(cursor: str | None) -> dict[str, Any]:
 
 def list_attempts(
     subject: str, ip: str | None, since: datetime | None, limit: int, cursor: str | None
-) -> dict[str, Any]:
+) -> pagination.Page[Attempt]:
     """Attempts newest first, optionally from one address or block and since a time (platform admins)."""
     network = _network_filter(ip)
     before = _after(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> pagination.Page[Attempt]:
         auth.require_platform_admin(auth.load_caller(uow, subject))
         rows = uow.fetch(
             'SELECT id, at, host(source_ip) AS ip, CAST(source_network AS text) AS network, user_agent, outcome,'
@@ -174,6 +175,6 @@ def list_attempts(
             n=limit + 1,
             **before,
         )
-        return pagination.page(rows, limit, lambda r: (r['at'], r['id']), render_attempt)
+        return pagination.page_of(rows, limit, lambda r: (r['at'], r['id']), lambda r: Attempt(**r))
 
     return db.in_transaction(work, read_only=True)

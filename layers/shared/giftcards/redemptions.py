@@ -1,17 +1,20 @@
 """Redemption listings with profit: what each redemption charged, what its card cost, and the totals of a scope.
 
 Scopes: a campaign, a client or an agency (its admins and the platform admin), or everything (platform admin).
-Cards appear masked (last 4 characters). Cost and profit are the platform's and agency's business: a client
-admin sees what was charged, not what the cards cost.
+Cards and codes are known by their last 4 characters only. Cost and profit are the platform's and agency's
+business: a client admin sees what was charged, not what the cards cost. Answers are `Redemption` and `Totals`
+values in cents; the route renders them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from giftcards import auth, db, errors, pagination
 from giftcards.db import UnitOfWork
-from giftcards.money import to_dollars
+from giftcards.pagination import Page
 
 Status = Literal['pending', 'fulfilled', 'failed']
 
@@ -48,39 +51,82 @@ SELECT count(*) FILTER (WHERE r.status = 'fulfilled') AS fulfilled,
 """
 
 
-def _masked(last4: str | None) -> str | None:
-    return f'****{last4}' if last4 else None
+@dataclass(frozen=True)
+class Redemption:
+    """A redemption as a lister sees it: its card and code by their last 4 characters only, and its cost and agency
+    price only for a caller who may see costs (None otherwise)."""
+
+    id: str
+    campaign_id: str
+    client_id: str
+    brand_id: str
+    brand_name: str
+    denomination_cents: int
+    status: Status
+    source: Literal['csv', 'api'] | None
+    code_last4: str | None
+    card_last4: str | None
+    amount_charged_cents: int
+    cost_basis_cents: int | None  # None while pending, or hidden
+    agency_price_cents: int | None  # None where the price list sets none, or hidden
+    vendor: str | None
+    recipient_id: str | None
+    delivery_method: str | None
+    created_at: datetime
+    fulfilled_at: datetime | None
+    failed_at: datetime | None
+
+    @property
+    def profit_cents(self) -> int | None:
+        """What a fulfilled redemption made (None for any other, or where its cost is hidden)."""
+        if self.status != 'fulfilled' or self.cost_basis_cents is None:
+            return None
+        return self.amount_charged_cents - self.cost_basis_cents
 
 
-def render(row: dict[str, Any], *, show_costs: bool) -> dict[str, Any]:
-    fulfilled = row['status'] == 'fulfilled'
-    cost = row['cost_basis_cents']
-    return {
-        'id': row['id'],
-        'campaign_id': row['campaign_id'],
-        'client_id': row['client_id'],
-        'brand_id': row['brand_id'],
-        'brand_name': row['brand_name'],
-        'denomination': to_dollars(row['denomination_cents']),
-        'status': row['status'],
-        'source': row['source'],
-        'redemption_code': _masked(row['code_last4']),
-        'card': _masked(row['card_last4']),
-        'amount_charged': to_dollars(row['amount_charged_cents']),
-        'cost_basis': to_dollars(cost) if show_costs and cost is not None else None,
-        'agency_price': (
-            to_dollars(row['agency_price_cents']) if show_costs and row['agency_price_cents'] is not None else None
-        ),
-        'profit': to_dollars(row['amount_charged_cents'] - cost)
-        if show_costs and fulfilled and cost is not None
-        else None,
-        'vendor': row['vendor'],
-        'recipient_id': row['recipient_id'],
-        'delivery_method': row['delivery_method'],
-        'created_at': pagination.iso(row['created_at']),
-        'fulfilled_at': pagination.iso(row['fulfilled_at']),
-        'failed_at': pagination.iso(row['failed_at']),
-    }
+@dataclass(frozen=True)
+class Totals:
+    """The whole scope's: counts by status; charged and cost of fulfilled redemptions (cost None where hidden)."""
+
+    redemptions: int  # fulfilled
+    pending: int
+    failed: int
+    charged_cents: int
+    cost_cents: int | None
+
+    @property
+    def profit_cents(self) -> int | None:
+        return None if self.cost_cents is None else self.charged_cents - self.cost_cents
+
+
+@dataclass(frozen=True)
+class Listing:
+    page: Page[Redemption]
+    totals: Totals  # the same on every page
+
+
+def _redemption(row: dict[str, Any], *, show_costs: bool) -> Redemption:
+    return Redemption(
+        id=row['id'],
+        campaign_id=row['campaign_id'],
+        client_id=row['client_id'],
+        brand_id=row['brand_id'],
+        brand_name=row['brand_name'],
+        denomination_cents=row['denomination_cents'],
+        status=row['status'],
+        source=row['source'],
+        code_last4=row['code_last4'],
+        card_last4=row['card_last4'],
+        amount_charged_cents=row['amount_charged_cents'],
+        cost_basis_cents=row['cost_basis_cents'] if show_costs else None,
+        agency_price_cents=row['agency_price_cents'] if show_costs else None,
+        vendor=row['vendor'],
+        recipient_id=row['recipient_id'],
+        delivery_method=row['delivery_method'],
+        created_at=row['created_at'],
+        fulfilled_at=row['fulfilled_at'],
+        failed_at=row['failed_at'],
+    )
 
 
 def _scope(
@@ -117,28 +163,29 @@ def list_redemptions(
     status: Status | None = None,
     limit: int = pagination.DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> dict[str, Any]:
-    """`{items, next_cursor, totals: {redemptions, pending, failed, charged, cost, profit}}`, newest first. The
-    totals cover the whole scope (every page answers the same); cost and profit are null for a client admin."""
+) -> Listing:
+    """Redemptions newest first, a page at a time, and the totals of the whole scope (every page answers the same);
+    cost, agency price and profit are hidden (None) from a client admin."""
     after = pagination.time_cursor_params(cursor)
 
-    def work(uow: UnitOfWork) -> dict[str, Any]:
+    def work(uow: UnitOfWork) -> Listing:
         caller = auth.load_caller(uow, subject)
         kind, scope, show_costs = _scope(uow, caller, campaign_id, client_id, agency_id)
         rows = uow.fetch(_ROWS.format(scope=_SCOPES[kind]), scope=scope, status=status, n=limit + 1, **after)
         totals = uow.fetch_one(_TOTALS.format(scope=_SCOPES[kind]), scope=scope)
         assert totals is not None
-        answer = pagination.page(
-            rows, limit, lambda r: (r['created_at'], r['id']), lambda r: render(r, show_costs=show_costs)
+        page = pagination.page_of(
+            rows, limit, lambda r: (r['created_at'], r['id']), lambda r: _redemption(r, show_costs=show_costs)
         )
-        answer['totals'] = {
-            'redemptions': int(totals['fulfilled']),
-            'pending': int(totals['pending']),
-            'failed': int(totals['failed']),
-            'charged': to_dollars(int(totals['charged'])),
-            'cost': to_dollars(int(totals['cost'])) if show_costs else None,
-            'profit': to_dollars(int(totals['charged']) - int(totals['cost'])) if show_costs else None,
-        }
-        return answer
+        return Listing(
+            page,
+            Totals(
+                redemptions=int(totals['fulfilled']),
+                pending=int(totals['pending']),
+                failed=int(totals['failed']),
+                charged_cents=int(totals['charged']),
+                cost_cents=int(totals['cost']) if show_costs else None,
+            ),
+        )
 
     return db.in_transaction(work, read_only=True)

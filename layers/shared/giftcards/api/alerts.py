@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Self
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -26,7 +26,7 @@ class AlertOut(Answer):
     entity_type: str
     entity_id: str | None
     message: str
-    status: Literal['open', 'acknowledged', 'resolved']
+    status: alerts.Status
     occurrences: int
     details: dict[str, Any]
     first_seen: datetime
@@ -34,6 +34,25 @@ class AlertOut(Answer):
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, alert: alerts.Alert) -> Self:
+        return cls(
+            id=alert.id,
+            type=alert.type,
+            severity=alert.severity,
+            entity_type=alert.entity_type,
+            entity_id=alert.entity_id,
+            message=alert.message,
+            status=alert.status,
+            occurrences=alert.occurrences,
+            details=alert.details,
+            first_seen=alert.first_seen,
+            last_seen=alert.last_seen,
+            acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at,
+            resolved_at=alert.resolved_at,
+        )
 
 
 class AlertShown(AlertOut):
@@ -49,6 +68,10 @@ class AlertPage(Answer):
     items: list[AlertOut]
     next_cursor: str | None
 
+    @classmethod
+    def of(cls, page: pagination.Page[alerts.Alert]) -> AlertPage:
+        return cls(items=[AlertOut.of(alert) for alert in page.items], next_cursor=page.next_cursor)
+
 
 PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
 
@@ -59,7 +82,7 @@ PLATFORM_ONLY = {403: '`forbidden`: only a platform admin may'}
     responses=answers(SIGNED_IN | PLATFORM_ONLY),
 )
 def get_alerts(status: Status = 'open', limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> AlertPage:
-    return AlertPage.model_validate(alerts.list_alerts(caller_subject(router), status, limit, cursor))
+    return AlertPage.of(alerts.list_alerts(caller_subject(router), status, limit, cursor))
 
 
 @router.post(
@@ -73,4 +96,4 @@ def get_alerts(status: Status = 'open', limit: Limit = pagination.DEFAULT_LIMIT,
     ),
 )
 def post_acknowledge(alert_id: str) -> AlertOut:
-    return AlertOut.model_validate(alerts.acknowledge(caller_subject(router), alert_id))
+    return AlertOut.of(alerts.acknowledge(caller_subject(router), alert_id))

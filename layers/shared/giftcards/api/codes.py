@@ -3,6 +3,8 @@ attempts for fraud review."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -52,6 +54,16 @@ class IssuedCodesOut(Answer):
         )
 
 
+def issued_codes_csv(batch: IssuedBatch) -> str:
+    """The batch as a CSV file, for `Accept: text/csv`: a header, then one line per code."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\r\n')
+    writer.writerow(['code', 'brand_id', 'denomination'])
+    denomination = to_dollars(batch.denomination_cents)
+    writer.writerows([code, batch.brand_id, denomination] for code in batch.codes)
+    return out.getvalue()
+
+
 class CodeOut(Answer):
     """An issued code, masked: only its last 4 characters are known after it was issued."""
 
@@ -68,6 +80,23 @@ class CodeOut(Answer):
     redeemed_at: datetime | None
     voided_at: datetime | None
 
+    @classmethod
+    def of(cls, code: codes.RedemptionCode) -> CodeOut:
+        return cls(
+            id=code.id,
+            campaign_id=code.campaign_id,
+            brand_id=code.brand_id,
+            denomination=to_dollars(code.denomination_cents),
+            code=codes.masked(code.last4),
+            last4=code.last4,
+            status=code.status,
+            batch_id=code.batch_id,
+            issued_by=code.issued_by,
+            issued_at=code.issued_at,
+            redeemed_at=code.redeemed_at,
+            voided_at=code.voided_at,
+        )
+
 
 class AttemptOut(Answer):
     """An attempt at the public redeem route: where it came from and how it ended."""
@@ -79,6 +108,18 @@ class AttemptOut(Answer):
     user_agent: str | None
     outcome: ratelimit.Outcome
     code_id: str | None
+
+    @classmethod
+    def of(cls, attempt: ratelimit.Attempt) -> AttemptOut:
+        return cls(
+            id=attempt.id,
+            at=attempt.at,
+            ip=attempt.ip,
+            network=attempt.network,
+            user_agent=attempt.user_agent,
+            outcome=attempt.outcome,
+            code_id=attempt.code_id,
+        )
 
 
 def _wants_csv() -> bool:
@@ -121,7 +162,7 @@ def post_codes(campaign_id: str, body: NewCodes) -> Response[IssuedCodesOut | st
         return Response(
             status_code=201,
             content_type='text/csv; charset=utf-8',
-            body=batch.as_csv(),
+            body=issued_codes_csv(batch),
             headers={**NO_STORE, 'Content-Disposition': f'attachment; filename="{filename}"'},
         )
     return Response(status_code=201, content_type='application/json', body=IssuedCodesOut.of(batch), headers=NO_STORE)
@@ -138,7 +179,8 @@ def get_codes(
     cursor: Cursor = None,
     status: Annotated[codes.CodeStatus | None, Query(description='issued, redeemed or void')] = None,
 ) -> Page[CodeOut]:
-    return Page[CodeOut].model_validate(codes.list_codes(caller_subject(router), campaign_id, limit, cursor, status))
+    found = codes.list_codes(caller_subject(router), campaign_id, limit, cursor, status)
+    return Page[CodeOut].of(found, CodeOut.of)
 
 
 @router.post(
@@ -156,7 +198,7 @@ def get_codes(
     ),
 )
 def post_void(code_id: str) -> CodeOut:
-    return CodeOut.model_validate(codes.void_code(caller_subject(router), code_id))
+    return CodeOut.of(codes.void_code(caller_subject(router), code_id))
 
 
 @router.get(
@@ -172,4 +214,5 @@ def get_attempts(
 ) -> Page[AttemptOut]:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return Page[AttemptOut].model_validate(ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor))
+    found = ratelimit.list_attempts(caller_subject(router), ip, since, limit, cursor)
+    return Page[AttemptOut].of(found, AttemptOut.of)

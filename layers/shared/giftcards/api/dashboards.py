@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from giftcards import dashboards, hierarchy
+from giftcards import alerts, dashboards, hierarchy
 from giftcards.api.alerts import AlertShown
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
+from giftcards.money import to_dollars
 
 router = Router()
 
@@ -23,6 +22,15 @@ class CsvStock(Answer):
     claimed: int
     low_stock_threshold: int | None = Field(description='the highest of its pools; null without pools')
 
+    @classmethod
+    def of(cls, line: dashboards.InventoryLine) -> CsvStock:
+        return cls(
+            pools=line.pools,
+            available=line.available,
+            claimed=line.claimed,
+            low_stock_threshold=line.low_stock_threshold,
+        )
+
 
 class RecentSplit(Answer):
     csv: int
@@ -33,10 +41,21 @@ class InventoryOut(Answer):
     brand_id: str
     brand: str
     denomination: Dollars
-    health: Literal['green', 'yellow', 'red']
+    health: dashboards.Health
     csv: CsvStock
     # The window is dashboards.RECENT_DAYS: the answer names it in its keys.
     redemptions_last_30_days: RecentSplit = Field(description='fulfilled redemptions by source')
+
+    @classmethod
+    def of(cls, line: dashboards.InventoryLine) -> InventoryOut:
+        return cls(
+            brand_id=line.brand_id,
+            brand=line.brand,
+            denomination=to_dollars(line.denomination_cents),
+            health=line.health,
+            csv=CsvStock.of(line),
+            redemptions_last_30_days=RecentSplit(csv=line.recent_csv, api=line.recent_api),
+        )
 
 
 class AgencyBalance(Answer):
@@ -45,6 +64,16 @@ class AgencyBalance(Answer):
     account_id: str
     balance: Dollars
     clients: int
+
+    @classmethod
+    def of(cls, agency: dashboards.AgencyBalance) -> AgencyBalance:
+        return cls(
+            id=agency.id,
+            name=agency.name,
+            account_id=agency.account_id,
+            balance=to_dollars(agency.balance_cents),
+            clients=agency.clients,
+        )
 
 
 class AgenciesOut(Answer):
@@ -58,6 +87,10 @@ class OpenAlertCounts(Answer):
     warning: int
     critical: int
 
+    @classmethod
+    def of(cls, counts: dict[alerts.Severity, int]) -> OpenAlertCounts:
+        return cls(info=counts['info'], warning=counts['warning'], critical=counts['critical'])
+
 
 class AlertsOut(Answer):
     open: OpenAlertCounts
@@ -70,6 +103,16 @@ class ProfitOut(Answer):
     cost: Dollars
     profit: Dollars
     margin_percent: float | None
+
+    @classmethod
+    def of(cls, profit: dashboards.Profit) -> ProfitOut:
+        return cls(
+            redemptions=profit.redemptions,
+            charged=to_dollars(profit.charged_cents),
+            cost=to_dollars(profit.cost_cents),
+            profit=to_dollars(profit.profit_cents),
+            margin_percent=profit.margin_percent,
+        )
 
 
 class ProfitsOut(Answer):
@@ -86,6 +129,10 @@ class MonitorStatus(Answer):
     last_run_succeeded: bool | None
     running: bool
 
+    @classmethod
+    def of(cls, status: dashboards.MonitorStatus) -> MonitorStatus:
+        return cls(last_run_at=status.last_run_at, last_run_succeeded=status.last_run_succeeded, running=status.running)
+
 
 class AdminDashboard(Answer):
     inventory: list[InventoryOut]
@@ -94,6 +141,26 @@ class AdminDashboard(Answer):
     profit: ProfitsOut
     platform: PlatformCredit
     monitor: MonitorStatus
+
+    @classmethod
+    def of(cls, dashboard: dashboards.AdminDashboard) -> AdminDashboard:
+        return cls(
+            inventory=[InventoryOut.of(line) for line in dashboard.inventory],
+            agencies=AgenciesOut(
+                count=dashboard.agencies,
+                total_balance=to_dollars(dashboard.agencies_balance_cents),
+                lowest_balances=[AgencyBalance.of(agency) for agency in dashboard.lowest_balances],
+            ),
+            alerts=AlertsOut(
+                open=OpenAlertCounts.of(dashboard.open_alerts),
+                latest=[AlertShown.of(alert) for alert in dashboard.latest_alerts],
+            ),
+            profit=ProfitsOut(
+                month_to_date=ProfitOut.of(dashboard.month_to_date), last_30_days=ProfitOut.of(dashboard.recent)
+            ),
+            platform=PlatformCredit(credit_issued=to_dollars(dashboard.credit_issued_cents)),
+            monitor=MonitorStatus.of(dashboard.monitor),
+        )
 
 
 # --- the agency dashboard ------------------------------------------------------------------------------
@@ -105,6 +172,16 @@ class DashboardAgency(Answer):
     account_id: str
     balance: Dollars
     low_balance_threshold: Dollars
+
+    @classmethod
+    def of(cls, agency: dashboards.AgencySummary) -> DashboardAgency:
+        return cls(
+            id=agency.id,
+            name=agency.name,
+            account_id=agency.account_id,
+            balance=to_dollars(agency.balance_cents),
+            low_balance_threshold=to_dollars(agency.low_balance_threshold_cents),
+        )
 
 
 class MonthUsage(Answer):
@@ -121,6 +198,18 @@ class ClientUsage(Answer):
     active_campaigns: int
     month_to_date: MonthUsage
 
+    @classmethod
+    def of(cls, client: dashboards.ClientUsage) -> ClientUsage:
+        return cls(
+            id=client.id,
+            name=client.name,
+            account_id=client.account_id,
+            balance=to_dollars(client.balance_cents),
+            campaigns=client.campaigns,
+            active_campaigns=client.active_campaigns,
+            month_to_date=MonthUsage(redemptions=client.month_redemptions, spend=to_dollars(client.month_spend_cents)),
+        )
+
 
 class MonthOut(Answer):
     month: str = Field(description='YYYY-MM, UTC')
@@ -128,11 +217,28 @@ class MonthOut(Answer):
     spend: Dollars
     profit: Dollars
 
+    @classmethod
+    def of(cls, usage: dashboards.MonthUsage) -> MonthOut:
+        return cls(
+            month=f'{usage.month:%Y-%m}',
+            redemptions=usage.redemptions,
+            spend=to_dollars(usage.spend_cents),
+            profit=to_dollars(usage.profit_cents),
+        )
+
 
 class AgencyDashboard(Answer):
     agency: DashboardAgency
     clients: list[ClientUsage]
     monthly: list[MonthOut]
+
+    @classmethod
+    def of(cls, dashboard: dashboards.AgencyDashboard) -> AgencyDashboard:
+        return cls(
+            agency=DashboardAgency.of(dashboard.agency),
+            clients=[ClientUsage.of(client) for client in dashboard.clients],
+            monthly=[MonthOut.of(month) for month in dashboard.monthly],
+        )
 
 
 # --- the client dashboard ------------------------------------------------------------------------------
@@ -145,6 +251,17 @@ class DashboardClient(Answer):
     account_id: str
     balance: Dollars
     low_balance_threshold: Dollars
+
+    @classmethod
+    def of(cls, client: dashboards.ClientSummary) -> DashboardClient:
+        return cls(
+            id=client.id,
+            agency_id=client.agency_id,
+            name=client.name,
+            account_id=client.account_id,
+            balance=to_dollars(client.balance_cents),
+            low_balance_threshold=to_dollars(client.low_balance_threshold_cents),
+        )
 
 
 class CampaignUsage(Answer):
@@ -161,10 +278,34 @@ class CampaignUsage(Answer):
     cheapest_card: Dollars | None
     estimated_redemptions_remaining: int | None
 
+    @classmethod
+    def of(cls, campaign: dashboards.CampaignUsage) -> CampaignUsage:
+        return cls(
+            id=campaign.id,
+            name=campaign.name,
+            status=campaign.status,
+            paused_reason=campaign.paused_reason,
+            budget_mode=campaign.budget_mode,
+            account_id=campaign.account_id,
+            balance=to_dollars(campaign.balance_cents),
+            available_credit=to_dollars(campaign.available_cents),
+            redemptions=campaign.redemptions,
+            spend=to_dollars(campaign.spend_cents),
+            cheapest_card=None if campaign.cheapest_card_cents is None else to_dollars(campaign.cheapest_card_cents),
+            estimated_redemptions_remaining=campaign.estimated_redemptions_remaining,
+        )
+
 
 class ClientDashboard(Answer):
     client: DashboardClient
     campaigns: list[CampaignUsage]
+
+    @classmethod
+    def of(cls, dashboard: dashboards.ClientDashboard) -> ClientDashboard:
+        return cls(
+            client=DashboardClient.of(dashboard.client),
+            campaigns=[CampaignUsage.of(campaign) for campaign in dashboard.campaigns],
+        )
 
 
 # --- routes --------------------------------------------------------------------------------------------
@@ -178,7 +319,7 @@ class ClientDashboard(Answer):
     responses=answers(SIGNED_IN | {403: '`forbidden`: only a platform admin may'}),
 )
 def get_admin_dashboard() -> AdminDashboard:
-    return AdminDashboard.model_validate(dashboards.admin_dashboard(caller_subject(router)))
+    return AdminDashboard.of(dashboards.admin_dashboard(caller_subject(router)))
 
 
 @router.get(
@@ -188,7 +329,7 @@ def get_admin_dashboard() -> AdminDashboard:
     responses=answers(SIGNED_IN | {404: '`not_found`: no such agency for this caller'}),
 )
 def get_agency_dashboard(agency_id: str) -> AgencyDashboard:
-    return AgencyDashboard.model_validate(dashboards.agency_dashboard(caller_subject(router), agency_id))
+    return AgencyDashboard.of(dashboards.agency_dashboard(caller_subject(router), agency_id))
 
 
 @router.get(
@@ -199,4 +340,4 @@ def get_agency_dashboard(agency_id: str) -> AgencyDashboard:
     responses=answers(SIGNED_IN | {404: '`not_found`: no such client for this caller'}),
 )
 def get_client_dashboard(client_id: str) -> ClientDashboard:
-    return ClientDashboard.model_validate(dashboards.client_dashboard(caller_subject(router), client_id))
+    return ClientDashboard.of(dashboards.client_dashboard(caller_subject(router), client_id))

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from giftcards import hierarchy, limits, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, Page
-from giftcards.money import Amount
+from giftcards.money import Amount, to_dollars
 
 router = Router()
 
@@ -89,6 +89,10 @@ class PlatformOut(Answer):
     account_id: str
     balance: Dollars
 
+    @classmethod
+    def of(cls, platform: hierarchy.PlatformAccount) -> PlatformOut:
+        return cls(account_id=platform.account_id, balance=to_dollars(platform.balance_cents))
+
 
 class AgencyOut(Answer):
     id: str
@@ -97,6 +101,16 @@ class AgencyOut(Answer):
     balance: Dollars
     created_at: datetime
 
+    @classmethod
+    def of(cls, agency: hierarchy.Agency) -> AgencyOut:
+        return cls(
+            id=agency.id,
+            name=agency.name,
+            account_id=agency.account_id,
+            balance=to_dollars(agency.balance_cents),
+            created_at=agency.created_at,
+        )
+
 
 class ClientOut(Answer):
     id: str
@@ -104,6 +118,16 @@ class ClientOut(Answer):
     name: str
     account_id: str
     balance: Dollars
+
+    @classmethod
+    def of(cls, client: hierarchy.Client) -> ClientOut:
+        return cls(
+            id=client.id,
+            agency_id=client.agency_id,
+            name=client.name,
+            account_id=client.account_id,
+            balance=to_dollars(client.balance_cents),
+        )
 
 
 class CampaignOut(Answer):
@@ -115,11 +139,31 @@ class CampaignOut(Answer):
     account_id: str
     balance: Dollars
 
+    @classmethod
+    def of(cls, campaign: hierarchy.Campaign) -> CampaignOut:
+        return cls(
+            id=campaign.id,
+            client_id=campaign.client_id,
+            name=campaign.name,
+            status=campaign.status,
+            budget_mode=campaign.budget_mode,
+            account_id=campaign.account_id,
+            balance=to_dollars(campaign.balance_cents),
+        )
+
 
 class PriceOut(Answer):
     denomination: Dollars
     agency_price: Dollars | None
     client_price: Dollars | None
+
+    @classmethod
+    def of(cls, price: hierarchy.Price) -> PriceOut:
+        return cls(
+            denomination=to_dollars(price.denomination_cents),
+            agency_price=_dollars(price.agency_price_cents),
+            client_price=_dollars(price.client_price_cents),
+        )
 
 
 class BrandOut(Answer):
@@ -129,9 +173,23 @@ class BrandOut(Answer):
     prices: list[PriceOut]
     created_at: datetime
 
+    @classmethod
+    def of(cls, brand: hierarchy.Brand) -> BrandOut:
+        return cls(
+            id=brand.id,
+            name=brand.name,
+            denominations=[to_dollars(cents) for cents in brand.denominations_cents],
+            prices=[PriceOut.of(price) for price in brand.prices],
+            created_at=brand.created_at,
+        )
 
-def _created(model: type[BaseModel], entity: dict[str, Any]) -> Response[Any]:
-    return Response(status_code=201, content_type='application/json', body=model.model_validate(entity))
+
+def _dollars(cents: int | None) -> Dollars | None:
+    return None if cents is None else to_dollars(cents)
+
+
+def _created(answer: Answer) -> Response[Any]:
+    return Response(status_code=201, content_type='application/json', body=answer)
 
 
 # --- routes --------------------------------------------------------------------------------------------
@@ -150,7 +208,7 @@ def _no_such(entity: str) -> dict[int, str]:
     responses=answers(SIGNED_IN | PLATFORM_ONLY),
 )
 def get_platform() -> PlatformOut:
-    return PlatformOut.model_validate(hierarchy.platform(caller_subject(router)))
+    return PlatformOut.of(hierarchy.platform(caller_subject(router)))
 
 
 @router.post(
@@ -159,17 +217,17 @@ def get_platform() -> PlatformOut:
     responses=answers(CREATES | PLATFORM_ONLY, status=201),
 )
 def post_agency(body: NewAgency) -> Response[AgencyOut]:
-    return _created(AgencyOut, hierarchy.create_agency(caller_subject(router), body.name))
+    return _created(AgencyOut.of(hierarchy.create_agency(caller_subject(router), body.name)))
 
 
 @router.get('/agencies', summary='Agencies the caller may see', responses=answers(SIGNED_IN))
 def get_agencies(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[AgencyOut]:
-    return Page[AgencyOut].model_validate(hierarchy.list_agencies(caller_subject(router), limit, cursor))
+    return Page[AgencyOut].of(hierarchy.list_agencies(caller_subject(router), limit, cursor), AgencyOut.of)
 
 
 @router.get('/agencies/<agency_id>', summary='One agency', responses=answers(SIGNED_IN | _no_such('agency')))
 def get_agency(agency_id: str) -> AgencyOut:
-    return AgencyOut.model_validate(hierarchy.get_agency(caller_subject(router), agency_id))
+    return AgencyOut.of(hierarchy.get_agency(caller_subject(router), agency_id))
 
 
 @router.post(
@@ -178,19 +236,19 @@ def get_agency(agency_id: str) -> AgencyOut:
     responses=answers(CREATES | _no_such('agency') | {403: "`forbidden`: only the agency's admins may"}, status=201),
 )
 def post_client(agency_id: str, body: NewClient) -> Response[ClientOut]:
-    return _created(ClientOut, hierarchy.create_client(caller_subject(router), agency_id, body.name))
+    return _created(ClientOut.of(hierarchy.create_client(caller_subject(router), agency_id, body.name)))
 
 
 @router.get(
     '/agencies/<agency_id>/clients', summary="An agency's clients", responses=answers(SIGNED_IN | _no_such('agency'))
 )
 def get_clients(agency_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[ClientOut]:
-    return Page[ClientOut].model_validate(hierarchy.list_clients(caller_subject(router), agency_id, limit, cursor))
+    return Page[ClientOut].of(hierarchy.list_clients(caller_subject(router), agency_id, limit, cursor), ClientOut.of)
 
 
 @router.get('/clients/<client_id>', summary='One client', responses=answers(SIGNED_IN | _no_such('client')))
 def get_client(client_id: str) -> ClientOut:
-    return ClientOut.model_validate(hierarchy.get_client(caller_subject(router), client_id))
+    return ClientOut.of(hierarchy.get_client(caller_subject(router), client_id))
 
 
 @router.post(
@@ -200,7 +258,7 @@ def get_client(client_id: str) -> ClientOut:
 )
 def post_campaign(client_id: str, body: NewCampaign) -> Response[CampaignOut]:
     campaign = hierarchy.create_campaign(caller_subject(router), client_id, body.name, body.budget_mode)
-    return _created(CampaignOut, campaign)
+    return _created(CampaignOut.of(campaign))
 
 
 @router.get(
@@ -208,12 +266,12 @@ def post_campaign(client_id: str, body: NewCampaign) -> Response[CampaignOut]:
 )
 def get_campaigns(client_id: str, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[CampaignOut]:
     campaigns = hierarchy.list_campaigns(caller_subject(router), client_id, limit, cursor)
-    return Page[CampaignOut].model_validate(campaigns)
+    return Page[CampaignOut].of(campaigns, CampaignOut.of)
 
 
 @router.get('/campaigns/<campaign_id>', summary='One campaign', responses=answers(SIGNED_IN | _no_such('campaign')))
 def get_campaign(campaign_id: str) -> CampaignOut:
-    return CampaignOut.model_validate(hierarchy.get_campaign(caller_subject(router), campaign_id))
+    return CampaignOut.of(hierarchy.get_campaign(caller_subject(router), campaign_id))
 
 
 @router.patch(
@@ -232,7 +290,7 @@ def patch_campaign(campaign_id: str, body: CampaignChange) -> CampaignOut:
     campaign = hierarchy.update_campaign(
         caller_subject(router), campaign_id, status=body.status, budget_mode=body.budget_mode
     )
-    return CampaignOut.model_validate(campaign)
+    return CampaignOut.of(campaign)
 
 
 @router.post(
@@ -242,12 +300,12 @@ def patch_campaign(campaign_id: str, body: CampaignChange) -> CampaignOut:
 )
 def post_brand(body: NewBrand) -> Response[BrandOut]:
     prices = [hierarchy.Price(p.denomination, p.agency_price, p.client_price) for p in body.prices]
-    return _created(BrandOut, hierarchy.create_brand(caller_subject(router), body.name, body.denominations, prices))
+    return _created(BrandOut.of(hierarchy.create_brand(caller_subject(router), body.name, body.denominations, prices)))
 
 
 @router.get('/brands', summary='The brand catalogue (any admin)', responses=answers(SIGNED_IN))
 def get_brands(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> Page[BrandOut]:
-    return Page[BrandOut].model_validate(hierarchy.list_brands(caller_subject(router), limit, cursor))
+    return Page[BrandOut].of(hierarchy.list_brands(caller_subject(router), limit, cursor), BrandOut.of)
 
 
 @router.get(
@@ -256,4 +314,4 @@ def get_brands(limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -
     responses=answers(SIGNED_IN | _no_such('brand')),
 )
 def get_brand(brand_id: str) -> BrandOut:
-    return BrandOut.model_validate(hierarchy.get_brand(caller_subject(router), brand_id))
+    return BrandOut.of(hierarchy.get_brand(caller_subject(router), brand_id))

@@ -194,4 +194,4 @@ def list_account_transactions(
     cursor: Annotated[str | None, Query()] = None,
 ) -> Page[EntryOut]:
     entries = allocation.list_entries(caller_subject(accounts_router), account_id, limit, cursor)
-    return Page[EntryOut](items=[EntryOut.of(e) for e in entries.items], next_cursor=entries.next_cursor)
+    return Page[EntryOut].of(entries, EntryOut.of)

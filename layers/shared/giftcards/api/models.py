@@ -5,13 +5,17 @@ A route's return annotation is its response model, so the OpenAPI document descr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
+from giftcards import pagination
+
 T = TypeVar('T')
+V = TypeVar('V')
 
 
 class Answer(BaseModel):
@@ -47,3 +51,8 @@ class Page(Answer, Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: pagination.Page[V], render: Callable[[V], T]) -> Self:
+        """A page of the domain's values, each rendered by `render`."""
+        return cls(items=[render(item) for item in page.items], next_cursor=page.next_cursor)

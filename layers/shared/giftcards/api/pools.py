@@ -21,6 +21,7 @@ from giftcards import errors, pagination, pools
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars
 from giftcards.db import UnitOfWork
+from giftcards.money import to_dollars
 
 router = Router()
 
@@ -41,10 +42,27 @@ class PoolOut(Answer):
     claimed: int
     created_at: datetime
 
+    @classmethod
+    def of(cls, pool: pools.Pool) -> PoolOut:
+        return cls(
+            id=pool.id,
+            brand_id=pool.brand_id,
+            denomination=to_dollars(pool.denomination_cents),
+            cost_per_card=to_dollars(pool.cost_per_card_cents),
+            low_stock_threshold=pool.low_stock_threshold,
+            available=pool.available,
+            claimed=pool.claimed,
+            created_at=pool.created_at,
+        )
+
 
 class PoolPage(Answer):
     items: list[PoolOut]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: pagination.Page[pools.Pool]) -> PoolPage:
+        return cls(items=[PoolOut.of(pool) for pool in page.items], next_cursor=page.next_cursor)
 
 
 class ImportOut(Answer):
@@ -61,7 +79,7 @@ def post_pool(body: pools.PoolRequest) -> Response[PoolOut]:
     with UnitOfWork() as uow:
         pool = pools.create_pool(uow, subject, body)
         uow.commit()
-    return Response(status_code=201, content_type='application/json', body=PoolOut.model_validate(pool))
+    return Response(status_code=201, content_type='application/json', body=PoolOut.of(pool))
 
 
 @router.get(
@@ -72,7 +90,7 @@ def post_pool(body: pools.PoolRequest) -> Response[PoolOut]:
 def get_pools(brand_id: BrandFilter = None, limit: Limit = pagination.DEFAULT_LIMIT, cursor: Cursor = None) -> PoolPage:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
-        return PoolPage.model_validate(pools.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
+        return PoolPage.of(pools.list_pools(uow, subject, brand_id=brand_id, limit=limit, cursor=cursor))
 
 
 @router.get(
@@ -83,7 +101,7 @@ def get_pools(brand_id: BrandFilter = None, limit: Limit = pagination.DEFAULT_LI
 def get_pool(pool_id: str) -> PoolOut:
     subject = caller_subject(router)
     with UnitOfWork() as uow:
-        return PoolOut.model_validate(pools.get_pool(uow, subject, pool_id))
+        return PoolOut.of(pools.get_pool(uow, subject, pool_id))
 
 
 @router.post(

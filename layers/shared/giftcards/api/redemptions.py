@@ -11,6 +11,9 @@ from pydantic import Field
 from giftcards import pagination, redemptions
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
+from giftcards.card_secrets import masked
+from giftcards.money import to_dollars
+from giftcards.redemptions import Totals
 
 router = Router()
 
@@ -40,6 +43,31 @@ class RedemptionOut(Answer):
     fulfilled_at: IsoTimestamp | None
     failed_at: IsoTimestamp | None
 
+    @classmethod
+    def of(cls, redemption: redemptions.Redemption) -> RedemptionOut:
+        return cls(
+            id=redemption.id,
+            campaign_id=redemption.campaign_id,
+            client_id=redemption.client_id,
+            brand_id=redemption.brand_id,
+            brand_name=redemption.brand_name,
+            denomination=to_dollars(redemption.denomination_cents),
+            status=redemption.status,
+            source=redemption.source,
+            redemption_code=masked(redemption.code_last4),
+            card=masked(redemption.card_last4),
+            amount_charged=to_dollars(redemption.amount_charged_cents),
+            cost_basis=_dollars(redemption.cost_basis_cents),
+            agency_price=_dollars(redemption.agency_price_cents),
+            profit=_dollars(redemption.profit_cents),
+            vendor=redemption.vendor,
+            recipient_id=redemption.recipient_id,
+            delivery_method=redemption.delivery_method,
+            created_at=redemption.created_at,
+            fulfilled_at=redemption.fulfilled_at,
+            failed_at=redemption.failed_at,
+        )
+
 
 class RedemptionTotals(Answer):
     """The whole scope's, on every page; charged, cost and profit of fulfilled redemptions."""
@@ -51,11 +79,35 @@ class RedemptionTotals(Answer):
     cost: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
     profit: Dollars | None = Field(description=HIDDEN_FROM_CLIENTS)
 
+    # `Totals` rather than `redemptions.Totals`: in this class, `redemptions` is the field.
+    @classmethod
+    def of(cls, totals: Totals) -> RedemptionTotals:
+        return cls(
+            redemptions=totals.redemptions,
+            pending=totals.pending,
+            failed=totals.failed,
+            charged=to_dollars(totals.charged_cents),
+            cost=_dollars(totals.cost_cents),
+            profit=_dollars(totals.profit_cents),
+        )
+
 
 class RedemptionPage(Answer):
     items: list[RedemptionOut]
     next_cursor: str | None
     totals: RedemptionTotals
+
+    @classmethod
+    def of(cls, listing: redemptions.Listing) -> RedemptionPage:
+        return cls(
+            items=[RedemptionOut.of(redemption) for redemption in listing.page.items],
+            next_cursor=listing.page.next_cursor,
+            totals=RedemptionTotals.of(listing.totals),
+        )
+
+
+def _dollars(cents: int | None) -> Dollars | None:
+    return None if cents is None else to_dollars(cents)
 
 
 @router.get(
@@ -88,4 +140,4 @@ def list_redemptions(
         limit=limit,
         cursor=cursor,
     )
-    return RedemptionPage.model_validate(found)
+    return RedemptionPage.of(found)
