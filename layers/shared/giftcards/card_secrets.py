@@ -103,14 +103,14 @@ class RevealedCard:
     vendor_reference: str | None
 
 
-# A card with what decrypting it needs; callers add the WHERE clause.
-CARD_SELECT = (
+# A card with what decrypting it needs (the database's provision_card answers the same columns, migration 0018).
+_CARD_SELECT = (
     'SELECT c.id::text AS id, c.brand_id::text AS brand_id, c.denomination_cents, c.source, c.vendor,'
     ' c.vendor_reference, c.code_sealed, c.number_sealed, c.pin_sealed, c.code_last4, c.number_last4,'
     ' c.expires_on, c.status, k.wrapped_key'
     ' FROM cards c JOIN card_data_keys k ON k.id = c.key_id'
 )
-_CARD = f'{CARD_SELECT} WHERE c.id = CAST(:id AS uuid)'
+_CARD = f'{_CARD_SELECT} WHERE c.id = CAST(:id AS uuid)'
 
 
 def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:
@@ -122,14 +122,8 @@ def reveal_card(uow: UnitOfWork, card_id: str) -> RevealedCard:
     return revealed(uow.fetch_one(_CARD, id=card_id) if is_uuid(card_id) else None)
 
 
-def card_query(card_id: str) -> tuple[str, dict[str, Any]]:
-    """The statement `revealed` reads, for a caller that sends it with others (`uow.fetch_many`); `card_id` is a
-    UUID."""
-    return _CARD, {'id': card_id}
-
-
 def revealed(row: dict[str, Any] | None) -> RevealedCard:
-    """The card `card_query` read (None: no such card), decrypted; raises as `reveal_card`."""
+    """A card's row with the columns of _CARD_SELECT (None: no such card), decrypted; raises as `reveal_card`."""
     if row is None:
         raise errors.NotFound('No such card.')
     if row['status'] != 'claimed':

@@ -36,7 +36,11 @@ from giftcards.vendors import idempotency_key_for, vendor_timeout_s
 
 CODE_PATTERN = r'^[A-Za-z0-9-]{4,64}$'
 _CODE = re.compile(CODE_PATTERN)
-_LIMITS = {'recipient_id': 200, 'delivery_method': 50, 'delivery_address': 320}
+_LIMITS = {
+    'recipient_id': limits.RECIPIENT_ID,
+    'delivery_method': limits.DELIVERY_METHOD,
+    'delivery_address': limits.DELIVERY_ADDRESS,
+}
 
 Channel = Literal['api', 'redeem_page', 'admin']
 
@@ -196,8 +200,8 @@ def _validate(req: ProvisionRequest) -> None:
         problems.append({'field': 'denomination', 'message': 'must be greater than 0'})
     for name, limit in _LIMITS.items():
         value = getattr(req, name)
-        if value is not None and len(value) > limit:
-            problems.append({'field': name, 'message': f'must be at most {limit} characters'})
+        if value is not None and len(value) > limit.max_length:
+            problems.append({'field': name, 'message': f'must be at most {limit.max_length} characters'})
     if problems:
         raise errors.ValidationFailed(f'{problems[0]["field"]}: {problems[0]["message"]}', details=problems)
 
@@ -285,6 +289,7 @@ def _charge_or_replay(
         raise errors.CampaignNotActive()
 
     redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
+    vendor_key = idempotency_key_for(redemption_id)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
     (row,) = db.call(
         _PROVISION,
@@ -307,14 +312,14 @@ def _charge_or_replay(
         subject=subject,
         initiator=subject or f'redeem:{req.channel}',
         start=card_claims.scan_start(),
-        vendor_key=idempotency_key_for(redemption_id),
+        vendor_key=vendor_key,
         token=token,
         lease=recovery.lease_s(),
     )
     if row['redemption_status'] == 'pending':
         order = recovery.PendingOrder(
             redemption_id,
-            idempotency_key_for(redemption_id),
+            vendor_key,
             brand_id,
             ctx['brand_name'],
             req.denomination_cents,
