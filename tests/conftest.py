@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.scopes import TESTS_PLATFORM_ADMIN, migrate_for_tests
+
 os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
 os.environ.setdefault('POWERTOOLS_METRICS_NAMESPACE', 'GiftCardsTest')
 os.environ.setdefault('POWERTOOLS_SERVICE_NAME', 'giftcards')
@@ -39,7 +41,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from giftcard_local import embedded
     from giftcards import db
     from giftcards.config import get_settings
-    from giftcards.migrations_runner import migrate
 
     # A server of this session's own: sessions running side by side never stop each other's database.
     own_server = 'DATABASE_URL' not in os.environ and 'GIFTCARD_HOME' not in os.environ
@@ -55,7 +56,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ['DATABASE_URL'] = url
     get_settings.cache_clear()
     with db.owner_connection() as conn:
-        migrate(conn)
+        migrate_for_tests(conn)
     yield url
     db.reset_connections()
     os.environ['DATABASE_URL'] = admin_url
@@ -68,6 +69,27 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Subprocesses of the tests (giftcard serve) joined this server too; stop it rather than leave a
         # PostgreSQL running after every test run.
         embedded.stop()
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _acting_as_platform_admin() -> Iterator[None]:
+    """The tests' own setup acts as their platform admin (tests/scopes.py), module fixtures included."""
+    from giftcards import db
+
+    with db.acting_as(db.Scope.of_subject(TESTS_PLATFORM_ADMIN)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _unscoped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked `unscoped` runs with no scope of its own: only what it enters."""
+    from giftcards import db
+
+    if not request.node.get_closest_marker('unscoped'):
+        yield
+        return
+    with db.acting_as(None):
+        yield
 
 
 @pytest.fixture

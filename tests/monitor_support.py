@@ -19,9 +19,9 @@ import pg8000.native
 import pytest
 from giftcards import card_claims, db, monitor, pools
 from giftcards.config import get_settings
-from giftcards.migrations_runner import migrate
 
 from tests import factories, provisioning_support
+from tests.scopes import migrate_for_tests
 
 
 def run(trigger: monitor.Trigger = 'cli') -> dict[str, Any]:
@@ -202,7 +202,7 @@ def own_ledger(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     with db.owner_connection() as conn:
         conn.run(f'CREATE DATABASE "{name}"')
     owner = pg8000.native.Connection(**{**db.connection_params('owner'), 'database': name})
-    migrate(owner)
+    migrate_for_tests(owner)
     monkeypatch.setenv('DATABASE_URL', urlunsplit(urlsplit(database_url)._replace(path=f'/{name}')))
     get_settings.cache_clear()
     db.reset_connections()

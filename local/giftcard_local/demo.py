@@ -55,10 +55,18 @@ def _grant(role: str, *, agency_id: str | None = None, client_id: str | None = N
 
 def _build() -> dict[str, str]:
     """The demo entities, created on first load. Answers their ids."""
-    from giftcards import allocation, db, hierarchy, pools
+    from giftcards import db
 
     admin = SUBJECTS['platform_admin']
     _grant('platform_admin')
+    # What the demo reads for itself (does it exist yet?), it reads as the demo's platform admin.
+    with db.acting_as(db.Scope.of_subject(admin)):
+        return _build_as(admin)
+
+
+def _build_as(admin: str) -> dict[str, str]:
+    from giftcards import allocation, db, hierarchy, pools
+
     ids: dict[str, str] = {}
     agency_id = _find('agencies', AGENCY)
     if agency_id is None:

@@ -338,13 +338,16 @@ def test_a_connection_keeps_a_bounded_number_of_prepared_statements_and_closes_t
 
 
 def test_a_call_is_one_statement_committed_on_its_own(database_url: str) -> None:
+    # A table that holds no tenant's rows: a statement on its own enters no scope (row-level security).
     key = str(uuid.uuid4())
-    insert = "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ('test-db', :k, 'h', 'null')"
+    insert = "INSERT INTO card_data_keys (id, wrapped_key) VALUES (CAST(:k AS uuid), '\\x00')"
 
-    assert db.call(insert + ' RETURNING key', k=key) == [{'key': key}]
-    assert key_stored(key)
+    assert db.call(insert + ' RETURNING id::text AS key', k=key) == [{'key': key}]
+    assert db.read(('SELECT count(*) AS n FROM card_data_keys WHERE id = CAST(:k AS uuid)', {'k': key}))[0] == [
+        {'n': 1}
+    ]
     with pytest.raises(DatabaseError, match='duplicate key'):
-        db.call(insert + ' RETURNING key', k=key)  # the same key again: refused, and nothing else kept
+        db.call(insert + ' RETURNING id::text AS key', k=key)  # the same key again: refused, and nothing else kept
 
 
 def test_a_call_whose_connection_breaks_has_an_unknown_outcome(owner: Any) -> None:

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pg8000.native
 import pytest
 from giftcards import db, ledger
-from giftcards.migrations_runner import migrate
+
+from tests.scopes import migrate_for_tests
 
 GIFTCARD = Path(sys.executable).with_name('giftcard')
 
@@ -30,7 +31,7 @@ def scratch(database_url: str) -> Iterator[tuple[str, Any]]:
     params['database'] = name
     conn = pg8000.native.Connection(**params)
     try:
-        migrate(conn)
+        migrate_for_tests(conn)
         yield urlunsplit(urlsplit(database_url)._replace(path='/' + name)), conn
     finally:
         conn.close()

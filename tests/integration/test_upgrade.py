@@ -22,6 +22,7 @@ from giftcards.migrations_runner import MIGRATIONS_DIR, migrate
 
 from tests import factories
 from tests import provisioning_support as ps
+from tests.scopes import TESTS_PLATFORM_ADMIN
 
 LAST_BEFORE = 15  # the migrations up to 0015 make the database being upgraded
 
@@ -43,6 +44,9 @@ def upgrading(
         if int(path.name[:4]) <= last_before:
             shutil.copy(path, tmp_path / path.name)
     migrate(owner, tmp_path)
+    owner.run("INSERT INTO memberships (subject, role) VALUES (:s, 'platform_admin')", s=TESTS_PLATFORM_ADMIN)
+    if last_before < 22:
+        _stand_in_for_scopes(owner)
     monkeypatch.setenv('DATABASE_URL', urlunsplit(urlsplit(database_url)._replace(path=f'/{name}')))
     get_settings.cache_clear()
     db.reset_connections()
@@ -57,6 +61,38 @@ def upgrading(
             conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Today's code enters a scope in each transaction and names it to the one-call functions (migration 0022). On a
+# database from before row-level security, where every row is visible anyway, stand-ins take those calls: gc_enter
+# answers the memberships and sets nothing, and provision_card and ledger_move take the scope and drop it. They
+# are dropped before the upgrade, which brings the real ones.
+def _stand_in_for_scopes(owner: Any) -> None:
+    owner.run(
+        'CREATE FUNCTION gc_enter(p_scope text) RETURNS TABLE (role text, agency_id text, client_id text)'
+        ' LANGUAGE sql AS $$ SELECT m.role, m.agency_id::text, m.client_id::text FROM memberships m'
+        " WHERE p_scope = 'subject:' || m.subject $$"
+    )
+    for name in ('provision_card', 'ledger_move'):
+        found = owner.run(
+            'SELECT pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), p.pronargs FROM pg_proc p'
+            ' WHERE p.proname = :n',
+            n=name,
+        )
+        for arguments, result, count in found:
+            inputs = ', '.join(f'${i}' for i in range(2, count + 2))  # $1 is the scope
+            owner.run(
+                f'CREATE FUNCTION {name}(p_scope text, {arguments}) RETURNS {result} LANGUAGE sql'
+                f' AS $$ SELECT * FROM {name}({inputs}) $$'
+            )
+
+
+def _drop_stand_ins(owner: Any) -> None:
+    for signature in owner.run(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname IN ('gc_enter', 'provision_card',"
+        " 'ledger_move') AND p.proargnames[1] = 'p_scope'"
+    ):
+        owner.run(f'DROP FUNCTION {signature[0]}')
+
+
 def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) -> None:
     tree = factories.hierarchy_tree(upgrading, budget_mode='isolated')
     factories.fund(10_000, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
@@ -65,6 +101,7 @@ def test_0016_upgrades_a_database_holding_names_keys_and_credit(upgrading: Any) 
     request = allocation.MoveRequest('allocation', tree.agency['account_id'], tree.client['account_id'], 500, 'x')
     first = allocation.move_credit(tree.agency_admin, request, idempotency_key='upgrade-key')
 
+    _drop_stand_ins(upgrading)
     applied = migrate(upgrading)
 
     later = [path.name for path in sorted(MIGRATIONS_DIR.glob('*.sql')) if int(path.name[:4]) > LAST_BEFORE]
@@ -95,6 +132,7 @@ def test_0020_lets_a_second_client_use_a_code_another_client_used_and_keeps_ever
     shared = ps.new_code()
     before = [(s, code, s.provision(code)) for s, code in ((a, shared), (a, ps.new_code()), (b, ps.new_code()))]
 
+    _drop_stand_ins(upgrading)
     applied = migrate(upgrading)
 
     assert applied == [path.name for path in sorted(MIGRATIONS_DIR.glob('*.sql')) if int(path.name[:4]) >= 20]

@@ -43,11 +43,11 @@ _ESCALATE = """
                      ELSE a.status END
 """
 
-_UPSERT = f"""
-INSERT INTO system_alerts AS a (type, severity, entity_type, entity_id, message, details)
-VALUES (:type, :severity, :entity_type, CAST(:entity_id AS uuid), :message, CAST(:details AS jsonb))
-ON CONFLICT (type, entity_type, entity_id) WHERE status <> 'resolved' DO UPDATE {_ESCALATE}
-RETURNING a.id::text, (a.xmax = 0) AS created
+# Any scope may raise an alert, and only the platform's and the monitor's read them (migration 0022): the upsert is
+# the database's raise_system_alert, which escalates as _ESCALATE does.
+_UPSERT = """
+SELECT id, created FROM raise_system_alert(
+    :type, :severity, :entity_type, CAST(:entity_id AS uuid), :message, CAST(:details AS jsonb))
 """
 
 _RESOLVE = """

@@ -243,7 +243,9 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
     try:
         if idempotency_key is not None:
             return db.in_transaction(
-                lambda uow: _move_once(uow, subject, request, idempotency_key, transfer_id), keyed=True
+                lambda uow: _move_once(uow, subject, request, idempotency_key, transfer_id),
+                keyed=True,
+                scope=db.Scope.of_subject(subject),
             )
         # Without a key: what authorization needs in one read, then the movement in one call of the database,
         # which commits it (two round trips).
@@ -258,6 +260,7 @@ def move_credit(subject: str, request: MoveRequest, idempotency_key: str | None 
             transfer_id=transfer_id,
             notes=request.notes,
             into_campaign=campaign_id,
+            scope=db.Scope.of_subject(subject),
         )
         return MoveOutcome(_movement(transfer, request.notes, caller.subject), replayed=False)
     except errors.OutcomeUnknown as exc:
@@ -269,10 +272,11 @@ def _authorization(subject: str, request: MoveRequest) -> tuple[Caller, list[str
     (accounts already known to this process are not read again)."""
     ids = _uuids((request.from_account_id, request.to_account_id))
     known = _known_owners(ids)
+    scope = db.Scope.of_subject(subject)
     if known is not None:
-        (row,) = db.read((f'SELECT {auth.MEMBERSHIPS} AS memberships', {'s': subject}))[0]
-        return auth.caller_from(subject, row['memberships']), ids, known
-    (row,) = db.read((_CALLER_AND_OWNERS, {'s': subject, **_pair(ids)}))[0]
+        (memberships,) = db.read((db.ENTER, {'scope': scope.text}), scoped=False)
+        return auth.caller_from(subject, memberships), ids, known
+    (row,) = db.read((_CALLER_AND_OWNERS, {'s': subject, **_pair(ids)}), scope=scope)[0]
     return auth.caller_from(subject, row['memberships']), ids, _remember_owners(row['accounts'])
 
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from giftcards import errors
-from giftcards.db import UnitOfWork
+from giftcards.db import Scope, UnitOfWork
 
 
 class Role(StrEnum):
@@ -74,7 +74,12 @@ MEMBERSHIPS = (
 
 
 def load_caller(uow: UnitOfWork, subject: str) -> Caller:
-    return caller_from(subject, uow.fetch(MEMBERSHIPS_QUERY, s=subject))
+    """The caller `subject`, whose scope the rest of the transaction is in (row-level security): entering it
+    answers the memberships, in the one statement reading them would take."""
+    scope = Scope.of_subject(subject)
+    if uow.scope == scope:
+        return caller_from(subject, uow.fetch(MEMBERSHIPS_QUERY, s=subject))
+    return caller_from(subject, uow.enter(scope))
 
 
 def caller_from(subject: str, rows: list[dict[str, Any]]) -> Caller:

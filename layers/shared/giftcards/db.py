@@ -13,11 +13,15 @@
   that must take one round trip is one call of a database function (as `ledger_transfer` is).
 - `read(*queries)`: SELECTs outside any transaction of the caller's.
 - Constraint violations become domain errors through `register_constraint`.
+- `Scope`: what the database lets a transaction of the application role see (row-level security, migration 0022).
+  A transaction enters its scope first (`gc_enter`, sent with BEGIN); one that entered none sees no tenant's rows.
+  The scope is the unit of work's, or else the one `acting_as` set for what the current request does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import random
 import ssl
 import threading
@@ -26,6 +30,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -99,6 +104,51 @@ def is_input_data_exception(exc: BaseException) -> bool:
 
 def invalid_input() -> errors.ValidationFailed:
     return errors.ValidationFailed('A value in the request cannot be stored as given.', code='invalid_input')
+
+
+# --- scopes --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a transaction may see, as `gc_enter` (migration 0022) reads it: `subject:<sub>` (a signed-in caller,
+    through its memberships), `redeem:<hex of the code's hash>` (the public redeem page, for one code) or
+    `monitor`."""
+
+    text: str
+
+    @classmethod
+    def of_subject(cls, subject: str) -> Scope:
+        return cls(f'subject:{subject}')
+
+    @classmethod
+    def redeeming(cls, code_hash: bytes) -> Scope:
+        return cls(f'redeem:{code_hash.hex()}')
+
+    def literal(self) -> str:
+        """The scope as an SQL expression that no text in it can escape (hex digits only)."""
+        return f"convert_from(decode('{self.text.encode().hex()}', 'hex'), 'UTF8')"
+
+
+MONITOR = Scope('monitor')
+# The statement that enters a scope (and answers a subject's memberships): the one place a scope reaches the database.
+ENTER = 'SELECT role, agency_id, client_id FROM gc_enter(:scope)'
+
+_acting_as: contextvars.ContextVar[Scope | None] = contextvars.ContextVar('giftcards_scope', default=None)
+
+
+@contextmanager
+def acting_as(scope: Scope | None) -> Iterator[None]:
+    """Run what follows in `scope`: each unit of work and read that names no scope of its own enters this one."""
+    token = _acting_as.set(scope)
+    try:
+        yield
+    finally:
+        _acting_as.reset(token)
+
+
+def current_scope() -> Scope | None:
+    return _acting_as.get()
 
 
 # --- connecting ----------------------------------------------------------------------------------------
@@ -269,6 +319,11 @@ class UnitOfWork:
 
     `read_only`: BEGIN READ ONLY (the server refuses any write); its COMMIT only ends it, so a connection lost then
     takes nothing with it.
+
+    `scope`: what the transaction may see (row-level security), entered with BEGIN; by default the one `acting_as`
+    set (not on a connection the caller gives). The owner role enters none: it owns the tables.
+
+    `repeatable_read`: one snapshot for every statement (BEGIN ISOLATION LEVEL REPEATABLE READ).
     """
 
     def __init__(
@@ -278,11 +333,15 @@ class UnitOfWork:
         *,
         keyed: bool = False,
         read_only: bool = False,
+        scope: Scope | None = None,
+        repeatable_read: bool = False,
     ) -> None:
         self.role = role
         self.read_only = read_only
-        begin = 'BEGIN READ ONLY' if read_only else 'BEGIN'
-        self._begin = f'{begin}; SET LOCAL enable_seqscan = off' if keyed else begin
+        self._repeatable_read = repeatable_read
+        self._keyed = keyed
+        self._scope = scope
+        self.scope: Scope | None = None
         self._given = conn
         self.conn: pg8000.native.Connection
         self.committed = False
@@ -292,6 +351,20 @@ class UnitOfWork:
         self.committed = False
         self._begun = False
         self.conn = self._given if self._given is not None else get_connection(self.role)
+        # A connection given by the caller is in whatever role the caller chose: it enters only a scope it is given.
+        self.scope = self._scope if self._given is not None else (self._scope or current_scope())
+        if self.role != 'app':
+            self.scope = None
+        begin = [
+            'BEGIN'
+            + (' ISOLATION LEVEL REPEATABLE READ' if self._repeatable_read else '')
+            + (' READ ONLY' if self.read_only else '')
+        ]
+        if self._keyed:
+            begin.append('SET LOCAL enable_seqscan = off')
+        if self.scope is not None:
+            begin.append(f'SELECT count(*) FROM gc_enter({self.scope.literal()})')
+        self._begin = '; '.join(begin)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -350,6 +423,12 @@ class UnitOfWork:
         self._begin_once()
         return self._send(lambda: _run(self.conn, sql, params))
 
+    def enter(self, scope: Scope) -> list[dict[str, Any]]:
+        """Enter `scope` for the rest of the transaction; answers a subject's memberships (ENTER)."""
+        rows = self.fetch(ENTER, scope=scope.text)
+        self.scope = scope
+        return rows
+
     def fetch_many(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several statements, with their parameters, one after another: the rows of each, in order."""
         return [self.fetch(sql, **params) for sql, params in queries]
@@ -401,12 +480,16 @@ def in_transaction(
     role: Role = 'app',
     keyed: bool = False,
     read_only: bool = False,
+    scope: Scope | None = None,
+    repeatable_read: bool = False,
 ) -> T:
-    """Run `work` in a transaction and commit; run it again on serialization failure or deadlock. `keyed` and
-    `read_only`: see UnitOfWork."""
+    """Run `work` in a transaction and commit; run it again on serialization failure or deadlock. `keyed`,
+    `read_only`, `scope` and `repeatable_read`: see UnitOfWork."""
     for attempt in range(1, attempts + 1):
         try:
-            with UnitOfWork(role, keyed=keyed, read_only=read_only) as uow:
+            with UnitOfWork(
+                role, keyed=keyed, read_only=read_only, scope=scope, repeatable_read=repeatable_read
+            ) as uow:
                 result = work(uow)
                 if not uow.committed:  # `work` may have committed with its last statement (fetch_and_commit)
                     uow.commit()
@@ -449,14 +532,28 @@ def call(sql: str, *, role: Role = 'app', attempts: int = 5, **params: Any) -> l
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
 
 
-def read(*queries: tuple[str, dict[str, Any]], role: Role = 'app') -> list[list[dict[str, Any]]]:
-    """SELECTs, with their parameters, outside any transaction of the caller's: the rows of each, in order. Each sees
-    what was committed when it started, and nothing of it (locks, a snapshot) stays open while the caller goes on.
-    A lost connection or a stale plan is retried once on a new one: reading again is harmless."""
+def read(
+    *queries: tuple[str, dict[str, Any]], role: Role = 'app', scope: Scope | None = None, scoped: bool = True
+) -> list[list[dict[str, Any]]]:
+    """SELECTs, with their parameters, outside any transaction of the caller's: the rows of each, in order. Nothing
+    of it (locks, a snapshot) stays open while the caller goes on. A lost connection or a stale plan is retried once
+    on a new one: reading again is harmless.
+
+    In a scope (`scope`, else the one `acting_as` set; the application role only) they run in one read-only
+    transaction that enters it first. `scoped=False`: each runs alone and sees what was committed when it started
+    (a statement that enters its scope itself, as ENTER does)."""
+    scope = (scope or current_scope()) if role == 'app' and scoped else None
     for attempt in (1, 2):
         conn = get_connection(role)
         try:
-            return [_run(conn, sql, params) for sql, params in queries]
+            if scope is None:
+                return [_run(conn, sql, params) for sql, params in queries]
+            conn.run(f'BEGIN READ ONLY; SELECT count(*) FROM gc_enter({scope.literal()})')
+            try:
+                rows = [_run(conn, sql, params) for sql, params in queries]
+            finally:
+                conn.run('ROLLBACK')  # it only read: ending it either way keeps what was read
+            return rows
         except UnicodeEncodeError as exc:
             raise invalid_input() from exc
         except DatabaseError as exc:

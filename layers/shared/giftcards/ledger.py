@@ -57,7 +57,7 @@ _MOVE = (
 )
 _MOVE_ALONE = (
     'SELECT debit_entry_id, debit_balance_after, credit_entry_id, credit_balance_after, transferred_at'
-    ' FROM ledger_move(CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
+    ' FROM ledger_move(CAST(:scope AS text), CAST(:tid AS uuid), :kind, CAST(:from_id AS uuid), CAST(:to_id AS uuid),'
     ' CAST(:amount AS bigint), :initiator, :notes, CAST(:campaign AS uuid))'
 )
 
@@ -107,7 +107,7 @@ def transfer_credit(
     }
     if into_campaign is not None:
         assert reverses_id is None, 'a reversal moves credit back, never into a campaign'
-        statement, params = _MOVE_ALONE, {**params, 'campaign': into_campaign}
+        statement, params = _MOVE_ALONE, {**params, 'campaign': into_campaign, 'scope': None}
     else:
         statement, params = _MOVE, {**params, 'reverses': reverses_id}
     (row,) = uow.fetch_and_commit(statement, **params) if commit else uow.fetch(statement, **params)
@@ -124,16 +124,19 @@ def move_credit(
     transfer_id: str,
     notes: str | None = None,
     into_campaign: str | None = None,
+    scope: db.Scope,
 ) -> Transfer:
     """Move credit in a transaction of its own: one call of the database's `ledger_move` (migration 0017), which
-    the server commits. `into_campaign`: the destination is this campaign's account, and it must still be isolated
-    once its account is locked (InvalidHierarchy otherwise). A lost connection is OutcomeUnknown."""
+    the server commits, in `scope` (which it enters first). `into_campaign`: the destination is this campaign's
+    account, and it must still be isolated once its account is locked (InvalidHierarchy otherwise). A lost
+    connection is OutcomeUnknown."""
     if amount_cents <= 0:
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
         raise errors.InvalidHierarchy('Credit cannot move from an account to itself.')
     (row,) = db.call(
         _MOVE_ALONE,
+        scope=scope.text,
         tid=transfer_id,
         kind=kind,
         from_id=from_account_id,

@@ -385,11 +385,10 @@ class _Checked:
 
 
 def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
-    """Every check, and the alerts reconciled with what they found, in the caller's transaction. With `token`, only
-    while that run lease is held."""
-    # One snapshot for every check and the reconciliation: a failure that provisioning commits meanwhile, with the
-    # alert it raises, is either seen in full or not at all (never an alert resolved for lack of its condition).
-    uow.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    """Every check, and the alerts reconciled with what they found, in the caller's transaction, which is
+    REPEATABLE READ: one snapshot for every check and the reconciliation, so that a failure that provisioning commits
+    meanwhile, with the alert it raises, is either seen in full or not at all (never an alert resolved for lack of
+    its condition). With `token`, only while that run lease is held."""
     if token is not None and uow.fetch_one(_FENCE, token=token) is None:
         raise LeaseLost()
     uow.execute(alerts.CONDITIONS_TABLE)
@@ -431,7 +430,14 @@ def run_monitor(trigger: Trigger = 'schedule', *, time_budget_s: float | None = 
     """One monitor run (see the module description). Answers a skipped result when another run holds the lease.
 
     `time_budget_s`: how long the run may take (the Lambda's remaining time, or API Gateway's 30 s); the recovery
-    retries only as many redemptions as fit in it and leaves CHECKS_RESERVE_S for the checks. None: no limit."""
+    retries only as many redemptions as fit in it and leaves CHECKS_RESERVE_S for the checks. None: no limit.
+
+    Whoever asked for the run, it sees what the monitor's scope shows (db.MONITOR), and no more."""
+    with db.acting_as(db.MONITOR):
+        return _run(trigger, time_budget_s)
+
+
+def _run(trigger: Trigger, time_budget_s: float | None) -> MonitorResult:
     started = time.perf_counter()
     token, busy = _acquire(trigger)
     if token is None:
@@ -443,7 +449,7 @@ def run_monitor(trigger: Trigger = 'schedule', *, time_budget_s: float | None = 
         result.recovery = _recover(budget)
         result.campaigns_paused = db.in_transaction(pause_depleted_campaigns)
         try:
-            checked = db.in_transaction(lambda uow: run_checks(uow, token))
+            checked = db.in_transaction(lambda uow: run_checks(uow, token), repeatable_read=True)
         except LeaseLost:
             logger.warning('monitor lease expired before the checks; another run takes over')
             result.skipped, result.reason = True, 'the run lease expired; another run took over'

@@ -120,27 +120,20 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
   FROM redemptions r JOIN credit_entries e ON e.transfer_id = r.charge_transfer_id AND e.amount_cents < 0
 """
 
-# Everything the decision needs, in one read: the campaign and its client, the brand, and the redemption this code
-# already has within that client, if any; and the caller's memberships, to authorize it.
-_CONTEXT = f"""
-SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
-       b.id::text AS brand_id, b.name AS brand_name,
-       CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
-       r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
-       r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents,
-       {auth.MEMBERSHIPS} AS memberships
-  FROM campaigns c JOIN clients cl ON cl.id = c.client_id
-  LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
-  LEFT JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = :hash
- WHERE c.id = CAST(:campaign AS uuid)
+# Everything the decision needs, in one read (migration 0022), in the request's scope: the campaign and its client,
+# the brand, the redemption this code already has within that client, if any; and the caller's memberships, to
+# authorize it.
+_CONTEXT = """
+SELECT * FROM provision_context(CAST(:scope AS text), CAST(:campaign AS uuid), CAST(:brand AS uuid),
+                                CAST(:denomination AS bigint), CAST(:hash AS bytea))
 """
 
 # The card handed out, the redemption and its charge, in one call (migration 0018).
 _PROVISION = """
 SELECT * FROM provision_card(
-    CAST(:id AS uuid), CAST(:charge AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text), CAST(:campaign AS uuid),
-    CAST(:brand AS uuid), CAST(:denomination AS bigint), CAST(:spend AS text), CAST(:issued AS uuid),
-    CAST(:retry_of AS uuid), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
+    CAST(:scope AS text), CAST(:id AS uuid), CAST(:charge AS uuid), CAST(:hash AS bytea), CAST(:last4 AS text),
+    CAST(:campaign AS uuid), CAST(:brand AS uuid), CAST(:denomination AS bigint), CAST(:spend AS text),
+    CAST(:issued AS uuid), CAST(:retry_of AS uuid), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
     CAST(:delivery_address AS text), CAST(:ip AS inet), CAST(:user_agent AS text), CAST(:channel AS text),
     CAST(:subject AS text), CAST(:initiator AS text), CAST(:start AS uuid), CAST(:vendor_key AS text),
     CAST(:token AS uuid), CAST(:lease AS double precision))
@@ -164,8 +157,18 @@ def provision_gift_card(
     _validate(req)
     if subject is None and issued_code is None:
         raise errors.Unauthorized()
-    if issued_code is None and subject is not None:
-        issued_code = _issued_code(req.redemption_code)
+    if subject is not None:
+        with db.acting_as(db.Scope.of_subject(subject)):
+            if issued_code is None:
+                issued_code = _issued_code(req.redemption_code)
+            return _provision(req, subject, issued_code)
+    assert issued_code is not None
+    # Holding the code is the authorization: the database shows this transaction that code's client only.
+    with db.acting_as(db.Scope.redeeming(codes.code_hash(issued_code.code))):
+        return _provision(req, subject, issued_code)
+
+
+def _provision(req: ProvisionRequest, subject: str | None, issued_code: codes.IssuedCode | None) -> ProvisionResult:
     code = issued_code.code if issued_code is not None else req.redemption_code
     code_hash = codes.code_hash(code)
     for _ in range(3):
@@ -237,13 +240,13 @@ def _context(
         raise errors.NotFound('No such brand.')
     brand_id = str(uuid.UUID(req.brand_id))
     params = {
+        'scope': _scope().text,
         'campaign': req.campaign_id,
         'brand': brand_id,
         'denomination': req.denomination_cents,
         'hash': code_hash,
-        's': subject,
     }
-    (found,) = db.read((_CONTEXT, params))
+    (found,) = db.read((_CONTEXT, params), scoped=False)  # it enters the scope itself
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
@@ -293,6 +296,7 @@ def _charge_or_replay(
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
     (row,) = db.call(
         _PROVISION,
+        scope=_scope().text,
         id=redemption_id,
         charge=ids.time_ordered(),
         hash=code_hash,
@@ -369,6 +373,12 @@ def _alert_unrevealable(redemption_id: str, card_id: str, campaign_id: str) -> N
             {'redemption_id': redemption_id, 'campaign_id': campaign_id},
         )
     )
+
+
+def _scope() -> db.Scope:
+    scope = db.current_scope()
+    assert scope is not None, "provisioning runs in its caller's scope (provision_gift_card)"
+    return scope
 
 
 def _check_issued(issued: codes.IssuedCode, campaign_id: str, brand_id: str, denomination_cents: int) -> None:

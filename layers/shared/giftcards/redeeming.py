@@ -75,7 +75,14 @@ def redeem(
     voided and malformed codes alike, and what provisioning raises (409 campaign_not_active, 503, ...)."""
     limits = limits or ratelimit.Limits.configured()
     canonical, digest = codes.lookup_hash(typed)
-    at = clock()
+    # The database shows this redemption the typed code's client only (and the attempts, to count them).
+    with db.acting_as(db.Scope.redeeming(digest)):
+        return _redeem(canonical, digest, origin, limits, clock())
+
+
+def _redeem(
+    canonical: str | None, digest: bytes, origin: ratelimit.Source, limits: ratelimit.Limits, at: datetime
+) -> Redeemed:
 
     def admit(uow: UnitOfWork) -> dict[str, Any] | errors.DomainError:
         # The refusals are returned, not raised, so that their attempt rows commit.

@@ -215,9 +215,20 @@ def http_handler(app: APIGatewayHttpResolver) -> Any:
         if refused is not None:
             logger.info('request refused before routing', extra={'error_code': refused.code, 'status': refused.status})
             return gateway_response(refused)
-        return app.resolve(event, context)
+        with db.acting_as(_signed_in_scope(event)):
+            return app.resolve(event, context)
 
     return lambda_handler
+
+
+def _signed_in_scope(event: dict[str, Any]) -> db.Scope | None:
+    """What the database shows this request's work: the verified caller's scope (row-level security). None for a
+    request with no verified caller (the redeem page enters the scope of the code it is given)."""
+    claims = (((event.get('requestContext') or {}).get('authorizer') or {}).get('jwt') or {}).get('claims')
+    try:
+        return db.Scope.of_subject(subject_from_claims(claims if isinstance(claims, dict) else None))
+    except errors.Unauthorized:
+        return None
 
 
 def gateway_response(error: errors.DomainError) -> dict[str, Any]:
