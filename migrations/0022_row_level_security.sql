@@ -10,7 +10,8 @@
 --                   clients and campaigns; a client admin or integration its clients and their campaigns.
 --   redeem:<hex>    the public redeem page, for the code whose hash is <hex>: that code, its client and campaigns.
 --   monitor         the scheduled monitor: what it checks and repairs (the hierarchy, accounts, the ledger,
---                   redemptions, cards, alerts), never memberships, codes, reveals, attempts or idempotency keys.
+--                   redemptions, the campaigns' codes, alerts), never memberships, reveals, attempts, audit events
+--                   or idempotency keys.
 --
 -- gc_enter runs as giftcard_scope, a role nobody logs in as, which may read the memberships and the hierarchy;
 -- the ledger's own role (giftcard_ledger) keeps reading and writing the ledger's tables whatever the scope, as it
@@ -327,6 +328,8 @@ CREATE POLICY idempotency_keys_scope ON idempotency_keys TO giftcard_app
     WITH CHECK ((SELECT gc_flag('platform')) OR scope = (SELECT gc_text('subject')));
 
 ALTER TABLE redemption_codes ENABLE ROW LEVEL SECURITY;
+-- The codes of the campaigns a scope sees (the redeem page's: its code's client's; a campaign's cheapest card is
+-- priced from the brands of its issued codes), or the one code whose hash the redeem page's scope names.
 CREATE POLICY redemption_codes_scope ON redemption_codes TO giftcard_app
     USING ((SELECT gc_flag('platform')) OR code_hash = decode((SELECT gc_text('code_hash')), 'hex')
            OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = redemption_codes.campaign_id))
@@ -342,9 +345,14 @@ CREATE POLICY redemptions_scope ON redemptions TO giftcard_app
                 OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]));
 
 ALTER TABLE card_reveals ENABLE ROW LEVEL SECURITY;
+-- Who saw a card, and from where: the redemption's tenant's (the monitor, which sees every redemption, does not).
 CREATE POLICY card_reveals_scope ON card_reveals TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR EXISTS (SELECT 1 FROM redemptions r WHERE r.id = card_reveals.redemption_id))
-    WITH CHECK ((SELECT gc_flag('platform')) OR EXISTS (SELECT 1 FROM redemptions r WHERE r.id = card_reveals.redemption_id));
+    USING ((SELECT gc_flag('platform'))
+           OR (NOT (SELECT gc_flag('monitor'))
+               AND EXISTS (SELECT 1 FROM redemptions r WHERE r.id = card_reveals.redemption_id)))
+    WITH CHECK ((SELECT gc_flag('platform'))
+                OR (NOT (SELECT gc_flag('monitor'))
+                    AND EXISTS (SELECT 1 FROM redemptions r WHERE r.id = card_reveals.redemption_id)));
 
 ALTER TABLE redemption_attempts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY redemption_attempts_scope ON redemption_attempts TO giftcard_app
@@ -425,7 +433,8 @@ GRANT EXECUTE ON FUNCTION raise_system_alert(text, text, text, uuid, text, jsonb
 
 ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_events_scope ON audit_events FOR SELECT TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR gc_sees_entity(entity_type, entity_id));
+    USING ((SELECT gc_flag('platform'))
+           OR (NOT (SELECT gc_flag('monitor')) AND gc_sees_entity(entity_type, entity_id)));
 CREATE POLICY audit_events_append ON audit_events FOR INSERT TO giftcard_app
     WITH CHECK ((SELECT gc_flag('entered')));
 

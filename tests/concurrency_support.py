@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -13,7 +14,8 @@ T = TypeVar('T')
 
 def race(tasks: list[Callable[[], T]]) -> list[T | BaseException]:
     """Run every task in its own thread (so on its own connection), all released at once by a barrier;
-    answers each task's result or exception, in order."""
+    answers each task's result or exception, in order. Each runs in a copy of the caller's context: in the scope the
+    caller acts in (db.acting_as), as a request's work does."""
     barrier = threading.Barrier(len(tasks))
     results: list[T | BaseException] = [RuntimeError('did not run')] * len(tasks)
 
@@ -26,7 +28,9 @@ def race(tasks: list[Callable[[], T]]) -> list[T | BaseException]:
         finally:
             db.reset_connections()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tasks))]
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(run, i)) for i in range(len(tasks))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
