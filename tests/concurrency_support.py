@@ -28,9 +28,7 @@ def race(tasks: list[Callable[[], T]]) -> list[T | BaseException]:
         finally:
             db.reset_connections()
 
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(run, i)) for i in range(len(tasks))
-    ]
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(run, i)) for i in range(len(tasks))]
     for thread in threads:
         thread.start()
     for thread in threads:
