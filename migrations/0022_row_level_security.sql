@@ -47,19 +47,19 @@ $$;
 GRANT USAGE ON SCHEMA public TO giftcard_scope;
 GRANT SELECT ON memberships, agencies, clients, campaigns, redemption_codes TO giftcard_scope;
 
--- --- reading the scope (what the policies call; each is inlined into the statement) ---------------------------
+-- --- reading the scope (what the policies call) ---------------------------------------------------------------
+-- Plain SQL functions with no SET clause, so that the planner inlines them into each statement (a SET clause, even
+-- a pinned search_path, stops that and saves and restores settings on every call: a tenth of a millisecond per
+-- statement, measured). They run with the caller's rights and read settings only, naming pg_catalog's functions.
 
-CREATE FUNCTION gc_flag(p_name text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS
-$$ SELECT coalesce(current_setting('giftcards.' || p_name, true) = 'on', false) $$;
+CREATE FUNCTION gc_flag(p_name text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT coalesce(pg_catalog.current_setting('giftcards.' || p_name, true) = 'on', false) $$;
 
-CREATE FUNCTION gc_ids(p_name text) RETURNS uuid[] LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS
-$$ SELECT coalesce(nullif(current_setting('giftcards.' || p_name, true), ''), '{}')::uuid[] $$;
+CREATE FUNCTION gc_ids(p_name text) RETURNS uuid[] LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT coalesce(nullif(pg_catalog.current_setting('giftcards.' || p_name, true), ''), '{}')::pg_catalog.uuid[] $$;
 
-CREATE FUNCTION gc_text(p_name text) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp AS
-$$ SELECT nullif(current_setting('giftcards.' || p_name, true), '') $$;
+CREATE FUNCTION gc_text(p_name text) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT nullif(pg_catalog.current_setting('giftcards.' || p_name, true), '') $$;
 
 -- --- entering a scope ------------------------------------------------------------------------------------------
 
@@ -76,13 +76,21 @@ DECLARE
     v_clients uuid[] := '{}';
     v_accounts uuid[] := '{}';
     v_hash bytea;
+    v_membership record;
 BEGIN
     IF v_kind = 'subject' AND v_rest <> '' THEN
-        SELECT coalesce(bool_or(m.role = 'platform_admin'), false),
-               coalesce(array_agg(m.agency_id) FILTER (WHERE m.role = 'agency_admin'), '{}'),
-               coalesce(array_agg(m.client_id) FILTER (WHERE m.role IN ('client_admin', 'client_integration')), '{}')
-          INTO v_platform, v_agencies, v_clients
-          FROM memberships m WHERE m.subject = v_rest;
+        FOR v_membership IN SELECT m.role, m.agency_id, m.client_id FROM memberships m WHERE m.subject = v_rest LOOP
+            v_platform := v_platform OR v_membership.role = 'platform_admin';
+            IF v_membership.role = 'agency_admin' THEN
+                v_agencies := v_agencies || v_membership.agency_id;
+            ELSIF v_membership.role IN ('client_admin', 'client_integration') THEN
+                v_clients := v_clients || v_membership.client_id;
+            END IF;
+            role := v_membership.role;
+            agency_id := v_membership.agency_id::text;
+            client_id := v_membership.client_id::text;
+            RETURN NEXT;
+        END LOOP;
     ELSIF v_kind = 'redeem' AND v_rest ~ '^[0-9a-f]+$' THEN
         v_hash := decode(v_rest, 'hex');
         SELECT coalesce(array_agg(c.client_id), '{}') INTO v_clients
@@ -91,15 +99,15 @@ BEGIN
     ELSIF v_kind <> 'monitor' THEN
         v_kind := NULL;
     END IF;
+    IF NOT v_platform AND v_agencies <> '{}' THEN
+        v_clients := v_clients || ARRAY(SELECT cl.id FROM clients cl WHERE cl.agency_id = ANY (v_agencies));
+    END IF;
     IF NOT v_platform AND (v_agencies <> '{}' OR v_clients <> '{}') THEN
-        v_clients := ARRAY(SELECT cl.id FROM clients cl
-                            WHERE cl.agency_id = ANY (v_agencies) OR cl.id = ANY (v_clients));
         v_accounts := ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (v_agencies)
                             UNION ALL
                             SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (v_clients));
     END IF;
-    PERFORM set_config('giftcards.scope', coalesce(p_scope, ''), true),
-            set_config('giftcards.entered', CASE WHEN v_kind IS NULL THEN '' ELSE 'on' END, true),
+    PERFORM set_config('giftcards.entered', CASE WHEN v_kind IS NULL THEN '' ELSE 'on' END, true),
             set_config('giftcards.platform', CASE WHEN v_platform THEN 'on' ELSE '' END, true),
             set_config('giftcards.monitor', CASE WHEN v_kind = 'monitor' THEN 'on' ELSE '' END, true),
             set_config('giftcards.redeeming', CASE WHEN v_kind = 'redeem' THEN 'on' ELSE '' END, true),
@@ -108,9 +116,6 @@ BEGIN
             set_config('giftcards.agencies', v_agencies::text, true),
             set_config('giftcards.clients', v_clients::text, true),
             set_config('giftcards.accounts', v_accounts::text, true);
-    IF v_kind = 'subject' THEN
-        RETURN QUERY SELECT m.role, m.agency_id::text, m.client_id::text FROM memberships m WHERE m.subject = v_rest;
-    END IF;
 END
 $$;
 ALTER FUNCTION gc_enter(text) OWNER TO giftcard_scope;
@@ -361,13 +366,12 @@ CREATE POLICY redemption_attempts_scope ON redemption_attempts TO giftcard_app
 
 -- Thresholds, alerts and audit events name their entity: an agency, client or campaign is the tenant's, and so is
 -- a card handed out to one of its redemptions; other entities (pools, accounts, the system) are the platform's. Defaults (no entity) are read by every scope.
-CREATE FUNCTION gc_sees_entity(p_type text, p_id uuid) RETURNS boolean LANGUAGE sql STABLE
-    SET search_path = pg_catalog, public, pg_temp AS $$
+CREATE FUNCTION gc_sees_entity(p_type text, p_id uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT CASE p_type
-        WHEN 'agency' THEN p_id = ANY (gc_ids('agencies'))
-        WHEN 'client' THEN p_id = ANY (gc_ids('clients'))
-        WHEN 'campaign' THEN EXISTS (SELECT 1 FROM campaigns c WHERE c.id = p_id)
-        WHEN 'card' THEN EXISTS (SELECT 1 FROM redemptions r WHERE r.card_id = p_id)
+        WHEN 'agency' THEN p_id = ANY (public.gc_ids('agencies'))
+        WHEN 'client' THEN p_id = ANY (public.gc_ids('clients'))
+        WHEN 'campaign' THEN EXISTS (SELECT 1 FROM public.campaigns c WHERE c.id = p_id)
+        WHEN 'card' THEN EXISTS (SELECT 1 FROM public.redemptions r WHERE r.card_id = p_id)
         ELSE false END
 $$;
 

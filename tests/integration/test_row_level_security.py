@@ -351,16 +351,20 @@ def test_a_scope_lasts_for_its_transaction_only(tenants: Tenants) -> None:
         assert db.read(('SELECT count(*) AS n FROM clients', {}))[0] == [{'n': 0}]
 
 
-def test_the_scope_functions_pin_their_search_path_and_only_the_application_may_enter(owner: Any) -> None:
+def test_the_scope_functions_with_elevated_rights_pin_their_search_path_and_only_the_application_runs_them(
+    owner: Any,
+) -> None:
     rows = owner.run(
         "SELECT p.proname, p.prosecdef, coalesce(p.proconfig, '{}'), has_function_privilege('public', p.oid, 'EXECUTE')"
         " FROM pg_proc p WHERE p.proname IN ('gc_enter', 'raise_system_alert', 'gc_flag', 'gc_ids', 'gc_text')"
     )
-    for name, definer, config, public in rows:
-        assert any(c.startswith('search_path=') for c in config), name
-        if definer:
-            assert not public, f'{name} runs with elevated rights and may be executed by anyone'
     assert {name for name, definer, _, _ in rows if definer} == {'gc_enter', 'raise_system_alert'}
+    for name, definer, config, public in rows:
+        if definer:
+            assert any(c.startswith('search_path=') for c in config), name
+            assert not public, f'{name} runs with elevated rights and may be executed by anyone'
+        else:
+            assert config == [], f'{name} is inlined into each statement only without a SET clause'
 
 
 def test_a_factory_subject_who_is_nobody_enters_a_scope_that_sees_nothing(tenants: Tenants) -> None:
