@@ -16,7 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from giftcards import db, deploy
+from giftcards.config import Need, require
 from giftcards.observability import logger
+
+# What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
+# does not start without every setting these name.
+NEEDS = require(Need.DATABASE_OWNER, Need.DATABASE)
 
 PHYSICAL_ID = 'giftcards-database-migrations'
 RESPONSE_TIMEOUT_S = 5
