@@ -81,12 +81,42 @@ def test_only_the_redeem_page_and_the_openapi_description_are_public(routes: lis
     assert {(r.method, r.path) for r in routes if r.public} == PUBLIC_ROUTES
 
 
-def test_the_api_requires_a_cognito_jwt_for_both_app_clients_by_default(template: dict[str, Any]) -> None:
+def test_the_api_requires_a_cognito_jwt_of_the_people_client_or_an_integrations_own(template: dict[str, Any]) -> None:
     auth = template['Resources']['HttpApi']['Properties']['Auth']
     jwt = auth['Authorizers'][auth['DefaultAuthorizer']]['JwtConfiguration']
+    people = {'Ref': 'PeopleClient'}
+    each_integration = {'Fn::Join': [',', {'Ref': 'IntegrationClientIds'}]}
 
     assert jwt['issuer'] == {'Fn::Sub': 'https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}'}
-    assert jwt['audience'] == [{'Ref': 'PeopleClient'}, {'Ref': 'IntegrationClient'}]
+    assert jwt['audience'] == {
+        'Fn::If': ['HasIntegrations', {'Fn::Split': [',', {'Fn::Join': [',', [people, each_integration]]}]}, [people]]
+    }
+    assert template['Parameters']['IntegrationClientIds'] == {
+        'Type': 'CommaDelimitedList',
+        'Default': '',
+        'Description': template['Parameters']['IntegrationClientIds']['Description'],
+    }
+    assert template['Conditions']['HasIntegrations'] == {
+        'Fn::Not': [{'Fn::Equals': [{'Fn::Join': ['', {'Ref': 'IntegrationClientIds'}]}, '']}]
+    }
+
+
+def test_no_app_client_is_shared_by_integrations_and_people_never_send_passwords(template: dict[str, Any]) -> None:
+    clients = resources_of(template, 'AWS::Cognito::UserPoolClient')
+
+    assert list(clients) == ['PeopleClient']
+    people = clients['PeopleClient']['Properties']
+    assert 'AllowedOAuthFlows' not in people and people['GenerateSecret'] is False
+    assert people['ExplicitAuthFlows'] == ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']
+    (server,) = resources_of(template, 'AWS::Cognito::UserPoolResourceServer').values()
+    assert server['Properties']['Identifier'] == 'giftcards'
+    assert [s['ScopeName'] for s in server['Properties']['Scopes']] == ['provision']
+
+
+def test_only_the_provision_route_requires_a_scope_an_integration_or_a_person_carries(routes: list[Route]) -> None:
+    scoped = {(r.method, r.path): r.scopes for r in routes if r.scopes}
+
+    assert scoped == {('POST', '/provision-gift-card'): ('giftcards/provision', 'aws.cognito.signin.user.admin')}
 
 
 def test_no_catch_all_route(template: dict[str, Any], routes: list[Route]) -> None:
