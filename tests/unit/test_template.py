@@ -232,3 +232,110 @@ def test_the_loader_reads_short_intrinsic_tags(tmp_path: Path) -> None:
     assert props['Description'] == {'Fn::Sub': '${AWS::StackName}-x'}
     assert props['Timeout'] == {'Fn::If': ['IsProd', 10, 20]}
     assert http_routes(template) == [Route('ANY', '$default', 'Fn', 'functions/x/', 'x_app.lambda_handler', True)]
+
+
+def alarms_on(template: dict[str, Any], namespace: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        a['Properties']
+        for a in resources_of(template, 'AWS::CloudWatch::Alarm').values()
+        if (a['Properties']['Namespace'], a['Properties']['MetricName']) == (namespace, metric)
+    ]
+
+
+def test_every_alarm_tells_the_alerts_topic_when_it_fires_and_when_it_clears(template: dict[str, Any]) -> None:
+    for name, alarm in resources_of(template, 'AWS::CloudWatch::Alarm').items():
+        props = alarm['Properties']
+        assert props['AlarmActions'] == props['OKActions'] == [{'Ref': 'AlertsTopic'}], name
+
+
+def test_an_error_logged_by_any_function_fires_an_alarm(template: dict[str, Any]) -> None:
+    """The handlers answer every exception themselves (a 500 the Lambda Errors metric never counts): their log
+    lines at ERROR are what an alarm sees."""
+    filters = resources_of(template, 'AWS::Logs::MetricFilter').values()
+    counted = {
+        f['Properties']['LogGroupName']['Ref']
+        for f in filters
+        if f['Properties']['FilterPattern'] == '{ $.level = "ERROR" || $.level = "CRITICAL" }'
+        and f['Properties']['MetricTransformations']
+        == [{'MetricNamespace': 'GiftCards/Logs', 'MetricName': 'ErrorLines', 'MetricValue': '1', 'Unit': 'Count'}]
+    }
+    groups = {
+        fn['Properties']['LoggingConfig']['LogGroup']['Ref']
+        for fn in resources_of(template, 'AWS::Serverless::Function').values()
+    }
+    (alarm,) = alarms_on(template, 'GiftCards/Logs', 'ErrorLines')
+
+    assert counted == groups
+    assert (alarm['Statistic'], alarm['Threshold'], alarm['ComparisonOperator']) == (
+        'Sum',
+        1,
+        'GreaterThanOrEqualToThreshold',
+    )
+
+
+def test_the_api_has_alarms_on_server_errors_and_latency(template: dict[str, Any]) -> None:
+    api = [{'Name': 'ApiId', 'Value': {'Ref': 'HttpApi'}}]
+
+    assert [a['Dimensions'] for a in alarms_on(template, 'AWS/ApiGateway', '5xx')] == [api]
+    assert [a['Dimensions'] for a in alarms_on(template, 'AWS/ApiGateway', 'Latency')] == [api]
+
+
+def test_the_database_and_the_proxy_have_alarms_on_cpu_storage_and_connections(template: dict[str, Any]) -> None:
+    database = [{'Name': 'DBInstanceIdentifier', 'Value': {'Ref': 'Database'}}]
+    proxy = [{'Name': 'ProxyName', 'Value': {'Ref': 'DBProxy'}}]
+
+    for metric in ('CPUUtilization', 'FreeStorageSpace', 'DatabaseConnections'):
+        assert [a['Dimensions'] for a in alarms_on(template, 'AWS/RDS', metric)] == [database], metric
+    for metric in ('ClientConnections', 'DatabaseConnectionsBorrowLatency', 'ClientConnectionsSetupFailedAuth'):
+        assert [a['Dimensions'] for a in alarms_on(template, 'AWS/RDS', metric)] == [proxy], metric
+
+
+def test_a_monitor_that_has_not_run_for_15_minutes_fires_an_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = alarms_on(template, 'GiftCards', 'MonitorRunDuration')
+
+    assert alarm['Dimensions'] == [{'Name': 'service', 'Value': 'giftcards'}]
+    assert (alarm['Statistic'], alarm['ComparisonOperator'], alarm['Threshold']) == (
+        'SampleCount',
+        'LessThanThreshold',
+        1,
+    )
+    assert alarm['Period'] * alarm['EvaluationPeriods'] == 15 * 60
+    assert alarm['TreatMissingData'] == 'breaching'  # no runs means no data points
+
+
+def test_a_failed_scheduled_monitor_run_goes_to_the_alerts_topic(template: dict[str, Any]) -> None:
+    config = template['Resources']['MonitorFunction']['Properties']['EventInvokeConfig']
+
+    assert config['DestinationConfig']['OnFailure'] == {'Type': 'SNS', 'Destination': {'Ref': 'AlertsTopic'}}
+    assert config['MaximumEventAgeInSeconds'] < 300  # never still retried when the next run is due
+
+
+def test_the_public_redeem_routes_have_their_own_throttle_below_the_apis(template: dict[str, Any]) -> None:
+    default = template['Resources']['HttpApi']['Properties']['DefaultRouteSettings']
+    events = template['Resources']['RedeemFunction']['Properties']['Events'].values()
+    settings = {e['Properties']['Method']: e['Properties']['RouteSettings'] for e in events}
+
+    assert set(settings) == {'GET', 'POST'}
+    for limits in settings.values():
+        assert limits['ThrottlingRateLimit'] < default['ThrottlingRateLimit']
+        assert limits['ThrottlingBurstLimit'] < default['ThrottlingBurstLimit']
+
+
+def test_every_function_reserves_its_concurrency_within_the_proxys_database_connections(
+    template: dict[str, Any],
+) -> None:
+    reserved = {
+        name: fn['Properties']['ReservedConcurrentExecutions']
+        for name, fn in resources_of(template, 'AWS::Serverless::Function').items()
+    }
+    pool = template['Resources']['DBProxyTargetGroup']['Properties']['ConnectionPoolConfigurationInfo']
+
+    assert all(n >= 1 for n in reserved.values())
+    assert template['Resources']['Database']['Properties']['DBInstanceClass'] == 'db.t4g.micro'
+    # db.t4g.micro: max_connections = memory / 9.5 MB, about 90; the proxy takes its share of them.
+    assert sum(reserved.values()) <= 90 * pool['MaxConnectionsPercent'] // 100
+
+
+def test_every_log_group_is_encrypted_with_the_platform_key(template: dict[str, Any]) -> None:
+    for name, group in resources_of(template, 'AWS::Logs::LogGroup').items():
+        assert group['Properties']['KmsKeyId'] == {'Fn::GetAtt': ['DataKey', 'Arn']}, name

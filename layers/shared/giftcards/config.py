@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # Public /redeem: failed attempts a source network may make within the window before it gets 429.
     redeem_max_failures: int = Field(10, alias='REDEEM_MAX_FAILURES', ge=1)
     redeem_failure_window_s: int = Field(900, alias='REDEEM_FAILURE_WINDOW_S', ge=1)
+    # How long redemption attempts are kept for review; the monitor deletes older ones (never younger than 7 days).
+    redeem_attempts_retention_days: int = Field(90, alias='REDEEM_ATTEMPTS_RETENTION_DAYS', ge=7)
     # The vendor waterfall as a JSON list; parsed by giftcards.vendors.registry.
     vendors: str | None = Field(None, alias='VENDORS')
 
