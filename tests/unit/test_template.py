@@ -339,3 +339,55 @@ def test_every_function_reserves_its_concurrency_within_the_proxys_database_conn
 def test_every_log_group_is_encrypted_with_the_platform_key(template: dict[str, Any]) -> None:
     for name, group in resources_of(template, 'AWS::Logs::LogGroup').items():
         assert group['Properties']['KmsKeyId'] == {'Fn::GetAtt': ['DataKey', 'Arn']}, name
+
+
+def test_people_need_an_authenticator_app_to_sign_in(template: dict[str, Any]) -> None:
+    pool = template['Resources']['UserPool']['Properties']
+
+    assert (pool['MfaConfiguration'], pool['EnabledMfas']) == ('ON', ['SOFTWARE_TOKEN_MFA'])
+    assert pool['AdminCreateUserConfig']['AllowAdminCreateUserOnly'] is True
+
+
+def test_production_keeps_a_standby_database_and_refuses_deletion(template: dict[str, Any]) -> None:
+    database = template['Resources']['Database']['Properties']
+
+    assert database['MultiAZ'] == {'Fn::If': ['IsProd', True, False]}
+    assert database['DeletionProtection'] == {'Fn::If': ['IsProd', True, False]}
+    assert template['Conditions']['IsProd'] == {'Fn::Equals': [{'Ref': 'EnvironmentName'}, 'prod']}
+
+
+def test_card_data_has_its_own_key_usable_only_with_the_card_encryption_context(template: dict[str, Any]) -> None:
+    key = template['Resources']['CardKey']
+    statements = key['Properties']['KeyPolicy']['Statement']
+    denials = [s for s in statements if s['Effect'] == 'Deny']
+
+    assert key['DeletionPolicy'] == 'Retain' and key['Properties']['EnableKeyRotation'] is True
+    assert denials == [
+        {
+            'Sid': 'NoUseWithoutTheCardEncryptionContext',
+            'Effect': 'Deny',
+            'Principal': {'AWS': '*'},
+            'Action': ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+            'Resource': '*',
+            'Condition': {'StringNotEquals': {'kms:EncryptionContext:purpose': 'giftcards-card-data'}},
+        }
+    ]
+    assert [s['Principal'] for s in statements if s['Effect'] == 'Allow'] == [
+        {'AWS': {'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root'}}
+    ]
+
+
+def test_services_may_use_the_platform_key_only_for_this_accounts_resources(template: dict[str, Any]) -> None:
+    statements = template['Resources']['DataKey']['Properties']['KeyPolicy']['Statement']
+    named = [(s['Principal']['Service'], s.get('Condition')) for s in statements if 'Service' in s['Principal']]
+    services = {name if isinstance(name, str) else name['Fn::Sub']: condition for name, condition in named}
+
+    assert services['cloudwatch.amazonaws.com']['StringEquals'] == {'aws:SourceAccount': {'Ref': 'AWS::AccountId'}}
+    assert services['logs.${AWS::Region}.amazonaws.com'] == {
+        'ArnLike': {
+            'kms:EncryptionContext:aws:logs:arn': {
+                'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*'
+            }
+        }
+    }
+    assert set(services) == {'cloudwatch.amazonaws.com', 'logs.${AWS::Region}.amazonaws.com'}
