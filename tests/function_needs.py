@@ -8,7 +8,8 @@ the side of too much, never too little.
 
 In what it reaches, a function needs
 - what a setting names, when the code reads the setting (`NEEDS_BY_SETTING`, by field of `config.Settings`);
-- a KMS operation on card keys, when the code calls the KMS client (`NEEDS_BY_KMS_CALL`).
+- a KMS operation on card keys, when the code calls the KMS client (`NEEDS_BY_KMS_CALL`);
+- a Secrets Manager operation other than reading, when the code calls it (`NEEDS_BY_SECRETS_CALL`).
 Modules imported only to be described (the OpenAPI document imports every router with `importlib`) are not
 followed: their routes are never called there.
 """
@@ -40,6 +41,13 @@ SHARED_SETTINGS = {'KMS_KEY_ID', 'DB_HOST'}
 # The KMS client of the card key (`crypto.KmsKeys._kms`): each operation called on it.
 KMS_CLIENT = '_kms'
 NEEDS_BY_KMS_CALL = {'generate_data_key': Need.CARD_KEYS, 'decrypt': Need.CARD_REVEAL}
+# Secrets Manager operations beyond reading a secret (which the setting naming it stands for).
+NEEDS_BY_SECRETS_CALL = {
+    'describe_secret': Need.DATABASE_ROTATION,
+    'get_random_password': Need.DATABASE_ROTATION,
+    'put_secret_value': Need.DATABASE_ROTATION,
+    'update_secret_version_stage': Need.DATABASE_ROTATION,
+}
 # Decorators that register the function they decorate when the module is imported (routes, error handlers).
 REGISTERING = {'get', 'post', 'put', 'patch', 'delete', 'head', 'route', 'exception_handler'}
 
@@ -252,7 +260,16 @@ def needs_in(nodes: Iterable[ast.AST]) -> set[Need]:
                 found.add(NEEDS_BY_SETTING[aliases[node.attr]])
             elif kms_operation(node) in NEEDS_BY_KMS_CALL:
                 found.add(NEEDS_BY_KMS_CALL[kms_operation(node)])  # type: ignore[index]
+            elif called(node) in NEEDS_BY_SECRETS_CALL:
+                found.add(NEEDS_BY_SECRETS_CALL[called(node)])  # type: ignore[index]
     return found
+
+
+def called(node: ast.AST) -> str | None:
+    """`put_secret_value` for a call `<...>.put_secret_value(...)`."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
 
 
 def kms_operation(node: ast.AST) -> str | None:

@@ -21,8 +21,10 @@ from tests.function_needs import (
     KMS_CLIENT,
     LAYER,
     NEEDS_BY_KMS_CALL,
+    NEEDS_BY_SECRETS_CALL,
     NEEDS_BY_SETTING,
     SHARED_SETTINGS,
+    called,
     field_aliases,
     function_needs,
     kms_operation,
@@ -59,6 +61,14 @@ def secret(resource: Any) -> list[tuple[str, Any, Any]]:
 PERMISSIONS: dict[Need, list[tuple[str, Any, Any]]] = {
     Need.DATABASE: secret(ref('AppDbSecret')),
     Need.DATABASE_OWNER: secret(arn('Database', 'MasterUserSecret.SecretArn')),
+    Need.DATABASE_ROTATION: [
+        *secret(ref('AppDbSecret')),
+        ('secretsmanager:DescribeSecret', ref('AppDbSecret'), None),
+        ('secretsmanager:PutSecretValue', ref('AppDbSecret'), None),
+        ('secretsmanager:UpdateSecretVersionStage', ref('AppDbSecret'), None),
+        ('secretsmanager:GetRandomPassword', '*', None),
+        ('kms:GenerateDataKey', arn('DataKey'), through('secretsmanager')),
+    ],
     Need.CODE_HASH: secret(ref('CodeHashSecret')),
     Need.VENDORS: secret(ref('VendorSecret')),
     Need.ALERTS: [
@@ -167,6 +177,8 @@ def test_the_derivation_knows_every_setting_that_names_a_need_and_every_kms_oper
     assert set(NEEDS_BY_SETTING) | SHARED_SETTINGS == NEEDED
     assert read & NEEDED == NEEDED, 'every setting a need names is read through config.Settings somewhere'
     assert kms_client and operations == set(NEEDS_BY_KMS_CALL)
+    secrets_operations = {op for _, node in layer_code() if (op := called(node)) in NEEDS_BY_SECRETS_CALL}
+    assert secrets_operations == set(NEEDS_BY_SECRETS_CALL)
 
 
 def test_no_module_reads_a_needed_setting_around_config_settings() -> None:

@@ -69,6 +69,7 @@ class Need(StrEnum):
 
     DATABASE = 'database'  # connections as the application role
     DATABASE_OWNER = 'database_owner'  # connections as the owner role (migrations)
+    DATABASE_ROTATION = 'database_rotation'  # new versions of the application role's secret (its rotation)
     CARD_KEYS = 'card_keys'  # new data keys for sealing card data (KMS GenerateDataKey)
     CARD_REVEAL = 'card_reveal'  # unwrapping data keys to show a card (KMS Decrypt)
     CODE_HASH = 'code_hash'  # the HMAC key of redemption and card code hashes
@@ -79,6 +80,7 @@ class Need(StrEnum):
 NEEDED_SETTINGS: Mapping[Need, tuple[str, ...]] = {
     Need.DATABASE: ('DB_SECRET_ARN', 'DB_HOST'),
     Need.DATABASE_OWNER: ('DB_OWNER_SECRET_ARN', 'DB_HOST'),
+    Need.DATABASE_ROTATION: ('DB_SECRET_ARN',),
     Need.CARD_KEYS: ('KMS_KEY_ID',),
     Need.CARD_REVEAL: ('KMS_KEY_ID',),
     Need.CODE_HASH: ('CODE_HASH_SECRET_ARN',),
