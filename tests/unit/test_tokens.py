@@ -276,3 +276,12 @@ def test_claims_handed_out_cannot_change_what_is_remembered(tmp_path):
     verify_token(token, home=tmp_path)['sub'] = 'someone-else'
 
     assert verify_token(token, home=tmp_path)['sub'] == 'user-1'
+
+
+def test_token_command_refuses_a_client_that_is_not_registered(tmp_path, monkeypatch, capsys):
+    from giftcard_local import cli
+
+    monkeypatch.setenv('GIFTCARD_HOME', str(tmp_path))
+
+    assert cli.main(['token', 'stranger', '--client']) == 2
+    assert 'giftcard integration add stranger' in capsys.readouterr().err
