@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,14 @@ def test_services_may_use_the_platform_key_only_for_this_accounts_resources(temp
         }
     }
     assert set(services) == {'cloudwatch.amazonaws.com', 'logs.${AWS::Region}.amazonaws.com'}
+
+
+def test_a_stack_is_never_named_local_where_the_code_would_stand_in_for_keys(template: dict[str, Any]) -> None:
+    pattern = re.compile(template['Parameters']['EnvironmentName']['AllowedPattern'])
+
+    assert [name for name in ('local', 'dev', 'prod', 'staging-2', 'locals') if pattern.fullmatch(name)] == [
+        'dev',
+        'prod',
+        'staging-2',
+        'locals',
+    ]
