@@ -225,7 +225,7 @@ def _row(label: Any, window: Window, pgbench: float, *, http: bool) -> tuple[Any
 def main(argv: list[str] | None = None) -> int:
     """Knobs: BENCH_DURATION (12), BENCH_ROUNDS (3), BENCH_CLIENTS ("1 8 32"), BENCH_SERVER_WORKERS (the server's
     default: cores), BENCH_CARDS (60000)."""
-    from giftcard_local import tokens
+    from giftcard_local import app_clients, tokens
 
     # An INFO line per provision would be measured too (as in bench.provision); the server inherits these.
     os.environ.setdefault('POWERTOOLS_LOG_LEVEL', 'WARNING')
@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts, failures, http_at_1, domain_at_1 = [], Counter[str](), None, None
     with bench.scratch_database('http') as url:
         fixture = provision.prepare(int(os.environ.get('BENCH_CARDS', '60000')))
+        app_clients.add(fixture.subject)  # the integration's own app client
         with Baseline(url, shapes=['provision_like']) as baseline, ServeProcess(workers=server_workers) as server:
             target = Target(
                 server.host,

@@ -2,6 +2,11 @@
 
 from giftcards.api import alerts, codes, dashboards, hierarchy, ledger, openapi, pools, redemptions
 from giftcards.api.app import http_handler, make_app
+from giftcards.config import Need, require
+
+# What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
+# does not start without every setting these name.
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS)
 
 # Each administration area is one router in giftcards.api; add new ones to this list.
 ROUTERS = [

@@ -1,4 +1,5 @@
-"""The migrate function: CloudFormation's custom resource runs it on every deploy.
+"""The migrate function: CloudFormation's custom resource runs it on every deploy, and Secrets Manager to rotate the
+application role's password (`giftcards.rotation`; a failed step raises, and Secrets Manager tries it again).
 
 Create/Update: apply pending migrations as the owner role and set the giftcard_app password from its secret.
 Delete: succeed without touching data (the database outlives the resource). CloudFormation always gets an
@@ -15,8 +16,13 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from giftcards import db, deploy
+from giftcards import db, deploy, rotation
+from giftcards.config import Need, require
 from giftcards.observability import logger
+
+# What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
+# does not start without every setting these name.
+NEEDS = require(Need.DATABASE_OWNER, Need.DATABASE, Need.DATABASE_ROTATION)
 
 PHYSICAL_ID = 'giftcards-database-migrations'
 RESPONSE_TIMEOUT_S = 5
@@ -65,6 +71,10 @@ def _run(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    if rotation.is_rotation(event):
+        logger.info('rotation step', extra={'step': event['Step']})
+        rotation.rotate(event['SecretId'], event['ClientRequestToken'], event['Step'])
+        return
     request = {k: event.get(k) for k in ('RequestType', 'LogicalResourceId', 'RequestId')}
     logger.info('custom resource request', extra=request)  # never the whole event: ResponseURL is a credential
     answered = threading.Lock()

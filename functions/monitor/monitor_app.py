@@ -8,7 +8,12 @@ from typing import Any
 from giftcards import monitor
 from giftcards.api import monitor as monitor_routes
 from giftcards.api.app import http_handler, make_app
+from giftcards.config import Need, require
 from giftcards.observability import capture_lambda_handler, logger, metrics
+
+# What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
+# does not start without every setting these name.
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.VENDORS, Need.ALERTS)
 
 app = make_app(monitor_routes.router)
 _http = http_handler(app)

@@ -12,7 +12,7 @@ import json
 import secrets
 from typing import Any
 
-from giftcard_local import cli, embedded, tokens
+from giftcard_local import app_clients, cli, embedded, tokens
 
 AGENCY = 'Acme Marketing (demo)'
 CLIENT = 'Bright Coffee (demo)'
@@ -147,6 +147,7 @@ def load(codes: int = 3) -> dict[str, Any]:
     embedded.database_url()
     ids = _build()
     batch = redemption_codes.issue_codes(SUBJECTS['client_admin'], ids['campaign_id'], ids['brand_id'], 2500, codes)
+    app_clients.add(SUBJECTS['client_integration'])  # the demo integration's own app client
     return {
         **ids,
         'redemption_code': batch.codes[0],

@@ -27,7 +27,9 @@ def _add_commands(sub: cli.Commands) -> None:
     serve.add_argument('--no-monitor', action='store_true', help='do not run the scheduled monitor')
     token = sub.add_parser('token', help='print a bearer token the local API accepts')
     token.add_argument('subject')
-    token.add_argument('--client', action='store_true', help="an app client's token (client_id, provision scope)")
+    token.add_argument(
+        '--client', action='store_true', help="a registered integration's token (giftcard integration add SUBJECT)"
+    )
     token.add_argument('--ttl', type=int, default=tokens.DEFAULT_TTL_S, metavar='SECONDS')
     dev = sub.add_parser('dev', help='migrate, load demo data, print tokens, and serve with the monitor')
     _server_options(dev)
@@ -59,7 +61,11 @@ cli.EXTENSIONS.append(_add_commands)
 
 @cli.command('token')
 def cmd_token(args: argparse.Namespace) -> int:
-    print(tokens.issue_token(args.subject, client=args.client, ttl_s=args.ttl))
+    try:
+        print(tokens.issue_token(args.subject, client=args.client, ttl_s=args.ttl))
+    except ValueError as exc:  # a client that is not registered
+        print(f'giftcard token: {exc}', file=sys.stderr)
+        return 2
     return 0
 
 

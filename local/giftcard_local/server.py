@@ -11,9 +11,9 @@ execution environment that handles one event at a time.
 - `LocalServer` supervises: it owns the listening socket, the fake vendors and the schedule (functions with a
   Schedule event run in this process on their rate, one run at a time, with an EventBridge "Scheduled Event").
 
-Where API Gateway answers by itself (no route, no valid token, payload too large, a failing function) it sends
-`{"message": "..."}`; locally those answers use the contract's error shape instead, so that clients and tests
-see one error shape.
+Where API Gateway answers by itself (no route, no valid token, a token without the route's scope, payload too
+large, a failing function) it sends `{"message": "..."}`; locally those answers use the contract's error shape
+instead, so that clients and tests see one error shape.
 """
 
 from __future__ import annotations
@@ -521,6 +521,14 @@ class LocalApi:
                     'unauthorized',
                     'The bearer token is not valid.',
                     [('WWW-Authenticate', 'Bearer error="invalid_token"')],
+                )
+            if not tokens.has_scope(claims, endpoint.route.scopes):
+                log.info('token without a scope of %s refused', endpoint.route_key)
+                return error_response(
+                    403,
+                    'insufficient_scope',
+                    'The bearer token does not carry a scope this route requires.',
+                    [('WWW-Authenticate', 'Bearer error="insufficient_scope"')],
                 )
         request_id = str(uuid.uuid4())
         event = build_event(request, endpoint, path_params, claims, request_id)

@@ -57,6 +57,7 @@ class Route:
     code_uri: str  # relative to the template's folder
     handler: str  # module.attribute, e.g. admin_app.lambda_handler
     public: bool  # no authorizer: `Auth: {Authorizer: NONE}`, or an API without a default authorizer
+    scopes: tuple[str, ...] = ()  # `Auth: {AuthorizationScopes: [...]}`: the token must carry one of them
 
 
 def _default_authorizer(template: dict[str, Any], api_id: Any) -> str | None:
@@ -84,7 +85,8 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
             if not isinstance(code_uri, str) or not isinstance(handler, str):
                 raise ValueError(f'{logical_id}: CodeUri and Handler must be plain strings to serve it locally')
             event_props = event.get('Properties') or {}
-            authorizer = (event_props.get('Auth') or {}).get('Authorizer')
+            auth = event_props.get('Auth') or {}
+            authorizer = auth.get('Authorizer')
             if authorizer is None:
                 authorizer = _default_authorizer(template, event_props.get('ApiId'))
             routes.append(
@@ -95,6 +97,7 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
                     code_uri=code_uri,
                     handler=handler,
                     public=authorizer in (None, 'NONE'),
+                    scopes=tuple(auth.get('AuthorizationScopes') or ()),
                 )
             )
     return routes

@@ -1,9 +1,14 @@
 """Local bearer tokens: what Cognito issues in AWS, signed here with a key under GIFTCARD_HOME.
 
+- A person's token is what Cognito gives a user who signs in to the people's app client (`giftcard-api` here): an
+  access token with that `client_id`, the user's `sub` and the scope `aws.cognito.signin.user.admin`.
+- An integration's token is a client-credentials access token of its own app client: `sub` and `client_id` are the
+  client's id, `scope` the client's scopes (`giftcards/provision`). Only a registered client gets one
+  (`giftcard_local.app_clients`, `giftcard integration add`).
+
 `verify_token` checks a token the way API Gateway's HTTP API JWT authorizer does: RS256 with a key found by
-`kid`, the issuer, `aud` (or `client_id` when there is no `aud`), `exp`, and `nbf` / `iat` when present.
-The local authorizer's audience list is `giftcard-api` plus every app client this key signed a token for:
-issuing a client token is how an app client is registered locally.
+`kid`, the issuer, `aud` (or `client_id` when there is no `aud`) against the audience list (the people's client and
+every registered integration client), `exp`, and `nbf` / `iat` when present; `has_scope` is the route's scope check.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from giftcard_local import embedded
+from giftcard_local import app_clients, embedded
 
 LOCAL_ISSUER = 'http://127.0.0.1:3000/local-issuer'
-AUDIENCE = 'giftcard-api'
-PROVISION_SCOPE = 'giftcards/provision'
+AUDIENCE = 'giftcard-api'  # the people's app client
+PEOPLE_SCOPE = 'aws.cognito.signin.user.admin'  # what Cognito puts in a signed-in user's access token
+PROVISION_SCOPE = app_clients.PROVISION_SCOPE
 KEY_FILE = 'jwt-signing-key.pem'
 DEFAULT_TTL_S = 12 * 3600
 ALGORITHM = 'RS256'
@@ -103,7 +109,11 @@ def signing_key(home: Path | None = None) -> SigningKey:
 
 
 def issue_token(subject: str, *, client: bool = False, ttl_s: int = DEFAULT_TTL_S, home: Path | None = None) -> str:
-    """A bearer token for `subject`: a user's ID token, or with `client` an app client's access token."""
+    """A bearer token for `subject`: a signed-in user's access token, or with `client` the client-credentials access
+    token of the registered app client `subject` (ValueError for a client that is not registered)."""
+    scopes = app_clients.registered(home).get(subject) if client else (PEOPLE_SCOPE,)
+    if scopes is None:
+        raise ValueError(f'{subject} is not a registered app client: giftcard integration add {subject}')
     key = signing_key(home)
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -113,11 +123,11 @@ def issue_token(subject: str, *, client: bool = False, ttl_s: int = DEFAULT_TTL_
         'exp': now + ttl_s,
         'jti': str(uuid.uuid4()),
     }
+    # Cognito's access tokens have no `aud`: the authorizer matches `client_id` instead.
     if client:
-        # Cognito's client-credentials access token: no `aud`; the authorizer matches `client_id` instead.
-        claims |= {'client_id': subject, 'token_use': 'access', 'scope': PROVISION_SCOPE}
+        claims |= {'client_id': subject, 'token_use': 'access', 'scope': ' '.join(scopes)}
     else:
-        claims |= {'aud': AUDIENCE, 'token_use': 'id'}
+        claims |= {'client_id': AUDIENCE, 'token_use': 'access', 'scope': PEOPLE_SCOPE, 'username': subject}
     return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={'kid': key.kid})
 
 
@@ -126,8 +136,10 @@ def verify_token(token: str, *, home: Path | None = None) -> dict[str, Any]:
     cache_key = ((home or embedded.home()) / KEY_FILE, token)
     known = _verified.get(cache_key)
     if known is not None and known['exp'] > time.time():
+        _check_audience(known, home)  # a removed client's tokens are refused from then on
         return dict(known)
     claims = _verify(token, home)
+    _check_audience(claims, home)
     if len(_verified) >= _VERIFIED_LIMIT:
         _verified.clear()
     _verified[cache_key] = claims
@@ -154,12 +166,11 @@ def _verify(token: str, home: Path | None) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    _check_audience(claims)
     return claims
 
 
-def _check_audience(claims: dict[str, Any]) -> None:
-    # As the authorizer: `aud` when present (a string or a list), otherwise `client_id`.
+def _check_audience(claims: dict[str, Any], home: Path | None) -> None:
+    # As the authorizer: `aud` when present (a string or a list), otherwise `client_id`, against the audience list.
     if 'aud' in claims:
         aud = claims['aud']
         audiences = aud if isinstance(aud, list) else [aud]
@@ -169,3 +180,13 @@ def _check_audience(claims: dict[str, Any]) -> None:
     client_id = claims.get('client_id')
     if not isinstance(client_id, str) or not client_id:
         raise InvalidToken('the token has neither aud nor client_id')
+    if client_id != AUDIENCE and client_id not in app_clients.registered(home):
+        raise InvalidToken(f'app client {client_id!r} is not in the audience (giftcard integration add)')
+
+
+def has_scope(claims: dict[str, Any], required: tuple[str, ...]) -> bool:
+    """A route's scope check: with `AuthorizationScopes`, the token's `scope` must hold at least one of them."""
+    if not required:
+        return True
+    scope = claims.get('scope')
+    return isinstance(scope, str) and not set(scope.split()).isdisjoint(required)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from giftcard_local import app_clients
 from giftcard_local.template import http_routes, load_template
 from giftcard_local.tokens import issue_token
 from giftcards import alerts, codes, db
@@ -168,6 +169,7 @@ def world(live: Live, database_url: str) -> Iterator[World]:
             for i in range(len(ROLES))
         ]
         token = issue_token(admin)
+        app_clients.add(a.integration)  # the integration's own app client
         tokens: dict[str, str | None] = {
             'platform_admin': token,
             'agency_admin': issue_token(a.agency_admin),

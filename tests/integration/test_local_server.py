@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from giftcard_local import tokens
+from giftcard_local import app_clients, tokens
 from giftcard_local.server import MAX_BODY_BYTES, LocalApi, LocalServer
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -117,6 +117,13 @@ Resources:
         Wait: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /wait}}}}
         Binary: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /binary}}}}
         Crash: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Method: GET, Path: /crash}}}}
+        Scoped:
+          Type: HttpApi
+          Properties:
+            ApiId: !Ref Api
+            Method: POST
+            Path: /scoped
+            Auth: {{Authorizer: Jwt, AuthorizationScopes: [giftcards/provision, aws.cognito.signin.user.admin]}}
         Public:
           Type: HttpApi
           Properties: {{ApiId: !Ref Api, Method: POST, Path: /public, Auth: {{Authorizer: NONE}}}}
@@ -349,16 +356,19 @@ def test_public_route_ignores_an_invalid_token(server):
 def test_user_claims_reach_the_function_as_strings(server):
     token = user_token()
 
-    claims = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']['claims']
+    jwt_context = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']
 
     decoded = jwt.decode(token, options={'verify_signature': False})
-    assert claims['sub'] == 'user-1'
-    assert claims['aud'] == tokens.AUDIENCE
+    claims = jwt_context['claims']
+    assert claims['sub'] == claims['username'] == 'user-1'
+    assert claims['client_id'] == tokens.AUDIENCE
     assert claims['iss'] == tokens.LOCAL_ISSUER
     assert claims['exp'] == str(decoded['exp'])
+    assert jwt_context['scopes'] == [tokens.PEOPLE_SCOPE]
 
 
 def test_client_token_passes_client_id_and_scopes(server):
+    app_clients.add('integration-7')
     token = tokens.issue_token('integration-7', client=True)
 
     jwt_context = echo(server, 'GET', '/items/1', token=token)['requestContext']['authorizer']['jwt']
@@ -366,6 +376,37 @@ def test_client_token_passes_client_id_and_scopes(server):
     assert jwt_context['claims']['client_id'] == 'integration-7'
     assert jwt_context['claims']['token_use'] == 'access'
     assert jwt_context['scopes'] == ['giftcards/provision']
+
+
+def test_a_route_with_scopes_takes_a_token_carrying_one_of_them(server):
+    app_clients.add('integration-8')
+    app_clients.add('reporting-1', scopes=('giftcards/reports',))
+    integration = tokens.issue_token('integration-8', client=True)
+    reporting = tokens.issue_token('reporting-1', client=True)
+    id_token = local_key_with()  # a person's ID token: an audience, no scope
+    before = calls_so_far(server)
+
+    answers = {
+        name: call(server, 'POST', '/scoped', token=token, body=b'{}')
+        for name, token in (('reporting', reporting), ('id-token', id_token))
+    }
+
+    assert {name: answer[0] for name, answer in answers.items()} == {'reporting': 403, 'id-token': 403}
+    assert json.loads(answers['reporting'][2])['error']['code'] == 'insufficient_scope'
+    assert 'insufficient_scope' in answers['reporting'][1].getheader('WWW-Authenticate')
+    assert calls_so_far(server) == before  # the function never ran
+    assert call(server, 'POST', '/scoped', token=integration, body=b'{}')[0] == 200
+    assert call(server, 'POST', '/scoped', token=user_token(), body=b'{}')[0] == 200
+
+
+def test_a_removed_integration_is_refused_though_its_token_has_not_expired(server):
+    app_clients.add('integration-9')
+    token = tokens.issue_token('integration-9', client=True)
+    assert call(server, 'GET', '/items/1', token=token)[0] == 200
+
+    app_clients.remove('integration-9')
+
+    assert call(server, 'GET', '/items/1', token=token)[0] == 401
 
 
 def test_list_claims_are_flattened_like_api_gateway(server):

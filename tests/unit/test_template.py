@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,42 @@ def test_only_the_redeem_page_and_the_openapi_description_are_public(routes: lis
     assert {(r.method, r.path) for r in routes if r.public} == PUBLIC_ROUTES
 
 
-def test_the_api_requires_a_cognito_jwt_for_both_app_clients_by_default(template: dict[str, Any]) -> None:
+def test_the_api_requires_a_cognito_jwt_of_the_people_client_or_an_integrations_own(template: dict[str, Any]) -> None:
     auth = template['Resources']['HttpApi']['Properties']['Auth']
     jwt = auth['Authorizers'][auth['DefaultAuthorizer']]['JwtConfiguration']
+    people = {'Ref': 'PeopleClient'}
+    each_integration = {'Fn::Join': [',', {'Ref': 'IntegrationClientIds'}]}
 
     assert jwt['issuer'] == {'Fn::Sub': 'https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}'}
-    assert jwt['audience'] == [{'Ref': 'PeopleClient'}, {'Ref': 'IntegrationClient'}]
+    assert jwt['audience'] == {
+        'Fn::If': ['HasIntegrations', {'Fn::Split': [',', {'Fn::Join': [',', [people, each_integration]]}]}, [people]]
+    }
+    assert template['Parameters']['IntegrationClientIds'] == {
+        'Type': 'CommaDelimitedList',
+        'Default': '',
+        'Description': template['Parameters']['IntegrationClientIds']['Description'],
+    }
+    assert template['Conditions']['HasIntegrations'] == {
+        'Fn::Not': [{'Fn::Equals': [{'Fn::Join': ['', {'Ref': 'IntegrationClientIds'}]}, '']}]
+    }
+
+
+def test_no_app_client_is_shared_by_integrations_and_people_never_send_passwords(template: dict[str, Any]) -> None:
+    clients = resources_of(template, 'AWS::Cognito::UserPoolClient')
+
+    assert list(clients) == ['PeopleClient']
+    people = clients['PeopleClient']['Properties']
+    assert 'AllowedOAuthFlows' not in people and people['GenerateSecret'] is False
+    assert people['ExplicitAuthFlows'] == ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']
+    (server,) = resources_of(template, 'AWS::Cognito::UserPoolResourceServer').values()
+    assert server['Properties']['Identifier'] == 'giftcards'
+    assert [s['ScopeName'] for s in server['Properties']['Scopes']] == ['provision']
+
+
+def test_only_the_provision_route_requires_a_scope_an_integration_or_a_person_carries(routes: list[Route]) -> None:
+    scoped = {(r.method, r.path): r.scopes for r in routes if r.scopes}
+
+    assert scoped == {('POST', '/provision-gift-card'): ('giftcards/provision', 'aws.cognito.signin.user.admin')}
 
 
 def test_no_catch_all_route(template: dict[str, Any], routes: list[Route]) -> None:
@@ -123,6 +154,7 @@ def test_functions_run_python_3_12_on_arm64_traced_with_the_shared_layer(templat
     env = defaults['Environment']['Variables']
     assert env['POWERTOOLS_SERVICE_NAME'] == 'giftcards'
     assert env['POWERTOOLS_METRICS_NAMESPACE'] == 'GiftCards'
+    assert env['POWERTOOLS_TRACER_CAPTURE_RESPONSE'] == env['POWERTOOLS_TRACER_CAPTURE_ERROR'] == 'false'
     for function in resources_of(template, 'AWS::Serverless::Function').values():
         props = function['Properties']
         assert props.get('Runtime', 'python3.12') == 'python3.12'
@@ -201,3 +233,173 @@ def test_the_loader_reads_short_intrinsic_tags(tmp_path: Path) -> None:
     assert props['Description'] == {'Fn::Sub': '${AWS::StackName}-x'}
     assert props['Timeout'] == {'Fn::If': ['IsProd', 10, 20]}
     assert http_routes(template) == [Route('ANY', '$default', 'Fn', 'functions/x/', 'x_app.lambda_handler', True)]
+
+
+def alarms_on(template: dict[str, Any], namespace: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        a['Properties']
+        for a in resources_of(template, 'AWS::CloudWatch::Alarm').values()
+        if (a['Properties']['Namespace'], a['Properties']['MetricName']) == (namespace, metric)
+    ]
+
+
+def test_every_alarm_tells_the_alerts_topic_when_it_fires_and_when_it_clears(template: dict[str, Any]) -> None:
+    for name, alarm in resources_of(template, 'AWS::CloudWatch::Alarm').items():
+        props = alarm['Properties']
+        assert props['AlarmActions'] == props['OKActions'] == [{'Ref': 'AlertsTopic'}], name
+
+
+def test_an_error_logged_by_any_function_fires_an_alarm(template: dict[str, Any]) -> None:
+    """The handlers answer every exception themselves (a 500 the Lambda Errors metric never counts): their log
+    lines at ERROR are what an alarm sees."""
+    filters = resources_of(template, 'AWS::Logs::MetricFilter').values()
+    counted = {
+        f['Properties']['LogGroupName']['Ref']
+        for f in filters
+        if f['Properties']['FilterPattern'] == '{ $.level = "ERROR" || $.level = "CRITICAL" }'
+        and f['Properties']['MetricTransformations']
+        == [{'MetricNamespace': 'GiftCards/Logs', 'MetricName': 'ErrorLines', 'MetricValue': '1', 'Unit': 'Count'}]
+    }
+    groups = {
+        fn['Properties']['LoggingConfig']['LogGroup']['Ref']
+        for fn in resources_of(template, 'AWS::Serverless::Function').values()
+    }
+    (alarm,) = alarms_on(template, 'GiftCards/Logs', 'ErrorLines')
+
+    assert counted == groups
+    assert (alarm['Statistic'], alarm['Threshold'], alarm['ComparisonOperator']) == (
+        'Sum',
+        1,
+        'GreaterThanOrEqualToThreshold',
+    )
+
+
+def test_the_api_has_alarms_on_server_errors_and_latency(template: dict[str, Any]) -> None:
+    api = [{'Name': 'ApiId', 'Value': {'Ref': 'HttpApi'}}]
+
+    assert [a['Dimensions'] for a in alarms_on(template, 'AWS/ApiGateway', '5xx')] == [api]
+    assert [a['Dimensions'] for a in alarms_on(template, 'AWS/ApiGateway', 'Latency')] == [api]
+
+
+def test_the_database_and_the_proxy_have_alarms_on_cpu_storage_and_connections(template: dict[str, Any]) -> None:
+    database = [{'Name': 'DBInstanceIdentifier', 'Value': {'Ref': 'Database'}}]
+    proxy = [{'Name': 'ProxyName', 'Value': {'Ref': 'DBProxy'}}]
+
+    for metric in ('CPUUtilization', 'FreeStorageSpace', 'DatabaseConnections'):
+        assert [a['Dimensions'] for a in alarms_on(template, 'AWS/RDS', metric)] == [database], metric
+    for metric in ('ClientConnections', 'DatabaseConnectionsBorrowLatency', 'ClientConnectionsSetupFailedAuth'):
+        assert [a['Dimensions'] for a in alarms_on(template, 'AWS/RDS', metric)] == [proxy], metric
+
+
+def test_a_monitor_that_has_not_run_for_15_minutes_fires_an_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = alarms_on(template, 'GiftCards', 'MonitorRunDuration')
+
+    assert alarm['Dimensions'] == [{'Name': 'service', 'Value': 'giftcards'}]
+    assert (alarm['Statistic'], alarm['ComparisonOperator'], alarm['Threshold']) == (
+        'SampleCount',
+        'LessThanThreshold',
+        1,
+    )
+    assert alarm['Period'] * alarm['EvaluationPeriods'] == 15 * 60
+    assert alarm['TreatMissingData'] == 'breaching'  # no runs means no data points
+
+
+def test_a_failed_scheduled_monitor_run_goes_to_the_alerts_topic(template: dict[str, Any]) -> None:
+    config = template['Resources']['MonitorFunction']['Properties']['EventInvokeConfig']
+
+    assert config['DestinationConfig']['OnFailure'] == {'Type': 'SNS', 'Destination': {'Ref': 'AlertsTopic'}}
+    assert config['MaximumEventAgeInSeconds'] < 300  # never still retried when the next run is due
+
+
+def test_the_public_redeem_routes_have_their_own_throttle_below_the_apis(template: dict[str, Any]) -> None:
+    default = template['Resources']['HttpApi']['Properties']['DefaultRouteSettings']
+    events = template['Resources']['RedeemFunction']['Properties']['Events'].values()
+    settings = {e['Properties']['Method']: e['Properties']['RouteSettings'] for e in events}
+
+    assert set(settings) == {'GET', 'POST'}
+    for limits in settings.values():
+        assert limits['ThrottlingRateLimit'] < default['ThrottlingRateLimit']
+        assert limits['ThrottlingBurstLimit'] < default['ThrottlingBurstLimit']
+
+
+def test_every_function_reserves_its_concurrency_within_the_proxys_database_connections(
+    template: dict[str, Any],
+) -> None:
+    reserved = {
+        name: fn['Properties']['ReservedConcurrentExecutions']
+        for name, fn in resources_of(template, 'AWS::Serverless::Function').items()
+    }
+    pool = template['Resources']['DBProxyTargetGroup']['Properties']['ConnectionPoolConfigurationInfo']
+
+    assert all(n >= 1 for n in reserved.values())
+    assert template['Resources']['Database']['Properties']['DBInstanceClass'] == 'db.t4g.micro'
+    # db.t4g.micro: max_connections = memory / 9.5 MB, about 90; the proxy takes its share of them.
+    assert sum(reserved.values()) <= 90 * pool['MaxConnectionsPercent'] // 100
+
+
+def test_every_log_group_is_encrypted_with_the_platform_key(template: dict[str, Any]) -> None:
+    for name, group in resources_of(template, 'AWS::Logs::LogGroup').items():
+        assert group['Properties']['KmsKeyId'] == {'Fn::GetAtt': ['DataKey', 'Arn']}, name
+
+
+def test_people_need_an_authenticator_app_to_sign_in(template: dict[str, Any]) -> None:
+    pool = template['Resources']['UserPool']['Properties']
+
+    assert (pool['MfaConfiguration'], pool['EnabledMfas']) == ('ON', ['SOFTWARE_TOKEN_MFA'])
+    assert pool['AdminCreateUserConfig']['AllowAdminCreateUserOnly'] is True
+
+
+def test_production_keeps_a_standby_database_and_refuses_deletion(template: dict[str, Any]) -> None:
+    database = template['Resources']['Database']['Properties']
+
+    assert database['MultiAZ'] == {'Fn::If': ['IsProd', True, False]}
+    assert database['DeletionProtection'] == {'Fn::If': ['IsProd', True, False]}
+    assert template['Conditions']['IsProd'] == {'Fn::Equals': [{'Ref': 'EnvironmentName'}, 'prod']}
+
+
+def test_card_data_has_its_own_key_usable_only_with_the_card_encryption_context(template: dict[str, Any]) -> None:
+    key = template['Resources']['CardKey']
+    statements = key['Properties']['KeyPolicy']['Statement']
+    denials = [s for s in statements if s['Effect'] == 'Deny']
+
+    assert key['DeletionPolicy'] == 'Retain' and key['Properties']['EnableKeyRotation'] is True
+    assert denials == [
+        {
+            'Sid': 'NoUseWithoutTheCardEncryptionContext',
+            'Effect': 'Deny',
+            'Principal': {'AWS': '*'},
+            'Action': ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+            'Resource': '*',
+            'Condition': {'StringNotEquals': {'kms:EncryptionContext:purpose': 'giftcards-card-data'}},
+        }
+    ]
+    assert [s['Principal'] for s in statements if s['Effect'] == 'Allow'] == [
+        {'AWS': {'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root'}}
+    ]
+
+
+def test_services_may_use_the_platform_key_only_for_this_accounts_resources(template: dict[str, Any]) -> None:
+    statements = template['Resources']['DataKey']['Properties']['KeyPolicy']['Statement']
+    named = [(s['Principal']['Service'], s.get('Condition')) for s in statements if 'Service' in s['Principal']]
+    services = {name if isinstance(name, str) else name['Fn::Sub']: condition for name, condition in named}
+
+    assert services['cloudwatch.amazonaws.com']['StringEquals'] == {'aws:SourceAccount': {'Ref': 'AWS::AccountId'}}
+    assert services['logs.${AWS::Region}.amazonaws.com'] == {
+        'ArnLike': {
+            'kms:EncryptionContext:aws:logs:arn': {
+                'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*'
+            }
+        }
+    }
+    assert set(services) == {'cloudwatch.amazonaws.com', 'logs.${AWS::Region}.amazonaws.com'}
+
+
+def test_a_stack_is_never_named_local_where_the_code_would_stand_in_for_keys(template: dict[str, Any]) -> None:
+    pattern = re.compile(template['Parameters']['EnvironmentName']['AllowedPattern'])
+
+    assert [name for name in ('local', 'dev', 'prod', 'staging-2', 'locals') if pattern.fullmatch(name)] == [
+        'dev',
+        'prod',
+        'staging-2',
+        'locals',
+    ]

@@ -12,8 +12,17 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from giftcard_local import tokens
-from giftcard_local.tokens import AUDIENCE, LOCAL_ISSUER, InvalidToken, issue_token, signing_key, verify_token
+from giftcard_local import app_clients, tokens
+from giftcard_local.tokens import (
+    AUDIENCE,
+    LOCAL_ISSUER,
+    PEOPLE_SCOPE,
+    InvalidToken,
+    has_scope,
+    issue_token,
+    signing_key,
+    verify_token,
+)
 
 
 def signed(
@@ -41,25 +50,78 @@ def valid_claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def test_user_token_round_trip(tmp_path):
+def test_user_token_looks_like_the_access_token_of_a_person_signed_in_to_the_people_client(tmp_path):
     token = issue_token('user-1', ttl_s=600, home=tmp_path)
 
     claims = verify_token(token, home=tmp_path)
 
-    assert claims['sub'] == 'user-1'
+    assert claims['sub'] == claims['username'] == 'user-1'
     assert claims['iss'] == LOCAL_ISSUER
-    assert claims['aud'] == AUDIENCE
+    assert claims['client_id'] == AUDIENCE
+    assert (claims['token_use'], claims['scope']) == ('access', PEOPLE_SCOPE)
     assert claims['exp'] - claims['iat'] == 600
-    assert 'client_id' not in claims
+    assert 'aud' not in claims
 
 
 def test_client_token_looks_like_a_cognito_client_credentials_access_token(tmp_path):
+    app_clients.add('integration-7', home=tmp_path)
+
     claims = verify_token(issue_token('integration-7', client=True, home=tmp_path), home=tmp_path)
 
     assert claims['sub'] == claims['client_id'] == 'integration-7'
     assert claims['token_use'] == 'access'
     assert claims['scope'] == 'giftcards/provision'
     assert 'aud' not in claims
+
+
+def test_each_integration_is_its_own_client_and_subject(tmp_path):
+    for client in ('acme', 'globex'):
+        app_clients.add(client, home=tmp_path)
+
+    subjects = {
+        verify_token(issue_token(c, client=True, home=tmp_path), home=tmp_path)['sub'] for c in ('acme', 'globex')
+    }
+
+    assert subjects == {'acme', 'globex'}
+
+
+def test_only_a_registered_app_client_gets_a_token(tmp_path):
+    with pytest.raises(ValueError, match='giftcard integration add acme'):
+        issue_token('acme', client=True, home=tmp_path)
+
+
+def test_a_token_of_a_client_outside_the_audience_is_refused(tmp_path):
+    token = signed(tmp_path, valid_claims(aud=None, client_id='acme', scope='giftcards/provision'))
+
+    with pytest.raises(InvalidToken, match='audience'):
+        verify_token(token, home=tmp_path)
+
+
+def test_a_removed_client_is_refused_even_with_a_token_verified_before(tmp_path):
+    app_clients.add('acme', home=tmp_path)
+    token = issue_token('acme', client=True, home=tmp_path)
+    assert verify_token(token, home=tmp_path)['sub'] == 'acme'  # verified, and remembered
+
+    assert app_clients.remove('acme', home=tmp_path) is True
+
+    with pytest.raises(InvalidToken, match='audience'):
+        verify_token(token, home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ('scope', 'required', 'passes'),
+    [
+        ('giftcards/provision', (), True),
+        (None, (), True),
+        ('giftcards/provision', ('giftcards/provision', PEOPLE_SCOPE), True),
+        (PEOPLE_SCOPE, ('giftcards/provision', PEOPLE_SCOPE), True),
+        ('giftcards/reports other', ('giftcards/provision',), False),
+        (None, ('giftcards/provision',), False),
+        ('giftcards/provisioner', ('giftcards/provision',), False),
+    ],
+)
+def test_a_route_with_scopes_needs_a_token_with_one_of_them(scope, required, passes):
+    assert has_scope({'scope': scope} if scope else {}, required) is passes
 
 
 def test_default_lifetime_is_twelve_hours(tmp_path):
@@ -181,6 +243,8 @@ def test_token_command_prints_a_token_the_local_api_accepts(tmp_path, monkeypatc
     from giftcard_local import cli
 
     monkeypatch.setenv('GIFTCARD_HOME', str(tmp_path))
+    assert cli.main(['integration', 'add', 'integration-7']) == 0
+    capsys.readouterr()
 
     assert cli.main(['token', 'integration-7', '--client', '--ttl', '120']) == 0
 
@@ -212,3 +276,12 @@ def test_claims_handed_out_cannot_change_what_is_remembered(tmp_path):
     verify_token(token, home=tmp_path)['sub'] = 'someone-else'
 
     assert verify_token(token, home=tmp_path)['sub'] == 'user-1'
+
+
+def test_token_command_refuses_a_client_that_is_not_registered(tmp_path, monkeypatch, capsys):
+    from giftcard_local import cli
+
+    monkeypatch.setenv('GIFTCARD_HOME', str(tmp_path))
+
+    assert cli.main(['token', 'stranger', '--client']) == 2
+    assert 'giftcard integration add stranger' in capsys.readouterr().err

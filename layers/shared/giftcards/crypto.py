@@ -5,6 +5,10 @@
   card id), so a ciphertext copied onto another row does not decrypt. Only the wrapped data key is stored.
 - Keyed hashes: HMAC-SHA256 under a secret (Secrets Manager; locally a file in $GIFTCARD_HOME), so a
   redemption code or card code can be found or de-duplicated without storing it.
+
+The key files are for ENVIRONMENT=local only: anywhere else a missing KMS_KEY_ID or CODE_HASH_SECRET_ARN is a
+`ConfigurationError`, and no key file is read or created (a random key per container would seal cards nobody can
+open later and break duplicate detection).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from giftcards.config import get_settings
+from giftcards.config import get_settings, refuse_outside_local
 
 # cryptography is imported in the functions that use it: loading its bindings adds to every cold start, and most
 # requests never seal or unseal card data.
@@ -35,8 +39,10 @@ class KeyProvider(Protocol):
         """The plaintext of a stored wrapped key."""
 
 
-def _local_secret(name: str, size: int = 32) -> bytes:
-    """A random secret kept in $GIFTCARD_HOME (created once, readable only by its owner)."""
+def _local_secret(name: str, setting: str, size: int = 32) -> bytes:
+    """A random secret kept in $GIFTCARD_HOME (created once, readable only by its owner), standing in for what
+    `setting` names in AWS; only when ENVIRONMENT is local."""
+    refuse_outside_local(f'the key file {name}', setting)
     home = Path(get_settings().giftcard_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     path = home / name
@@ -60,7 +66,7 @@ class LocalKeys:
     def __init__(self) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self._master = AESGCM(_local_secret('card-master.key'))
+        self._master = AESGCM(_local_secret('card-master.key', 'KMS_KEY_ID'))
 
     def generate_data_key(self) -> tuple[bytes, bytes]:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -151,13 +157,12 @@ class Sealer:
 @lru_cache(maxsize=1)
 def _hash_key() -> bytes:
     settings = get_settings()
-    arn = os.environ.get('CODE_HASH_SECRET_ARN')
-    if arn:
+    if settings.code_hash_secret_arn:
         from aws_lambda_powertools.utilities import parameters
 
-        secret = parameters.get_secret(arn, max_age=settings.secrets_max_age_s)
+        secret = parameters.get_secret(settings.code_hash_secret_arn, max_age=settings.secrets_max_age_s)
         return secret.encode() if isinstance(secret, str) else bytes(secret)
-    return _local_secret('hash.key')
+    return _local_secret('hash.key', 'CODE_HASH_SECRET_ARN')
 
 
 def keyed_hash(purpose: str, value: str) -> bytes:

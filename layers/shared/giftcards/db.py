@@ -39,7 +39,7 @@ import pg8000.native
 from pg8000.native import DatabaseError, InterfaceError
 
 from giftcards import errors
-from giftcards.config import Settings, get_settings
+from giftcards.config import ConfigurationError, Settings, get_settings
 
 Role = Literal['app', 'owner']
 T = TypeVar('T')
@@ -174,10 +174,10 @@ def _url_params(url: str) -> dict[str, Any]:
     return params
 
 
-def _secret_params(arn: str, settings: Settings) -> dict[str, Any]:
+def _secret_params(arn: str, settings: Settings, *, fresh: bool = False) -> dict[str, Any]:
     from aws_lambda_powertools.utilities import parameters
 
-    secret: Any = parameters.get_secret(arn, transform='json', max_age=settings.secrets_max_age_s)
+    secret: Any = parameters.get_secret(arn, transform='json', max_age=settings.secrets_max_age_s, force_fetch=fresh)
     return {
         'user': secret['username'],
         'password': secret['password'],
@@ -187,8 +187,15 @@ def _secret_params(arn: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-def connection_params(role: Role = 'app', settings: Settings | None = None) -> dict[str, Any]:
-    """pg8000 keyword arguments for the application or the owner (migrating) role."""
+def connection_params(
+    role: Role = 'app', settings: Settings | None = None, *, owner_secret_arn: str | None = None, fresh: bool = False
+) -> dict[str, Any]:
+    """pg8000 keyword arguments for the application or the owner (migrating) role.
+
+    Without DATABASE_URL the role's credentials are a secret's: the application's is DB_SECRET_ARN; the owner's is
+    `owner_secret_arn`, which `owner_connection` reads from DB_OWNER_SECRET_ARN. Only the code that opens owner
+    connections reads that setting, so a function that never migrates needs neither it nor the right to read it.
+    `fresh`: read the secret again rather than from this process's cache."""
     settings = settings or get_settings()
     if settings.database_url:
         params = _url_params(settings.database_url)
@@ -196,10 +203,11 @@ def connection_params(role: Role = 'app', settings: Settings | None = None) -> d
             params['user'] = settings.db_app_user
             params['password'] = settings.db_app_password.get_secret_value() if settings.db_app_password else None
     else:
-        arn = settings.db_secret_arn if role == 'app' else settings.db_owner_secret_arn
+        arn = settings.db_secret_arn if role == 'app' else owner_secret_arn
         if not arn:
-            raise RuntimeError('Set DATABASE_URL, or DB_SECRET_ARN / DB_OWNER_SECRET_ARN in AWS.')
-        params = _secret_params(arn, settings)
+            setting = 'DB_SECRET_ARN' if role == 'app' else 'DB_OWNER_SECRET_ARN'
+            raise ConfigurationError(f'Set DATABASE_URL, or {setting} in AWS.')
+        params = _secret_params(arn, settings, fresh=fresh)
     sslmode = params.pop('_sslmode', None)
     local = 'unix_sock' in params or params.get('host') in ('localhost', '127.0.0.1', '::1')
     want_tls = settings.db_tls if settings.db_tls is not None else not local
@@ -214,11 +222,25 @@ def connection_params(role: Role = 'app', settings: Settings | None = None) -> d
     return params
 
 
-def connect(role: Role = 'app', settings: Settings | None = None) -> pg8000.native.Connection:
+def connect(
+    role: Role = 'app', settings: Settings | None = None, *, owner_secret_arn: str | None = None
+) -> pg8000.native.Connection:
+    """A new connection. A refused login (SQLSTATE class 28) with credentials from a secret is tried once more with
+    the secret read again: it may have been rotated since this process read it."""
     try:
-        conn = pg8000.native.Connection(**connection_params(role, settings))
+        try:
+            conn = pg8000.native.Connection(**connection_params(role, settings, owner_secret_arn=owner_secret_arn))
+        except DatabaseError as exc:
+            if not (sqlstate(exc) or '').startswith('28') or (settings or get_settings()).database_url:
+                raise
+            fresh = connection_params(role, settings, owner_secret_arn=owner_secret_arn, fresh=True)
+            conn = pg8000.native.Connection(**fresh)
     except (InterfaceError, OSError) as exc:
         raise errors.ServiceUnavailable('The database is unavailable; try again.') from exc
+    except DatabaseError as exc:
+        if not (sqlstate(exc) or '').startswith('28'):
+            raise
+        raise errors.ServiceUnavailable('The database refused the login; try again.') from exc
     conn.register_in_adapter(pg8000.native.TIMESTAMPTZ, _timestamptz_in)
     return conn
 
@@ -571,7 +593,7 @@ def read(
 @contextmanager
 def owner_connection() -> Iterator[pg8000.native.Connection]:
     """A fresh connection as the owner role (migrations, administration); closed afterwards."""
-    conn = connect('owner')
+    conn = connect('owner', owner_secret_arn=get_settings().db_owner_secret_arn)
     try:
         yield conn
     finally:

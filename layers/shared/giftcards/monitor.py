@@ -12,7 +12,8 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
    worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease. The ledger is checked
    in it too (`ledger.check_recent`): every balance and their sum, and the entries written since the last run.
 4. After commit, announces new, escalated and resolved alerts on the alerts topic (`alerts.publish_pending`).
-5. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration.
+5. Deletes redemption attempts older than their retention period, a bounded batch (`ratelimit.prune_attempts`).
+6. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration, attempts deleted.
 
 Checks and their thresholds (the seed's):
 
@@ -41,7 +42,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, ledger, recovery
+from giftcards import alerts, db, ledger, ratelimit, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -456,11 +457,16 @@ def _run(trigger: Trigger, time_budget_s: float | None) -> MonitorResult:
             result.success, result.duration_ms = True, _ms(started)
             return result
         result.notifications_sent = _publish()
+        pruned = _prune()
         _fill(result, checked)
         result.success = True
         result.duration_ms = _ms(started)
         _emit_metrics(result, checked)
-        logger.info('monitor run', extra={k: v for k, v in result.as_json().items() if k != 'alerts'})
+        metrics.add_metric(name='RedemptionAttemptsPruned', unit=MetricUnit.Count, value=pruned)
+        logger.info(
+            'monitor run',
+            extra={**{k: v for k, v in result.as_json().items() if k != 'alerts'}, 'attempts_pruned': pruned},
+        )
         return result
     finally:
         _release(token, result.as_json())
@@ -492,6 +498,14 @@ def _publish() -> int:
         return len(alerts.publish_pending())
     except Exception:  # the alerts stay unannounced and are announced by the next run
         logger.exception('publishing alert notifications failed')
+        return 0
+
+
+def _prune() -> int:
+    try:
+        return ratelimit.prune_attempts()
+    except Exception:  # retention can wait for the next run; the checks and announcements are done
+        logger.exception('deleting old redemption attempts failed')
         return 0
 
 

@@ -1,4 +1,4 @@
-"""Delivering alert notifications to the alerts SNS topic (`ALERTS_TOPIC_ARN`); without a topic (local), to the log.
+"""Delivering alert notifications to the alerts SNS topic (`ALERTS_TOPIC_ARN`); without a topic, locally, to the log.
 
 The SNS client uses short timeouts and few retries: the caller (`alerts.publish_pending`) keeps whatever was not
 delivered for its next run, so waiting long on the topic gains nothing. Messages carry `severity`, `change` and
@@ -52,7 +52,14 @@ def publish(notifications: Sequence[Notification]) -> list[Notification]:
     """Deliver the notifications; answers those the topic accepted (all of them when only logging)."""
     if not notifications:
         return []
-    topic = get_settings().alerts_topic_arn
+    settings = get_settings()
+    topic = settings.alerts_topic_arn
+    if not topic and not settings.is_local:
+        # Never "delivered" to the log where an operator expects a page: they stay pending until the topic is set.
+        logger.error(
+            'ALERTS_TOPIC_ARN is not set: alert notifications stay pending', extra={'pending': len(notifications)}
+        )
+        return []
     if not topic:
         for n in notifications:
             logger.info(

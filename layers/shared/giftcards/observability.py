@@ -34,10 +34,13 @@ def _tracing_disabled() -> bool:
 
 def capture_lambda_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     """The Tracer's `capture_lambda_handler` on a function's entry point; when tracing is disabled (locally, in
-    tests), the handler itself: a disabled Tracer records nothing, and leaving it out spares the X-Ray SDK import."""
+    tests), the handler itself: a disabled Tracer records nothing, and leaving it out spares the X-Ray SDK import.
+
+    Neither the answer nor an exception is recorded in the trace: answers hold card codes, numbers, PINs and newly
+    issued redemption codes, and an exception may quote its input. (Powertools records both unless told not to.)"""
     if _tracing_disabled():
         return handler
-    return _tracer().capture_lambda_handler(handler)
+    return _tracer().capture_lambda_handler(handler, capture_response=False, capture_error=False)
 
 
 def mask(value: str | None, keep: int = 4) -> str | None:

@@ -89,8 +89,10 @@ _CONFIGS: TypeAdapter[list[TangoConfig | TilloConfig]] = TypeAdapter(list[Vendor
 
 
 def vendor_configs(source: Settings | Mapping[str, str] | None = None) -> list[TangoConfig | TilloConfig]:
-    """The parsed VENDORS list (empty when unset). Raises VendorConfigError."""
+    """The parsed VENDORS list (locally, empty when unset). Raises VendorConfigError."""
     raw, local, _ = _read(source)
+    if raw is None and not local:
+        raise VendorConfigError("VENDORS is not set (it is '[]' when cards come from CSV pools only)")
     if not raw or not raw.strip():
         return []
     try:
