@@ -37,6 +37,9 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO giftcard_retention;
 GRANT SELECT, DELETE ON redemption_attempts TO giftcard_retention;
+-- Row-level security (migration 0022) is forced on the table: the retention role's own policy lets it see and delete
+-- what its function prunes.
+CREATE POLICY redemption_attempts_retention ON redemption_attempts TO giftcard_retention USING (true);
 
 CREATE FUNCTION prune_redemption_attempts(older_than interval, batch integer) RETURNS bigint
 LANGUAGE plpgsql AS $$
