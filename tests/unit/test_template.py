@@ -51,8 +51,17 @@ CONTRACT_ROUTES = {
     ('GET', '/redemptions'): 'AdminFunction',
     ('GET', '/redemption-attempts'): 'AdminFunction',
     ('GET', '/openapi.json'): 'AdminFunction',
+    ('GET', '/docs'): 'AdminFunction',
+    ('GET', '/docs/{asset}'): 'AdminFunction',
+    ('GET', '/me'): 'AdminFunction',
 }
-PUBLIC_ROUTES = {('GET', '/redeem'), ('POST', '/redeem'), ('GET', '/openapi.json')}
+PUBLIC_ROUTES = {
+    ('GET', '/redeem'),
+    ('POST', '/redeem'),
+    ('GET', '/openapi.json'),
+    ('GET', '/docs'),
+    ('GET', '/docs/{asset}'),
+}
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +86,7 @@ def test_every_contract_route_is_declared_exactly_once_on_its_function(routes: l
     assert {(r.method, r.path): r.function_logical_id for r in routes} == CONTRACT_ROUTES
 
 
-def test_only_the_redeem_page_and_the_openapi_description_are_public(routes: list[Route]) -> None:
+def test_only_the_redeem_page_and_the_openapi_description_and_its_page_are_public(routes: list[Route]) -> None:
     assert {(r.method, r.path) for r in routes if r.public} == PUBLIC_ROUTES
 
 
