@@ -66,8 +66,8 @@ function agencyList(platform, reload) {
       { label: 'Actions', value: (a) => h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => moveDialog({
           direction: 'allocation', from, to: a, title: `Fund ${a.name}`, submitLabel: 'Fund', onDone: reload,
-        }) }, 'Fund', h('span', { class: 'visually-hidden' }, ` ${a.name}`)),
-        h('a', { href: `#/accounts/${a.account_id}` }, 'Ledger', h('span', { class: 'visually-hidden' }, ` of ${a.name}`))) },
+        }) }, 'Fund', h('span', { class: 'label-suffix' }, ` ${a.name}`)),
+        h('a', { href: `#/accounts/${a.account_id}` }, 'Ledger', h('span', { class: 'label-suffix' }, ` of ${a.name}`))) },
     ], items, { emptyText: 'No agencies yet.' });
   });
 }
@@ -110,7 +110,7 @@ function alertItems(items, reload) {
         event.target.disabled = false;
         if (error.status !== 401) announce(`Could not acknowledge the alert: ${error.message}`);
       }
-    } }, 'Acknowledge', h('span', { class: 'visually-hidden' }, `: ${a.message}`)) : null)));
+    } }, 'Acknowledge', h('span', { class: 'label-suffix' }, `: ${a.message}`)) : null)));
 }
 
 // --- pools and card imports -----------------------------------------------------------------------------
@@ -126,7 +126,7 @@ export function poolsScreen() {
       { label: 'Claimed', value: (p) => count(p.claimed), numeric: true },
       { label: 'Low stock below', value: (p) => count(p.low_stock_threshold), numeric: true },
       { label: 'Actions', value: (p) => h('button', { type: 'button', onclick: () => importDialog(p, byId[p.brand_id], reload) },
-        'Import cards', h('span', { class: 'visually-hidden' }, ` into ${byId[p.brand_id] ? byId[p.brand_id].name : ''} ${money(p.denomination)}`)) },
+        'Import cards', h('span', { class: 'label-suffix' }, ` into ${byId[p.brand_id] ? byId[p.brand_id].name : ''} ${money(p.denomination)}`)) },
     ], items, { emptyText: 'No pools yet: create one to import cards.' }));
   }, { id: 'pools', actions: h('button', { type: 'button', onclick: () => newPoolDialog(brands, () => pools.reload()) }, 'New pool') });
   return [h('h1', {}, 'Pools and cards'), pools];

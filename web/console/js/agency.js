@@ -39,10 +39,10 @@ function clients(d, reload) {
     { label: 'Actions', value: (c) => h('div', { class: 'actions' },
       h('button', { type: 'button', onclick: () => moveDialog({
         direction: 'allocation', from: agency, to: c, title: `Allocate to ${c.name}`, onDone: reload,
-      }) }, 'Allocate', h('span', { class: 'visually-hidden' }, ` to ${c.name}`)),
+      }) }, 'Allocate', h('span', { class: 'label-suffix' }, ` to ${c.name}`)),
       h('button', { type: 'button', onclick: () => moveDialog({
         direction: 'reclaim', from: c, to: agency, title: `Reclaim from ${c.name}`, onDone: reload,
-      }) }, 'Reclaim', h('span', { class: 'visually-hidden' }, ` from ${c.name}`)),
-      h('a', { href: `#/accounts/${c.account_id}` }, 'Ledger', h('span', { class: 'visually-hidden' }, ` of ${c.name}`))) },
+      }) }, 'Reclaim', h('span', { class: 'label-suffix' }, ` from ${c.name}`)),
+      h('a', { href: `#/accounts/${c.account_id}` }, 'Ledger', h('span', { class: 'label-suffix' }, ` of ${c.name}`))) },
   ], d.clients, { emptyText: 'No clients yet.' });
 }

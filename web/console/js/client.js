@@ -45,7 +45,7 @@ function campaigns(d, reload) {
 }
 
 function campaignActions(c, client, reload) {
-  const hidden = (text) => h('span', { class: 'visually-hidden' }, text);
+  const hidden = (text) => h('span', { class: 'label-suffix' }, text);
   const isolated = c.budget_mode === 'isolated';
   const ended = c.status === 'ended';
   return h('div', { class: 'actions' },

@@ -11,6 +11,13 @@ export function h(tag, attrs = {}, ...children) {
     else node.setAttribute(name, String(value));
   }
   append(node, children);
+  // A control whose visible text is short ("Fund") says what it acts on to assistive technology ("Fund Acme"):
+  // a child span of class label-suffix becomes part of its aria-label rather than hidden text.
+  const suffix = node.querySelector(':scope > .label-suffix');
+  if (suffix) {
+    node.setAttribute('aria-label', node.textContent.trim());
+    suffix.remove();
+  }
   return node;
 }
 
