@@ -90,12 +90,12 @@ def test_only_the_redeem_page_and_the_openapi_description_and_its_page_are_publi
     assert {(r.method, r.path) for r in routes if r.public} == PUBLIC_ROUTES
 
 
-def test_the_api_requires_a_cognito_jwt_for_both_app_clients_by_default(template: dict[str, Any]) -> None:
+def test_the_api_requires_a_cognito_jwt_for_its_app_clients_by_default(template: dict[str, Any]) -> None:
     auth = template['Resources']['HttpApi']['Properties']['Auth']
     jwt = auth['Authorizers'][auth['DefaultAuthorizer']]['JwtConfiguration']
 
     assert jwt['issuer'] == {'Fn::Sub': 'https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}'}
-    assert jwt['audience'] == [{'Ref': 'PeopleClient'}, {'Ref': 'IntegrationClient'}]
+    assert jwt['audience'] == [{'Ref': 'PeopleClient'}, {'Ref': 'IntegrationClient'}, {'Ref': 'ConsoleClient'}]
 
 
 def test_no_catch_all_route(template: dict[str, Any], routes: list[Route]) -> None:
@@ -210,3 +210,39 @@ def test_the_loader_reads_short_intrinsic_tags(tmp_path: Path) -> None:
     assert props['Description'] == {'Fn::Sub': '${AWS::StackName}-x'}
     assert props['Timeout'] == {'Fn::If': ['IsProd', 10, 20]}
     assert http_routes(template) == [Route('ANY', '$default', 'Fn', 'functions/x/', 'x_app.lambda_handler', True)]
+
+
+# --- the web console -------------------------------------------------------------------------------------
+
+CONSOLE_ORIGIN = {'Fn::Sub': 'https://${ConsoleDistribution.DomainName}'}
+
+
+def test_the_api_allows_exactly_the_consoles_origin(template: dict[str, Any]) -> None:
+    cors = template['Resources']['HttpApi']['Properties']['CorsConfiguration']
+
+    assert cors['AllowOrigins'] == [CONSOLE_ORIGIN]
+    assert {'authorization', 'content-type', 'idempotency-key'} <= set(cors['AllowHeaders'])
+    assert 'AllowCredentials' not in cors  # bearer tokens, never cookies
+
+
+def test_the_console_signs_in_through_the_hosted_ui_with_the_code_flow_and_no_secret(template: dict[str, Any]) -> None:
+    client = template['Resources']['ConsoleClient']['Properties']
+
+    assert client['AllowedOAuthFlows'] == ['code'] and client['GenerateSecret'] is False
+    assert client['CallbackURLs'] == [{'Fn::Sub': 'https://${ConsoleDistribution.DomainName}/'}]
+    assert 'ALLOW_USER_PASSWORD_AUTH' not in client['ExplicitAuthFlows']
+
+
+def test_the_console_files_are_private_and_read_only_by_its_distribution(template: dict[str, Any]) -> None:
+    bucket = template['Resources']['ConsoleBucket']['Properties']
+    assert all(bucket['PublicAccessBlockConfiguration'].values())
+    [allow] = [
+        s for s in template['Resources']['ConsoleBucketPolicy']['Properties']['PolicyDocument']['Statement']
+        if s['Effect'] == 'Allow'
+    ]
+    assert allow['Principal'] == {'Service': 'cloudfront.amazonaws.com'} and allow['Action'] == 's3:GetObject'
+    assert 'distribution/${ConsoleDistribution}' in allow['Condition']['StringEquals']['AWS:SourceArn']['Fn::Sub']
+    config = template['Resources']['ConsoleDistribution']['Properties']['DistributionConfig']
+    assert config['Origins'][0]['OriginAccessControlId'] == {'Fn::GetAtt': ['ConsoleOriginAccess', 'Id']}
+    assert config['DefaultCacheBehavior']['ViewerProtocolPolicy'] == 'redirect-to-https'
+    assert config['DefaultCacheBehavior']['AllowedMethods'] == ['GET', 'HEAD']

@@ -10,16 +10,22 @@ const KINDS = { allocation: 'Allocation', reclaim: 'Reclaim', redemption: 'Redem
 export function ledgerScreen(accountId) {
   const id = encodeURIComponent(accountId);
   const title = h('h1', {}, 'Ledger');
-  const account = section('Account', () => api(`/accounts/${id}`), (a) => {
+  const loaded = api(`/accounts/${id}`).then((a) => {
+    if (a.parent_account_id) parents.set(a.parent_account_id, `parent ${PARENT_OF[a.owner_type] || 'account'}`);
+    return a;
+  });
+  const account = section('Account', () => loaded, (a) => {
     const name = accountName(a.account_id) || describeOwner(a);
     title.textContent = `Ledger: ${name}`;
     document.title = `Ledger: ${name} · Gift card console`;
     return h('div', { class: 'stats' },
       stat('Balance', money(a.balance)),
-      stat('Account of', describeOwner(a)),
+      stat('Account of', accountName(a.account_id) ? `${a.owner_type}: ${accountName(a.account_id)}` : describeOwner(a)),
       stat('Opened', time(a.created_at)));
   }, { id: 'account' });
-  return [title, account, section('Entries, newest first', async () => null, () => entries(accountId), { id: 'entries' })];
+  // The entries wait for the account, whose parent they may need to name.
+  const listed = section('Entries, newest first', () => loaded.catch(() => null), () => entries(accountId), { id: 'entries' });
+  return [title, account, listed];
 }
 
 function describeOwner(a) {
@@ -66,6 +72,9 @@ function entryTable(items, names) {
 }
 
 const resolved = new Map();
+// An account's parent, which its admin may not be allowed to read, is named for what it is.
+const parents = new Map();
+const PARENT_OF = { agency: 'platform', client: 'agency', campaign: 'client' };
 
 /** The name of each counter-account: one the console has shown, else what the API says of it, else its id. */
 async function counterNames(items) {
@@ -79,7 +88,7 @@ async function counterNames(items) {
         if (a.owner_type === 'platform') nameAccount(counter, 'Platform');
       } catch (error) {
         if (error && error.status === 401) throw error;
-        name = `account ${counter.slice(0, 8)}…`;
+        name = parents.get(counter) || `account ${counter.slice(0, 8)}…`;
       }
       resolved.set(counter, name);
     }
