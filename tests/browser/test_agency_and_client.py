@@ -44,7 +44,9 @@ def test_the_agency_screen_shows_the_api_numbers_and_allocates_and_reclaims(site
 
     expect(page.get_by_role('status')).to_contain_text('Reclaimed $40.50')
     expect(cells(row).first).to_have_text(dollars(after_allocation - Decimal('40.50')))
-    assert Decimal(str(site.api('agency_admin', 'GET', f'/clients/{client["id"]}')['balance'])) == after_allocation - Decimal('40.50')
+    assert Decimal(
+        str(site.api('agency_admin', 'GET', f'/clients/{client["id"]}')['balance'])
+    ) == after_allocation - Decimal('40.50')
 
 
 def campaign_row(page: Any, name: str) -> Any:
@@ -62,7 +64,9 @@ def test_switching_the_budget_mode_says_what_moves_and_moves_it(site: Site, sign
 
     row.get_by_role('button', name=f'Switch to shared: {campaign["name"]}').click()
     dialog = page.get_by_role('dialog')
-    expect(dialog).to_contain_text(f'remaining balance of {dollars(campaign["balance"])} returns to {dashboard["client"]["name"]}')
+    expect(dialog).to_contain_text(
+        f'remaining balance of {dollars(campaign["balance"])} returns to {dashboard["client"]["name"]}'
+    )
     dialog.get_by_role('button', name='Switch to shared').click()
 
     expect(page.get_by_role('status')).to_contain_text(f'{dollars(campaign["balance"])} returned')

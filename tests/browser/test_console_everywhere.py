@@ -21,11 +21,21 @@ def test_an_accounts_ledger_pages_newest_first_with_counter_accounts_and_balance
     agency = site.api('agency_admin', 'GET', f'/agencies/{site.demo["agency_id"]}')
     client = site.api('agency_admin', 'GET', f'/clients/{site.demo["client_id"]}')
     for i in range(26):  # more than a page of 25
-        site.api('agency_admin', 'POST', '/allocate-credit', {
-            'fromAccountId': agency['account_id'], 'toAccountId': client['account_id'], 'amount': 1, 'notes': f'page {i}'
-        })
+        site.api(
+            'agency_admin',
+            'POST',
+            '/allocate-credit',
+            {
+                'fromAccountId': agency['account_id'],
+                'toAccountId': client['account_id'],
+                'amount': 1,
+                'notes': f'page {i}',
+            },
+        )
     first = site.api('agency_admin', 'GET', f'/accounts/{client["account_id"]}/transactions?limit=25')
-    second = site.api('agency_admin', 'GET', f'/accounts/{client["account_id"]}/transactions?limit=25&cursor={first["next_cursor"]}')
+    second = site.api(
+        'agency_admin', 'GET', f'/accounts/{client["account_id"]}/transactions?limit=25&cursor={first["next_cursor"]}'
+    )
     page = signed_in('agency_admin')
 
     page.locator('#agency tbody tr', has=page.get_by_role('link', name=client['name'], exact=True)).get_by_role(
@@ -131,14 +141,19 @@ SCREENS = {
 @pytest.mark.parametrize('viewport', [DESKTOP, PHONE], ids=['desktop', 'phone'])
 def test_every_screen_fits_its_width_and_is_photographed(site: Site, signed_in: Any, viewport: dict[str, int]) -> None:
     width = 'desktop' if viewport is DESKTOP else 'phone'
-    ids = {**site.demo, 'client_account': site.api('client_admin', 'GET', f'/clients/{site.demo["client_id"]}')['account_id']}
+    ids = {
+        **site.demo,
+        'client_account': site.api('client_admin', 'GET', f'/clients/{site.demo["client_id"]}')['account_id'],
+    }
     for role, screens in SCREENS.items():
         page = signed_in(role, viewport)
         for screen in screens:
             page.goto(f'{site.url}/console/{screen.format(**ids)}')
             expect(page.locator('[aria-busy="true"]')).to_have_count(0)
             expect(page.locator('.state.error')).to_have_count(0)
-            name = screen.strip('#/').split('/')[0] if role != 'platform_admin' else screen.strip('#/').replace('/', '-')
+            name = (
+                screen.strip('#/').split('/')[0] if role != 'platform_admin' else screen.strip('#/').replace('/', '-')
+            )
             page.screenshot(path=site.screenshots / f'{role}-{name}-{width}.png', full_page=True)
             overflow = page.evaluate('document.documentElement.scrollWidth - window.innerWidth')
             assert overflow <= 0, f'{role} {screen} is {overflow}px wider than the {width} window'

@@ -108,15 +108,18 @@ def test_acknowledging_an_alert_marks_it_acknowledged(site: Site, signed_in: Any
 
     expect(page.get_by_role('status')).to_contain_text(f'Alert acknowledged: {message}')
     expect(page.locator('li.alert', has_text=message)).to_contain_text('Acknowledged by')
-    shown = [a for a in site.api('platform_admin', 'GET', '/alerts?status=open&limit=500')['items'] if a['id'] == raised.id]
+    shown = [
+        a for a in site.api('platform_admin', 'GET', '/alerts?status=open&limit=500')['items'] if a['id'] == raised.id
+    ]
     assert shown[0]['status'] == 'acknowledged'
 
 
 def demo_brand(site: Site) -> str:
-    [brand] = [b for b in site.api('platform_admin', 'GET', '/brands?limit=500')['items'] if b['id'] == site.demo['brand_id']]
+    [brand] = [
+        b for b in site.api('platform_admin', 'GET', '/brands?limit=500')['items'] if b['id'] == site.demo['brand_id']
+    ]
     return str(brand['name'])
 
 
 def files(text: str) -> dict[str, Any]:
     return {'name': 'cards.csv', 'mimeType': 'text/csv', 'buffer': text.encode()}
-

@@ -237,7 +237,8 @@ def test_the_console_files_are_private_and_read_only_by_its_distribution(templat
     bucket = template['Resources']['ConsoleBucket']['Properties']
     assert all(bucket['PublicAccessBlockConfiguration'].values())
     [allow] = [
-        s for s in template['Resources']['ConsoleBucketPolicy']['Properties']['PolicyDocument']['Statement']
+        s
+        for s in template['Resources']['ConsoleBucketPolicy']['Properties']['PolicyDocument']['Statement']
         if s['Effect'] == 'Allow'
     ]
     assert allow['Principal'] == {'Service': 'cloudfront.amazonaws.com'} and allow['Action'] == 's3:GetObject'
