@@ -34,21 +34,43 @@ def chromium_path() -> str | None:
     return next((found for name in ('chromium', 'chromium-browser') if (found := shutil.which(name))), None)
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get('GIFTCARD_BROWSER_REQUIRED'):
-        pytest.fail(f'browser tests required (GIFTCARD_BROWSER_REQUIRED) but {reason}', pytrace=False)
-    pytest.skip(f'browser tests skipped: {reason}')
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright's Python package is not installed (make install)"
+    if chromium_path() is None:
+        return 'no Chromium found: install it (apt-get install chromium) or set GIFTCARD_CHROMIUM'
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a browser, every test here is skipped for one reason, which `-ra` reports once (or, where the tests are
+    required, they fail)."""
+    reason = missing_browser()
+    here = Path(__file__).parent
+    if reason is None:
+        return
+    for item in items:
+        if item.path.is_relative_to(here):
+            if os.environ.get('GIFTCARD_BROWSER_REQUIRED'):
+                item.add_marker(pytest.mark.usefixtures('_browser_required'))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f'browser tests skipped: {reason}'))
+
+
+@pytest.fixture
+def _browser_required() -> None:
+    pytest.fail(f'browser tests are required here (GIFTCARD_BROWSER_REQUIRED) but {missing_browser()}', pytrace=False)
 
 
 @pytest.fixture(scope='session')
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright's Python package is not installed (make install)")
+    from playwright.sync_api import sync_playwright
+
     executable = chromium_path()
-    if executable is None:
-        _missing('no Chromium found: install it (apt-get install chromium) or set GIFTCARD_CHROMIUM')
+    assert executable is not None
     with sync_playwright() as playwright:
         # Chromium's sandbox needs user namespaces, which a container running as root often lacks.
         args = ['--no-sandbox'] if os.geteuid() == 0 else []

@@ -7,9 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from giftcard_local.tokens import issue_token
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site, dollars
+from tests import factories
+from tests.browser.conftest import DESKTOP, Site, dollars
 
 
 def cells(row: Any) -> Any:
@@ -126,3 +128,22 @@ def test_issued_codes_download_as_csv_and_redeem(site: Site, signed_in: Any) -> 
     expect(redemptions.locator('.stat-value').first).to_have_text(str(totals['redemptions']))
     expect(redemptions.locator('.stat-value').nth(1)).to_have_text(dollars(totals['charged']))
     expect(redemptions.locator('tbody tr').first).to_contain_text(codes[0][-4:])
+
+
+def test_an_agency_below_its_threshold_is_warned_of_low_credit(site: Site, browser: Any, owner: Any) -> None:
+    agency = factories.agency()
+    factories.fund(500_00, agency['account_id'])
+    subject = factories.agency_admin(owner, agency['id'])
+    threshold = site.api('platform_admin', 'GET', f'/dashboards/agencies/{agency["id"]}')['agency'][
+        'low_balance_threshold'
+    ]
+    assert threshold > 500
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f'{site.url}/console/#token={issue_token(subject)}')
+
+    expect(page.get_by_role('heading', level=1)).to_have_text(agency['name'])
+    expect(page.locator('#agency').get_by_role('alert')).to_have_text(
+        f'Low credit: the balance is below {dollars(threshold)}. Ask the platform to add credit.'
+    )
+    expect(page.locator('#agency')).to_contain_text('No clients yet.')
+    page.close()
