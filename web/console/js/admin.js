@@ -32,7 +32,7 @@ function stats(d) {
     stat('Spent', money(d.platform.credit_spent), 'consumed by redemptions'),
     stat('Outstanding', money(d.platform.credit_outstanding), 'held by agencies, clients and campaigns'),
     stat('Profit this month', money(month.profit),
-      `${count(month.redemptions)} redemptions, ${money(month.charged)} charged`
+      `${count(month.redemptions)} ${month.redemptions === 1 ? 'redemption' : 'redemptions'}, ${money(month.charged)} charged`
         + (month.margin_percent === null ? '' : `, ${month.margin_percent}% margin`)));
 }
 
