@@ -46,10 +46,12 @@ def missing_browser() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a browser, every test here is skipped for one reason, which `-ra` reports once (or, where the tests are
-    required, they fail)."""
-    reason = missing_browser()
+    """The browser tests run last: they move the demo data's credit, which tests of the demo itself load fresh and
+    check. Without a browser, every test here is skipped for one reason, which `-ra` reports once a file (or, where
+    the tests are required, they fail)."""
     here = Path(__file__).parent
+    items.sort(key=lambda item: item.path.is_relative_to(here))  # stable: each group keeps its order
+    reason = missing_browser()
     if reason is None:
         return
     for item in items:

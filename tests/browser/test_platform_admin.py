@@ -13,17 +13,20 @@ from playwright.sync_api import expect
 from tests.browser.conftest import Site, dollars
 
 
-def agency_row(page: Any, name: str) -> Any:
-    """The agency's row of the overview, paging on with "Show more" until it is listed."""
-    agencies = page.locator('#agencies')
-    rows = agencies.locator('tbody tr')
+def listed(page: Any, section: str, has: Any) -> Any:
+    """The row of a paged list that holds `has`, paging on with "Show more" until it is listed."""
+    rows = page.locator(f'{section} tbody tr')
     rows.first.wait_for()
-    row = rows.filter(has=page.get_by_role('link', name=name, exact=True))
+    row = rows.filter(has=has)
     while not row.count():
-        listed = rows.count()
-        agencies.get_by_role('button', name='Show more').click()
-        expect(rows).not_to_have_count(listed)
+        shown = rows.count()
+        page.locator(section).get_by_role('button', name='Show more').click()
+        expect(rows).not_to_have_count(shown)
     return row
+
+
+def agency_row(page: Any, name: str) -> Any:
+    return listed(page, '#agencies', page.get_by_role('link', name=name, exact=True))
 
 
 def stat(page: Any, label: str) -> Any:
@@ -66,6 +69,8 @@ def test_funding_an_agency_moves_the_credit_and_shows_its_new_balance(site: Site
     expect(page.get_by_role('status')).to_contain_text('Allocated $1,234.56: Platform now has')
     expect(agency_row(page, agency['name']).locator('td').first).to_have_text(dollars(after))
     assert Decimal(str(site.api('platform_admin', 'GET', f'/agencies/{agency["id"]}')['balance'])) == after
+    issued = site.api('platform_admin', 'GET', '/dashboards/admin')['platform']['credit_issued']
+    expect(stat(page, 'Credit issued')).to_have_text(dollars(issued))
     [entry] = site.api('platform_admin', 'GET', f'/accounts/{agency["account_id"]}/transactions?limit=1')['items']
     assert (entry['amount'], entry['notes']) == (1234.56, 'funded from the console')
 
@@ -76,6 +81,7 @@ def test_a_card_import_with_a_bad_line_names_the_line_and_imports_nothing(site: 
     before = site.api('platform_admin', 'GET', f'/pools/{pool_id}')['available']
     page.get_by_role('link', name='Pools').click()
     import_button = page.get_by_role('button', name=f'Import cards into {demo_brand(site)} $25.00')
+    listed(page, '#pools', import_button)
 
     import_button.click()
     dialog = page.get_by_role('dialog')
@@ -91,7 +97,7 @@ def test_a_card_import_with_a_bad_line_names_the_line_and_imports_nothing(site: 
     dialog.get_by_role('button', name='Import').click()
     expect(page.get_by_role('status')).to_contain_text('Imported 2 cards')
     assert site.api('platform_admin', 'GET', f'/pools/{pool_id}')['available'] == before + 2
-    expect(page.locator('#pools tbody tr', has=import_button).locator('td').nth(1)).to_have_text(str(before + 2))
+    expect(listed(page, '#pools', import_button).locator('td').nth(1)).to_have_text(str(before + 2))
 
 
 def test_acknowledging_an_alert_marks_it_acknowledged(site: Site, signed_in: Any) -> None:

@@ -10,15 +10,22 @@ import {
 const HEALTH = { green: 'Healthy', yellow: 'Low', red: 'Out of stock' };
 
 export function overview() {
-  const dashboard = api('/dashboards/admin');
+  // One read of the dashboard for its three sections; funding an agency reads it again (credit issued changed).
+  let dashboard = api('/dashboards/admin');
+  const credit = section('Credit', () => dashboard, stats, { id: 'credit' });
+  const funded = () => {
+    dashboard = api('/dashboards/admin');
+    credit.reload();
+    agencies.reload();
+  };
   const agencies = section('Agencies', async () => {
     const platform = await api('/platform');
     nameAccount(platform.account_id, 'Platform');
     return platform;
-  }, (platform, reload) => agencyList(platform, reload), { id: 'agencies' });
+  }, (platform) => agencyList(platform, funded), { id: 'agencies' });
   return [
     h('h1', {}, 'Platform overview'),
-    section('Credit', () => dashboard, stats, { id: 'credit' }),
+    credit,
     section('Inventory', () => dashboard, (d) => inventory(d.inventory), { id: 'inventory' }),
     agencies,
     section('Open alerts', () => dashboard, (d) => alertSummary(d.alerts), { id: 'alert-summary' }),
