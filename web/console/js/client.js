@@ -122,7 +122,8 @@ function issueDialog(c) {
 }
 
 function showCodes(c, card, issued) {
-  const csv = ['code,campaign,card', ...issued.codes.map((code) => `${code},"${c.name.replace(/"/g, '""')}",${card}`)].join('\n');
+  const quoted = (text) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+  const csv = ['code,campaign,card', ...issued.codes.map((code) => [code, c.name, card].map(quoted).join(','))].join('\n');
   const download = () => {
     const url = URL.createObjectURL(new Blob([`${csv}\n`], { type: 'text/csv' }));
     const a = h('a', { href: url, download: `codes-${issued.batch_id}.csv` });
