@@ -27,6 +27,7 @@ PYTHON312_DIR = $(shell \
 		done; \
 	fi)
 BUILT_MIGRATIONS := .aws-sam/build/SharedLayer/python/giftcards/migrations
+BUILT_DOCS_PAGE := .aws-sam/build/SharedLayer/python/giftcards/docs_page
 
 # Checkov, the template's policy scanner, in its own venv too (its pinned dependencies clash with the project's).
 # The checks skipped on purpose, each with its reason, are in .checkov.yaml.
@@ -39,10 +40,10 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-dev: install  ## embedded database, migrations, demo data, API + redeem page on http://127.0.0.1:3000, monitor
+dev: install  ## embedded database, migrations, demo data, API, console (/console) and redeem page on :3000, monitor
 	$(BIN)/giftcard dev
 
-test: install  ## the whole suite against real PostgreSQL (embedded unless DATABASE_URL is set)
+test: install  ## the whole suite against real PostgreSQL (embedded unless DATABASE_URL is set); browser tests need chromium
 	$(BIN)/pytest
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt
@@ -93,6 +94,9 @@ build: $(SAM_STAMP)  ## sam build: the shared layer and every function (python3.
 	@# The layer reaches migrations/ through a symlink: the built layer must hold the same SQL files.
 	@diff -r migrations $(BUILT_MIGRATIONS) >/dev/null || { \
 		echo 'make build: $(BUILT_MIGRATIONS) differs from migrations/' >&2; exit 1; }
+	@# So does the /docs page, through its link to web/docs.
+	@diff -r web/docs $(BUILT_DOCS_PAGE) >/dev/null || { \
+		echo 'make build: $(BUILT_DOCS_PAGE) differs from web/docs/' >&2; exit 1; }
 
 fuzz: install  ## contract fuzzing of a real giftcard serve, many more examples per operation than make test runs
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -p no:cacheprovider tests/http/test_contract_fuzz.py

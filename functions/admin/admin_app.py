@@ -1,6 +1,6 @@
 """The admin function: its routes are declared in template.yaml; the logic lives in the giftcards layer."""
 
-from giftcards.api import alerts, codes, dashboards, hierarchy, ledger, openapi, pools, redemptions
+from giftcards.api import alerts, codes, dashboards, docs, hierarchy, ledger, me, openapi, pools, redemptions
 from giftcards.api.app import http_handler, make_app
 from giftcards.config import Need, require
 
@@ -18,6 +18,8 @@ ROUTERS = [
     alerts.router,
     dashboards.router,
     openapi.router,
+    docs.router,
+    me.router,
 ]
 
 app = make_app(*ROUTERS)

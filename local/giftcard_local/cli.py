@@ -93,7 +93,7 @@ class Commands(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
-# Other modules add their subcommands here (serve, token, demo, check, vendor-fault, integration).
+# Other modules add their subcommands here (serve, token, demo, check, vendor-fault, integration, console-publish).
 EXTENSIONS: list[Callable[[Commands], None]] = []
 
 
@@ -114,6 +114,7 @@ def _load_extensions() -> None:
         'giftcard_local.demo',
         'giftcard_local.vendor_cli',
         'giftcard_local.integrations',
+        'giftcard_local.console_publish',
     ):
         try:
             importlib.import_module(module)

@@ -175,6 +175,10 @@ def _print_dev_banner(url: str, demo: dict[str, Any] | None) -> None:
     lines.append('Bearer tokens (12 h):')
     for role, token in role_tokens.items():
         lines.append(f'  export {_env_name(role)}={token}')
+    lines += ['', f'Console: {url}/console/  (API docs: {url}/docs)', 'Sign in with one click, as:']
+    for role, token in role_tokens.items():
+        if role != 'client_integration':  # integrations have no console: they only provision
+            lines.append(f'  {role.replace("_", " ")}: {console_sign_in_link(url, token)}')
     first = _env_name(next(iter(role_tokens), 'TOKEN'))
     lines += [
         '',
@@ -186,6 +190,11 @@ def _print_dev_banner(url: str, demo: dict[str, Any] | None) -> None:
         '',
     ]
     print('\n'.join(lines), flush=True)
+
+
+def console_sign_in_link(url: str, token: str) -> str:
+    """A link that signs the console in with `token`: it travels in the fragment, which the browser never sends."""
+    return f'{url}/console/#token={token}'
 
 
 def _env_name(role: str) -> str:

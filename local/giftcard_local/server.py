@@ -41,7 +41,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from giftcard_local import embedded, tokens
+from giftcard_local import console, embedded, tokens
 from giftcard_local.template import Route, http_routes, load_template
 
 log = logging.getLogger('giftcard_local.server')
@@ -460,6 +460,7 @@ class LocalApi:
         root = self.template_path.parent
         self.endpoints = [_endpoint(route, template, root) for route in http_routes(template)]
         self.schedules = scheduled_functions(template, root)
+        self.console_dir = root / 'web' / 'console'  # the web console's static files, at /console
         self.loader = HandlerLoader()
 
     def functions(self) -> list[Function]:
@@ -501,6 +502,9 @@ class LocalApi:
 
     def handle(self, request: Request) -> Response:
         raw_path, _ = split_target(request.target)
+        if console.is_console_path(raw_path):
+            static = console.answer(self.console_dir, request.method, raw_path)
+            return Response(static.status, static.headers, static.body)
         matched = self.match(request.method, raw_path)
         if matched is None:
             return error_response(404, 'route_not_found', f'No route in the template for {request.method} {raw_path}.')

@@ -27,10 +27,9 @@ from tests import redeem_support as rs
 from tests.events import call, http_event
 
 ROOT = Path(__file__).resolve().parents[2]
-# The document does not describe itself.
-ROUTES = [
-    r for r in http_routes(load_template(ROOT / 'template.yaml')) if (r.method, r.path) != ('GET', '/openapi.json')
-]
+# The document does not describe itself, nor the page that shows it.
+UNDESCRIBED = {('GET', '/openapi.json'), ('GET', '/docs'), ('GET', '/docs/{asset}')}
+ROUTES = [r for r in http_routes(load_template(ROOT / 'template.yaml')) if (r.method, r.path) not in UNDESCRIBED]
 JSON = 'application/json'
 
 
@@ -171,6 +170,11 @@ def _redeem(w: World) -> list[Call]:
 @case('GET', '/platform')
 def _platform(w: World) -> list[Call]:
     return [send('GET', '/platform', w.admin, 200), send('GET', '/platform', w.tree.agency_admin, 403)]
+
+
+@case('GET', '/me')
+def _me(w: World) -> list[Call]:
+    return [send('GET', '/me', w.tree.client_admin, 200), send('GET', '/me', w.admin, 200)]
 
 
 @case('POST', '/agencies')

@@ -58,6 +58,19 @@ def test_profit_and_the_csv_api_split_follow_redemptions(owner: Any, admin: str)
     assert (row['health'], row['csv']['available'], row['csv']['claimed']) == ('red', 0, 1)
 
 
+def test_a_redemption_moves_its_charge_from_credit_outstanding_to_credit_spent(owner: Any, admin: str) -> None:
+    s = ps.setup(owner, funds_cents=100_000, prices=(hierarchy.Price(2500, 2600, 2750),))
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    _, before = get('/dashboards/admin', admin)
+
+    s.provision()
+
+    _, after = get('/dashboards/admin', admin)
+    spent = round(after['platform']['credit_spent'] - before['platform']['credit_spent'], 2)
+    outstanding = round(after['platform']['credit_outstanding'] - before['platform']['credit_outstanding'], 2)
+    assert (spent, outstanding) == (27.5, -27.5)
+
+
 def test_agencies_alerts_and_monitor_state(admin: str) -> None:
     agency = factories.agency()
     factories.fund(12_345, agency['account_id'])

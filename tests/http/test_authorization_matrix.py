@@ -342,8 +342,11 @@ for _path in (
     '/dashboards/admin',
     '/redemption-attempts',
     '/openapi.json',
+    '/docs',
+    '/me',
 ):
     simple('GET', _path)
+simple('GET', '/docs/{asset}', lambda w, t: {'asset': 'docs.js'})
 simple('GET', '/agencies/{agency_id}', lambda w, t: {'agency_id': t.agency['id']})
 simple('GET', '/agencies/{agency_id}/clients', lambda w, t: {'agency_id': t.agency['id']})
 simple('GET', '/dashboards/agencies/{agency_id}', lambda w, t: {'agency_id': t.agency['id']})

@@ -83,6 +83,7 @@ def world(database_url: str) -> dict[str, Any]:
         'account_id': s.tree.client['account_id'],
         'code_id': s.campaign_id,  # any id: the route must still answer in the contract's shape
         'alert_id': s.campaign_id,
+        'asset': 'docs.js',  # the /docs page's own script
     }
     return {'admin': s.admin, 'ids': ids, 'agency_account': s.tree.agency['account_id']}
 

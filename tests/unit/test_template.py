@@ -52,8 +52,17 @@ CONTRACT_ROUTES = {
     ('GET', '/redemptions'): 'AdminFunction',
     ('GET', '/redemption-attempts'): 'AdminFunction',
     ('GET', '/openapi.json'): 'AdminFunction',
+    ('GET', '/docs'): 'AdminFunction',
+    ('GET', '/docs/{asset}'): 'AdminFunction',
+    ('GET', '/me'): 'AdminFunction',
 }
-PUBLIC_ROUTES = {('GET', '/redeem'), ('POST', '/redeem'), ('GET', '/openapi.json')}
+PUBLIC_ROUTES = {
+    ('GET', '/redeem'),
+    ('POST', '/redeem'),
+    ('GET', '/openapi.json'),
+    ('GET', '/docs'),
+    ('GET', '/docs/{asset}'),
+}
 
 
 @pytest.fixture(scope='module')
@@ -78,7 +87,7 @@ def test_every_contract_route_is_declared_exactly_once_on_its_function(routes: l
     assert {(r.method, r.path): r.function_logical_id for r in routes} == CONTRACT_ROUTES
 
 
-def test_only_the_redeem_page_and_the_openapi_description_are_public(routes: list[Route]) -> None:
+def test_only_the_redeem_page_and_the_openapi_description_and_its_page_are_public(routes: list[Route]) -> None:
     assert {(r.method, r.path) for r in routes if r.public} == PUBLIC_ROUTES
 
 
@@ -89,8 +98,13 @@ def test_the_api_requires_a_cognito_jwt_of_the_people_client_or_an_integrations_
     each_integration = {'Fn::Join': [',', {'Ref': 'IntegrationClientIds'}]}
 
     assert jwt['issuer'] == {'Fn::Sub': 'https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}'}
+    console = {'Ref': 'ConsoleClient'}
     assert jwt['audience'] == {
-        'Fn::If': ['HasIntegrations', {'Fn::Split': [',', {'Fn::Join': [',', [people, each_integration]]}]}, [people]]
+        'Fn::If': [
+            'HasIntegrations',
+            {'Fn::Split': [',', {'Fn::Join': [',', [people, console, each_integration]]}]},
+            [people, console],
+        ]
     }
     assert template['Parameters']['IntegrationClientIds'] == {
         'Type': 'CommaDelimitedList',
@@ -105,7 +119,7 @@ def test_the_api_requires_a_cognito_jwt_of_the_people_client_or_an_integrations_
 def test_no_app_client_is_shared_by_integrations_and_people_never_send_passwords(template: dict[str, Any]) -> None:
     clients = resources_of(template, 'AWS::Cognito::UserPoolClient')
 
-    assert list(clients) == ['PeopleClient']
+    assert sorted(clients) == ['ConsoleClient', 'PeopleClient']  # people, in the console: no secret, no password
     people = clients['PeopleClient']['Properties']
     assert 'AllowedOAuthFlows' not in people and people['GenerateSecret'] is False
     assert people['ExplicitAuthFlows'] == ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']
@@ -403,3 +417,40 @@ def test_a_stack_is_never_named_local_where_the_code_would_stand_in_for_keys(tem
         'staging-2',
         'locals',
     ]
+
+
+# --- the web console -------------------------------------------------------------------------------------
+
+CONSOLE_ORIGIN = {'Fn::Sub': 'https://${ConsoleDistribution.DomainName}'}
+
+
+def test_the_api_allows_exactly_the_consoles_origin(template: dict[str, Any]) -> None:
+    cors = template['Resources']['HttpApi']['Properties']['CorsConfiguration']
+
+    assert cors['AllowOrigins'] == [CONSOLE_ORIGIN]
+    assert {'authorization', 'content-type', 'idempotency-key'} <= set(cors['AllowHeaders'])
+    assert 'AllowCredentials' not in cors  # bearer tokens, never cookies
+
+
+def test_the_console_signs_in_through_the_hosted_ui_with_the_code_flow_and_no_secret(template: dict[str, Any]) -> None:
+    client = template['Resources']['ConsoleClient']['Properties']
+
+    assert client['AllowedOAuthFlows'] == ['code'] and client['GenerateSecret'] is False
+    assert client['CallbackURLs'] == [{'Fn::Sub': 'https://${ConsoleDistribution.DomainName}/'}]
+    assert 'ALLOW_USER_PASSWORD_AUTH' not in client['ExplicitAuthFlows']
+
+
+def test_the_console_files_are_private_and_read_only_by_its_distribution(template: dict[str, Any]) -> None:
+    bucket = template['Resources']['ConsoleBucket']['Properties']
+    assert all(bucket['PublicAccessBlockConfiguration'].values())
+    [allow] = [
+        s
+        for s in template['Resources']['ConsoleBucketPolicy']['Properties']['PolicyDocument']['Statement']
+        if s['Effect'] == 'Allow'
+    ]
+    assert allow['Principal'] == {'Service': 'cloudfront.amazonaws.com'} and allow['Action'] == 's3:GetObject'
+    assert 'distribution/${ConsoleDistribution}' in allow['Condition']['StringEquals']['AWS:SourceArn']['Fn::Sub']
+    config = template['Resources']['ConsoleDistribution']['Properties']['DistributionConfig']
+    assert config['Origins'][0]['OriginAccessControlId'] == {'Fn::GetAtt': ['ConsoleOriginAccess', 'Id']}
+    assert config['DefaultCacheBehavior']['ViewerProtocolPolicy'] == 'redirect-to-https'
+    assert config['DefaultCacheBehavior']['AllowedMethods'] == ['GET', 'HEAD']

@@ -94,6 +94,8 @@ SELECT count(*) FILTER (WHERE r.created_at >= {_MONTH_START}) AS month_redemptio
 
 _PLATFORM = """
 SELECT (SELECT balance_cents FROM credit_accounts WHERE owner_type = 'platform') AS platform_balance_cents,
+       (SELECT coalesce(sum(balance_cents), 0) FROM credit_accounts
+         WHERE owner_type = 'system' AND (system_name = 'spend' OR system_name LIKE 'spend:%')) AS spent_cents,
        last_finished_at, (run_token IS NOT NULL AND lease_until > now()) AS running,
        last_result->>'success' AS last_success
   FROM monitor_state WHERE id
@@ -225,6 +227,7 @@ class AdminDashboard:
     month_to_date: Profit
     recent: Profit  # the last RECENT_DAYS days
     credit_issued_cents: int  # what the platform has given out: minus its balance
+    credit_spent_cents: int  # what redemptions consumed: the spend accounts' balances
     monitor: MonitorStatus
 
 
@@ -329,6 +332,7 @@ def admin_dashboard(subject: str) -> AdminDashboard:
             month_to_date=_profit(profit['month_redemptions'], profit['month_charged'], profit['month_cost']),
             recent=_profit(profit['recent_redemptions'], profit['recent_charged'], profit['recent_cost']),
             credit_issued_cents=-int(platform['platform_balance_cents']),
+            credit_spent_cents=int(platform['spent_cents']),
             monitor=MonitorStatus(
                 last_run_at=platform['last_finished_at'],
                 last_run_succeeded=None if platform['last_success'] is None else platform['last_success'] == 'true',

@@ -1,9 +1,12 @@
-"""Memberships: who holds which role in which tenant. Written by operators (CLI, owner role); read by `auth`."""
+"""Memberships: who holds which role in which tenant. Written by operators (CLI, owner role); read by `auth`, and by
+`signed_in`, which names what a person administers (`GET /me`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from giftcards import db
 from giftcards.auth import Role, is_uuid
 
 
@@ -33,3 +36,53 @@ def grant(conn: Any, subject: str, role: str, *, agency_id: str | None = None, c
         a=agency_id,
         c=client_id,
     )
+
+
+# --- what a signed-in person administers -------------------------------------------------------------------
+
+_ADMINISTERED = """
+SELECT m.role, a.id::text AS agency_id, a.name AS agency_name, a.account_id::text AS agency_account_id,
+       c.id::text AS client_id, c.name AS client_name, c.account_id::text AS client_account_id,
+       c.agency_id::text AS client_agency_id
+  FROM memberships m
+  LEFT JOIN agencies a ON a.id = m.agency_id
+  LEFT JOIN clients c ON c.id = m.client_id
+ WHERE m.subject = :s AND m.role <> 'client_integration'
+ ORDER BY m.role, coalesce(a.name, c.name), coalesce(a.id, c.id)
+"""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An agency or client the caller administers, named, with its credit account."""
+
+    id: str
+    name: str
+    account_id: str
+    agency_id: str | None = None  # a client's agency
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a person's memberships let them administer: where the console starts. Integration memberships are left
+    out: they administer nothing (an integration may only provision)."""
+
+    subject: str
+    platform_admin: bool
+    agencies: list[Tenant]
+    clients: list[Tenant]
+
+
+def signed_in(subject: str) -> SignedIn:
+    (rows,) = db.read((_ADMINISTERED, {'s': subject}))
+    agencies = [
+        Tenant(r['agency_id'], r['agency_name'], r['agency_account_id'])
+        for r in rows
+        if r['role'] == Role.AGENCY_ADMIN and r['agency_id']
+    ]
+    clients = [
+        Tenant(r['client_id'], r['client_name'], r['client_account_id'], r['client_agency_id'])
+        for r in rows
+        if r['role'] == Role.CLIENT_ADMIN and r['client_id']
+    ]
+    return SignedIn(subject, any(r['role'] == Role.PLATFORM_ADMIN for r in rows), agencies, clients)

@@ -121,7 +121,17 @@ class ProfitsOut(Answer):
 
 
 class PlatformCredit(Answer):
-    credit_issued: Dollars
+    credit_issued: Dollars = Field(description='what the platform has given out (minus its balance)')
+    credit_spent: Dollars = Field(description='what redemptions have consumed of it')
+    credit_outstanding: Dollars = Field(description='issued and not spent: held by agencies, clients and campaigns')
+
+    @classmethod
+    def of(cls, dashboard: dashboards.AdminDashboard) -> PlatformCredit:
+        return cls(
+            credit_issued=to_dollars(dashboard.credit_issued_cents),
+            credit_spent=to_dollars(dashboard.credit_spent_cents),
+            credit_outstanding=to_dollars(dashboard.credit_issued_cents - dashboard.credit_spent_cents),
+        )
 
 
 class MonitorStatus(Answer):
@@ -158,7 +168,7 @@ class AdminDashboard(Answer):
             profit=ProfitsOut(
                 month_to_date=ProfitOut.of(dashboard.month_to_date), last_30_days=ProfitOut.of(dashboard.recent)
             ),
-            platform=PlatformCredit(credit_issued=to_dollars(dashboard.credit_issued_cents)),
+            platform=PlatformCredit.of(dashboard),
             monitor=MonitorStatus.of(dashboard.monitor),
         )
 
