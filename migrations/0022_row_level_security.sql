@@ -82,7 +82,6 @@ DECLARE
     v_platform boolean := false;
     v_agencies uuid[] := '{}';
     v_clients uuid[] := '{}';
-    v_accounts uuid[] := '{}';
     v_hash bytea;
     v_membership record;
 BEGIN
@@ -110,19 +109,13 @@ BEGIN
     IF NOT v_platform AND v_agencies <> '{}' THEN
         v_clients := v_clients || ARRAY(SELECT cl.id FROM clients cl WHERE cl.agency_id = ANY (v_agencies));
     END IF;
-    IF NOT v_platform AND (v_agencies <> '{}' OR v_clients <> '{}') THEN
-        v_accounts := ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (v_agencies)
-                            UNION ALL
-                            SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (v_clients));
-    END IF;
     PERFORM set_config('giftcards.kind', CASE WHEN v_platform THEN 'platform'
                                               WHEN v_kind = 'redeem' THEN 'redeeming'
                                               ELSE coalesce(v_kind, '') END, true),
             set_config('giftcards.subject', CASE WHEN v_kind = 'subject' THEN v_rest ELSE '' END, true),
             set_config('giftcards.code_hash', coalesce(encode(v_hash, 'hex'), ''), true),
             set_config('giftcards.agencies', v_agencies::text, true),
-            set_config('giftcards.clients', v_clients::text, true),
-            set_config('giftcards.accounts', v_accounts::text, true);
+            set_config('giftcards.clients', v_clients::text, true);
 END
 $$;
 ALTER FUNCTION gc_enter(text) OWNER TO giftcard_scope;
@@ -304,14 +297,30 @@ CREATE POLICY campaigns_scope ON campaigns TO giftcard_app
     WITH CHECK ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
                 OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]));
 
--- An account is seen by the scope that sees its owner: agencies' and clients' accounts by id, campaigns' (and new
--- clients') through their parent. The system accounts (spend, ...) may be read by any scope: provisioning names the
+-- The accounts of the agencies and clients a scope sees: the parents under which it may open an account (a new
+-- client's or campaign's, whose owner is not written yet when its account is). Read only by the policies below,
+-- and by those only for a row no other condition admits.
+CREATE FUNCTION gc_parent_accounts() RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    SELECT ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (gc_ids('agencies'))
+                 UNION ALL
+                 SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (gc_ids('clients')))
+$$;
+ALTER FUNCTION gc_parent_accounts() OWNER TO giftcard_scope;
+REVOKE EXECUTE ON FUNCTION gc_parent_accounts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gc_parent_accounts() TO giftcard_app;
+
+-- An account is seen by the scope that sees its owner (a campaign's through the campaign), and a new one by the
+-- scope that sees its parent. The system accounts (spend, ...) may be read by any scope: provisioning names the
 -- spend account it charges to.
 ALTER TABLE credit_accounts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY credit_accounts_scope ON credit_accounts TO giftcard_app
     USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
-           OR id = ANY ((SELECT gc_ids('accounts'))::uuid[]) OR parent_id = ANY ((SELECT gc_ids('accounts'))::uuid[]))
-    WITH CHECK ((SELECT gc_flag('platform')) OR parent_id = ANY ((SELECT gc_ids('accounts'))::uuid[]));
+           OR (owner_type = 'client' AND owner_id = ANY ((SELECT gc_ids('clients'))::uuid[]))
+           OR (owner_type = 'agency' AND owner_id = ANY ((SELECT gc_ids('agencies'))::uuid[]))
+           OR (owner_type = 'campaign' AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = credit_accounts.owner_id))
+           OR parent_id = ANY ((SELECT gc_parent_accounts())::uuid[]))
+    WITH CHECK ((SELECT gc_flag('platform')) OR parent_id = ANY ((SELECT gc_parent_accounts())::uuid[]));
 CREATE POLICY credit_accounts_system ON credit_accounts FOR SELECT TO giftcard_app
     USING (owner_type = 'system' AND (SELECT gc_flag('entered')));
 CREATE POLICY credit_accounts_ledger ON credit_accounts TO giftcard_ledger USING (true) WITH CHECK (true);
