@@ -24,11 +24,25 @@ import ipaddress
 import math
 import re
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from giftcards import alerts, auth, card_claims, card_secrets, codes, db, errors, ids, ledger, limits, recovery
+from giftcards import (
+    alerts,
+    auth,
+    card_claims,
+    card_secrets,
+    codes,
+    db,
+    deliveries,
+    errors,
+    ids,
+    ledger,
+    limits,
+    recipients,
+    recovery,
+)
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.recovery import Outcome
@@ -121,13 +135,16 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
 """
 
 # Everything the decision needs, in one read: the campaign and its client, the brand, and the redemption this code
-# already has within that client, if any; and the caller's memberships, to authorize it.
+# already has within that client, if any; whether the recipient may be messaged (`delivery_consent`, migration 0023);
+# and the caller's memberships, to authorize it.
 _CONTEXT = f"""
 SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
        b.id::text AS brand_id, b.name AS brand_name,
        CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
        r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
        r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents,
+       CASE WHEN CAST(:channel AS text) IS NOT NULL
+            THEN delivery_consent(c.client_id, CAST(:channel AS text), CAST(:address AS text)) END AS consent,
        {auth.MEMBERSHIPS} AS memberships
   FROM campaigns c JOIN clients cl ON cl.id = c.client_id
   LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
@@ -161,7 +178,7 @@ def provision_gift_card(
     `issued_code`: a code this system issued, already found by its hash (`giftcards.redeeming` passes it with no
     subject; possessing the code is the authorization).
     """
-    _validate(req)
+    req = _validated(req)
     if subject is None and issued_code is None:
         raise errors.Unauthorized()
     if issued_code is None and subject is not None:
@@ -188,8 +205,23 @@ def provision_gift_card(
             continue
         result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
         _log(result, code)
+        if result.redemption.delivery_method is not None and not result.replayed:
+            # Its delivery committed with it (migration 0023): hand it to the queue now; the monitor sweeps it if not.
+            deliveries.dispatch([result.redemption.id])
         return result
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
+
+
+def _validated(req: ProvisionRequest) -> ProvisionRequest:
+    """The request with its recipient normalised (`recipients.recipient`), or ValidationFailed (422) before anything
+    is read or charged."""
+    _validate(req)
+    recipient = recipients.recipient(req.delivery_method, req.delivery_address)
+    return replace(
+        req,
+        delivery_method=recipient.channel if recipient is not None else None,
+        delivery_address=recipient.address if recipient is not None else None,
+    )
 
 
 def _validate(req: ProvisionRequest) -> None:
@@ -242,6 +274,8 @@ def _context(
         'denomination': req.denomination_cents,
         'hash': code_hash,
         's': subject,
+        'channel': req.delivery_method,
+        'address': req.delivery_address,
     }
     (found,) = db.read((_CONTEXT, params))
     ctx = found[0] if found else None
@@ -287,6 +321,11 @@ def _charge_or_replay(
         )
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
+    if ctx['consent'] not in (None, 'granted'):
+        raise errors.Conflict(
+            f'deliveryAddress: {deliveries.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
+            code='recipient_not_consenting',
+        )
 
     redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
     vendor_key = idempotency_key_for(redemption_id)
