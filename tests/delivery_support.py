@@ -3,6 +3,7 @@ local outbox hold about a delivery, and senders that fail on demand."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -112,3 +113,37 @@ def undispatched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as patch:
         patch.setattr(deliveries, 'dispatch', lambda *args, **kwargs: None)
         yield
+
+
+# --- the deliver function's events ------------------------------------------------------------------------
+
+
+def sns_event(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        'Records': [
+            {
+                'EventSource': 'aws:sns',
+                'EventVersion': '1.0',
+                'Sns': {'Type': 'Notification', 'MessageId': str(uuid.uuid4()), 'Message': json.dumps(message)},
+            }
+        ]
+    }
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        'Records': [
+            {
+                'messageId': f'm-{i}',
+                'receiptHandle': f'r-{i}',
+                'body': body,
+                'attributes': {'ApproximateReceiveCount': '1'},
+                'messageAttributes': {},
+                'md5OfBody': '',
+                'eventSource': 'aws:sqs',
+                'eventSourceARN': 'arn:aws:sqs:us-east-1:123456789012:deliveries',
+                'awsRegion': 'us-east-1',
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }

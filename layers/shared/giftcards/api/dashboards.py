@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from giftcards import alerts, dashboards, hierarchy
+from giftcards import alerts, dashboards, deliveries, hierarchy
 from giftcards.api.alerts import AlertShown
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
@@ -76,6 +76,20 @@ class AgencyBalance(Answer):
         )
 
 
+class DeliveryCounts(Answer):
+    """Deliveries to recipients of the last 30 days, by status."""
+
+    queued: int
+    sent: int
+    delivered: int
+    bounced: int
+    failed: int
+
+    @classmethod
+    def of(cls, counts: dict[deliveries.Status, int]) -> DeliveryCounts:
+        return cls.model_validate(counts)
+
+
 class AgenciesOut(Answer):
     count: int
     total_balance: Dollars
@@ -141,6 +155,7 @@ class AdminDashboard(Answer):
     profit: ProfitsOut
     platform: PlatformCredit
     monitor: MonitorStatus
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.AdminDashboard) -> AdminDashboard:
@@ -160,6 +175,7 @@ class AdminDashboard(Answer):
             ),
             platform=PlatformCredit(credit_issued=to_dollars(dashboard.credit_issued_cents)),
             monitor=MonitorStatus.of(dashboard.monitor),
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 
@@ -231,6 +247,7 @@ class AgencyDashboard(Answer):
     agency: DashboardAgency
     clients: list[ClientUsage]
     monthly: list[MonthOut]
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.AgencyDashboard) -> AgencyDashboard:
@@ -238,6 +255,7 @@ class AgencyDashboard(Answer):
             agency=DashboardAgency.of(dashboard.agency),
             clients=[ClientUsage.of(client) for client in dashboard.clients],
             monthly=[MonthOut.of(month) for month in dashboard.monthly],
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 
@@ -299,12 +317,14 @@ class CampaignUsage(Answer):
 class ClientDashboard(Answer):
     client: DashboardClient
     campaigns: list[CampaignUsage]
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.ClientDashboard) -> ClientDashboard:
         return cls(
             client=DashboardClient.of(dashboard.client),
             campaigns=[CampaignUsage.of(campaign) for campaign in dashboard.campaigns],
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 
