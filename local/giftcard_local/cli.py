@@ -93,7 +93,7 @@ class Commands(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
-# Other modules add their subcommands here (serve, token, demo, check, vendor-fault).
+# Other modules add their subcommands here (serve, token, demo, check, vendor-fault, outbox).
 EXTENSIONS: list[Callable[[Commands], None]] = []
 
 
@@ -113,6 +113,7 @@ def _load_extensions() -> None:
         'giftcard_local.ledger_cli',
         'giftcard_local.demo',
         'giftcard_local.vendor_cli',
+        'giftcard_local.outbox_cli',
     ):
         try:
             importlib.import_module(module)

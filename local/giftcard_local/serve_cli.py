@@ -178,8 +178,17 @@ def _print_dev_banner(url: str, demo: dict[str, Any] | None) -> None:
         f'  curl {url}/openapi.json',
         f'  open {url}/redeem  (the end customer page, no login)',
         '',
+        'Cards sent to recipients (deliveryMethod email or sms) land in the local outbox (`giftcard outbox`):',
+        f'  {_outbox_url()}',
+        '',
     ]
     print('\n'.join(lines), flush=True)
+
+
+def _outbox_url() -> str:
+    from giftcard_local.outbox_cli import index_url
+
+    return index_url()
 
 
 def _env_name(role: str) -> str:
