@@ -180,6 +180,13 @@ def test_sms_opt_ins_are_recorded_listed_and_refused_after_stop(stocked: ps.Setu
     assert created[0] == 201 and created[2]['phone'] == phone and created[2]['opted_out_at'] is None
     assert (bad[0], bad[2]['error']['details'][0]['field']) == (422, 'phone')
     assert future[0] == 422
+    ancient = admin(
+        'POST',
+        path,
+        s.tree.client_admin,
+        body={'phone': phone, 'source': 'x', 'opted_in_at': '0001-01-01T00:00:00+14:00'},
+    )
+    assert ancient[0] == 422
     (item,) = listed[2]['items']
     assert item['opted_out_at'] is not None and item['opt_out_source'] == 'STOP reply'
     assert (again[0], again[2]['error']['code']) == (409, 'recipient_opted_out')

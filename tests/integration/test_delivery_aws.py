@@ -99,7 +99,7 @@ def test_a_provision_with_a_delivery_is_still_two_round_trips(
         result = s.provision(f'NOT-ISSUED-{ps.new_code()}', delivery_method='email', delivery_address=ds.new_email())
 
     assert [(r.what, r.words[:28]) for r in sent] == [
-        ('execute', 'SELECT c.id::text AS campaig'),
+        ('execute', 'SELECT ctx.*, delivery_conse'),  # the context read, and whether the recipient may be messaged
         ('execute', 'SELECT * FROM provision_card'),
     ], sent
     assert ds.delivery(result.redemption.id)['status'] == 'queued'

@@ -23,6 +23,7 @@ from giftcards.deliveries import Content, audit
 from giftcards.pagination import Page
 
 FUTURE_SLACK = timedelta(minutes=5)  # an opt-in time this far ahead of ours is a clock's error, not a mistake
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no opt-in of an SMS recipient is older than this
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,9 @@ def record_sms_consent(
         raise errors.ValidationFailed(
             'opted_in_at: give a time zone', details=[{'field': 'opted_in_at', 'message': 'give a time zone'}]
         )
-    if given > now + FUTURE_SLACK:
-        raise errors.ValidationFailed(
-            'opted_in_at: is in the future', details=[{'field': 'opted_in_at', 'message': 'is in the future'}]
-        )
+    if not EARLIEST <= given <= now + FUTURE_SLACK:
+        problem = 'is in the future' if given > now else f'is before {EARLIEST.year}'
+        raise errors.ValidationFailed(f'opted_in_at: {problem}', details=[{'field': 'opted_in_at', 'message': problem}])
 
     def work(uow: UnitOfWork) -> SmsConsent:
         client = _administered_client(uow, subject, client_id, 'record its opt-ins')

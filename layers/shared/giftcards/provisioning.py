@@ -16,6 +16,10 @@ redeem page.
   the same transaction, at its commit (migrations 0009, 0016: `pause_if_depleted`, the rule the monitor applies too).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
   with a new charge and a new vendor key, in the transaction that charges.
+- A recipient (`deliveryMethod`, `deliveryAddress`) is checked and normalised first (`recipients.recipient`), and one
+  that may not be messaged (an SMS without opt-in, an opted-out address) is refused before the charge. Fulfilling
+  the redemption writes its delivery in the same transaction (a trigger, migration 0023); after the commit it is
+  handed to `deliveries.dispatch`.
 """
 
 from __future__ import annotations
@@ -135,21 +139,25 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
 """
 
 # Everything the decision needs, in one read: the campaign and its client, the brand, and the redemption this code
-# already has within that client, if any; whether the recipient may be messaged (`delivery_consent`, migration 0023);
-# and the caller's memberships, to authorize it.
+# already has within that client, if any; and the caller's memberships, to authorize it.
 _CONTEXT = f"""
 SELECT c.id::text AS campaign_id, c.client_id::text, cl.agency_id::text, c.status AS campaign_status,
        b.id::text AS brand_id, b.name AS brand_name,
        CAST(:denomination AS bigint) = ANY (b.denominations_cents) AS offered,
        r.id::text AS existing_id, r.status AS existing_status, r.campaign_id::text AS existing_campaign_id,
        r.brand_id::text AS existing_brand_id, r.denomination_cents AS existing_denomination_cents,
-       CASE WHEN CAST(:channel AS text) IS NOT NULL
-            THEN delivery_consent(c.client_id, CAST(:channel AS text), CAST(:address AS text)) END AS consent,
        {auth.MEMBERSHIPS} AS memberships
   FROM campaigns c JOIN clients cl ON cl.id = c.client_id
   LEFT JOIN brands b ON b.id = CAST(:brand AS uuid)
   LEFT JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = :hash
  WHERE c.id = CAST(:campaign AS uuid)
+"""
+
+# The same read for a provision that names a recipient: also whether the recipient may be messaged
+# (`delivery_consent`, migration 0023).
+_CONTEXT_AND_CONSENT = f"""
+SELECT ctx.*, delivery_consent(CAST(ctx.client_id AS uuid), CAST(:channel AS text), CAST(:address AS text)) AS consent
+  FROM ({_CONTEXT}) ctx
 """
 
 # The card handed out, the redemption and its charge, in one call (migration 0018).
@@ -274,10 +282,12 @@ def _context(
         'denomination': req.denomination_cents,
         'hash': code_hash,
         's': subject,
-        'channel': req.delivery_method,
-        'address': req.delivery_address,
     }
-    (found,) = db.read((_CONTEXT, params))
+    read = _CONTEXT
+    if req.delivery_method is not None:
+        read = _CONTEXT_AND_CONSENT
+        params |= {'channel': req.delivery_method, 'address': req.delivery_address}
+    (found,) = db.read((read, params))
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
@@ -321,7 +331,7 @@ def _charge_or_replay(
         )
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
-    if ctx['consent'] not in (None, 'granted'):
+    if ctx.get('consent') not in (None, 'granted'):
         raise errors.Conflict(
             f'deliveryAddress: {deliveries.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
             code='recipient_not_consenting',

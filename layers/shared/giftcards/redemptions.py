@@ -1,4 +1,5 @@
-"""Redemption listings with profit: what each redemption charged, what its card cost, and the totals of a scope.
+"""Redemption listings with profit: what each redemption charged, what its card cost, its delivery, and the totals
+of a scope.
 
 Scopes: a campaign, a client or an agency (its admins and the platform admin), or everything (platform admin).
 Cards and codes are known by their last 4 characters only. Cost and profit are the platform's and agency's
