@@ -18,8 +18,16 @@ from giftcards.observability import capture_lambda_handler, logger, metrics
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+class NotDelivered(Exception):
+    """A queue message whose handling broke: reported failed alone, so that the queue sends it again. Its text is
+    the failure's kind only (the batch utility logs it, and a database error's detail can quote an address)."""
+
+
 def _deliver(record: SQSRecord) -> None:
-    deliveries.handle_queue_message(record.body)
+    try:
+        deliveries.handle_queue_message(record.body)
+    except Exception as exc:
+        raise NotDelivered(json.dumps(deliveries.failure(exc, 1))) from None
 
 
 def _notification(record: dict[str, Any]) -> None:

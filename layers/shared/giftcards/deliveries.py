@@ -154,8 +154,14 @@ def dispatch(delivery_ids: Sequence[str], *, delay_s: int = 0) -> None:
         else:
             for delivery_id in delivery_ids:
                 deliver(delivery_id)
-    except Exception:
-        logger.exception('deliveries were not dispatched; the monitor sweeps them', extra={'count': len(delivery_ids)})
+    except Exception as exc:
+        logger.error('deliveries were not dispatched; the monitor sweeps them', extra=failure(exc, len(delivery_ids)))
+
+
+def failure(exc: BaseException, count: int) -> dict[str, Any]:
+    """What a log may say about a failure around deliveries: its kind, never its text (a database error's detail
+    can quote a whole row, address included)."""
+    return {'error': type(exc).__name__, 'sqlstate': db.sqlstate(exc), 'count': count}
 
 
 def _enqueue(queue_url: str, delivery_ids: Sequence[str], delay_s: int) -> None:

@@ -511,8 +511,8 @@ def _worst_retry_s() -> float:
 def _sweep() -> int:
     try:
         return deliveries.sweep()
-    except Exception:  # the checks matter more; the next run sweeps again
-        logger.exception('sweeping the delivery outbox failed')
+    except Exception as exc:  # the checks matter more; the next run sweeps again
+        logger.error('sweeping the delivery outbox failed', extra=deliveries.failure(exc, 0))
         return 0
 
 
