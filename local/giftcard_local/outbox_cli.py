@@ -19,10 +19,11 @@ def _register(sub: cli.Commands) -> None:
 
 
 def index_url() -> str:
-    """The outbox's index page, as a link to open in a browser."""
+    """The outbox's index page (written now if there is none yet), as a link to open in a browser."""
     from giftcards import senders
 
-    return (senders.outbox_dir() / senders.INDEX).as_uri()
+    index = senders.outbox_dir() / senders.INDEX
+    return (index if index.exists() else senders.write_index()).as_uri()
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:

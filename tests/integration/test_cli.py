@@ -78,3 +78,21 @@ def test_outbox_lists_what_was_delivered_with_a_link_to_each_message(owner, caps
     assert 'token=' in message['text']
     assert listed.rstrip().endswith((senders.outbox_dir() / senders.INDEX).as_uri())
     assert address in (senders.outbox_dir() / senders.INDEX).read_text()
+
+
+def test_the_outbox_link_make_dev_prints_opens_a_page_even_before_anything_was_sent(tmp_path, monkeypatch, capsys):
+    from giftcard_local.outbox_cli import index_url
+    from giftcards.config import get_settings
+
+    monkeypatch.setenv('GIFTCARD_HOME', str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert cli.main(['outbox']) == 0
+        url = index_url()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert 'the outbox is empty' in capsys.readouterr().out
+    assert url == (tmp_path / 'outbox' / 'index.html').as_uri()
+    assert 'Local outbox' in (tmp_path / 'outbox' / 'index.html').read_text()

@@ -62,12 +62,10 @@ def compose(card: Card, *, link: str | None, link_expires_at: datetime | None, s
         sms = f'Your {value} {card.brand} gift card: ' + ', '.join(f'{label} {v}' for label, v in shown[:3] if v)
     else:
         assert link is not None
-        until = f' It works once, until {_day(link_expires_at)}.' if link_expires_at is not None else ''
-        lines += ['Open this link to see your card:', link, f'Keep the card details once you see them.{until}']
-        html_parts.append(
-            f'<p><a href="{escape(link)}">Show my gift card</a></p>'
-            f'<p>Keep the card details once you see them.{escape(until)}</p>'
-        )
+        until = f', until {_day(link_expires_at)}' if link_expires_at is not None else ''
+        note = f'The link works once{until}: keep the card details when you see them.'
+        lines += ['Open this link to see your card:', link, note]
+        html_parts.append(f'<p><a href="{escape(link)}">Show my gift card</a></p><p>{escape(note)}</p>')
         sms = f'Your {value} {card.brand} gift card is here: {link}'
     lines += ['', instructions]
     html_parts.append(f'<p>{escape(instructions)}</p>')

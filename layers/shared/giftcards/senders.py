@@ -155,7 +155,7 @@ def write_to_outbox(outgoing: Outgoing) -> str:
         'send_number': outgoing.send_number,
     }
     _write(folder / f'{name}.json', json.dumps(record, indent=2))
-    _write_index(folder)
+    write_index(folder)
     return f'local-{name}'
 
 
@@ -178,7 +178,10 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def _write_index(folder: Path) -> None:
+def write_index(folder: Path | None = None) -> Path:
+    """The outbox's index page, listing every message (none yet: an empty list); answers its path."""
+    folder = folder or outbox_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     # One writer at a time, so the page always lists every message written before it.
     with open(folder / '.lock', 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -194,6 +197,7 @@ def _write_index(folder: Path) -> None:
             '<table><thead><tr><th>Sent (UTC)</th><th>Channel</th><th>To</th><th>Message</th></tr></thead>'
             f'<tbody>{rows}</tbody></table></body></html>',
         )
+    return folder / INDEX
 
 
 def _sms_page(address: str, text: str) -> str:
