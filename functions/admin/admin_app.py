@@ -1,6 +1,18 @@
 """The admin function: its routes are declared in template.yaml; the logic lives in the giftcards layer."""
 
-from giftcards.api import alerts, codes, dashboards, docs, hierarchy, ledger, me, openapi, pools, redemptions
+from giftcards.api import (
+    alerts,
+    codes,
+    dashboards,
+    deliveries,
+    docs,
+    hierarchy,
+    ledger,
+    me,
+    openapi,
+    pools,
+    redemptions,
+)
 from giftcards.api.app import http_handler, make_app
 from giftcards.config import Need, require
 
@@ -17,6 +29,7 @@ ROUTERS = [
     redemptions.router,
     alerts.router,
     dashboards.router,
+    deliveries.router,
     openapi.router,
     docs.router,
     me.router,

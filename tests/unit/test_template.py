@@ -50,6 +50,12 @@ CONTRACT_ROUTES = {
     ('GET', '/dashboards/agencies/{agency_id}'): 'AdminFunction',
     ('GET', '/dashboards/clients/{client_id}'): 'AdminFunction',
     ('GET', '/redemptions'): 'AdminFunction',
+    ('GET', '/redemptions/{redemption_id}'): 'AdminFunction',
+    ('POST', '/redemptions/{redemption_id}/resend'): 'AdminFunction',
+    ('PUT', '/campaigns/{campaign_id}/delivery'): 'AdminFunction',
+    ('PUT', '/brands/{brand_id}/message'): 'AdminFunction',
+    ('POST', '/clients/{client_id}/sms-consents'): 'AdminFunction',
+    ('GET', '/clients/{client_id}/sms-consents'): 'AdminFunction',
     ('GET', '/redemption-attempts'): 'AdminFunction',
     ('GET', '/openapi.json'): 'AdminFunction',
     ('GET', '/docs'): 'AdminFunction',
@@ -142,7 +148,8 @@ def test_no_catch_all_route(template: dict[str, Any], routes: list[Route]) -> No
 def test_every_function_handler_module_exists_and_defines_lambda_handler(template: dict[str, Any]) -> None:
     functions = resources_of(template, 'AWS::Serverless::Function')
     assert set(functions) == {
-        f'{name.title()}Function' for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate')
+        f'{name.title()}Function'
+        for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
     }
     for logical_id, function in functions.items():
         props = function['Properties']
@@ -454,3 +461,29 @@ def test_the_console_files_are_private_and_read_only_by_its_distribution(templat
     assert config['Origins'][0]['OriginAccessControlId'] == {'Fn::GetAtt': ['ConsoleOriginAccess', 'Id']}
     assert config['DefaultCacheBehavior']['ViewerProtocolPolicy'] == 'redirect-to-https'
     assert config['DefaultCacheBehavior']['AllowedMethods'] == ['GET', 'HEAD']
+
+
+def test_deliveries_have_a_queue_with_a_dead_letter_queue_a_function_an_ses_identity_and_their_permissions(
+    template: dict[str, Any],
+) -> None:
+    resources = template['Resources']
+    queue = resources['DeliveryQueue']['Properties']
+    assert queue['RedrivePolicy']['deadLetterTargetArn'] == {'Fn::GetAtt': ['DeliveryDeadLetterQueue', 'Arn']}
+    deliver = resources['DeliverFunction']['Properties']
+    assert queue['VisibilityTimeout'] >= 6 * deliver['Timeout']
+    events = deliver['Events']
+    assert events['Deliveries']['Properties']['Queue'] == {'Fn::GetAtt': ['DeliveryQueue', 'Arn']}
+    assert events['Deliveries']['Properties']['FunctionResponseTypes'] == ['ReportBatchItemFailures']
+    assert events['DeliveryEvents']['Properties']['Topic'] == {'Ref': 'DeliveryEventsTopic'}
+    assert resources['SenderIdentity']['Properties']['EmailIdentity'] == {'Ref': 'SenderAddress'}
+    destination = resources['DeliveryConfigurationSetEvents']['Properties']['EventDestination']
+    assert destination['SnsDestination']['TopicARN'] == {'Ref': 'DeliveryEventsTopic'}
+    assert set(destination['MatchingEventTypes']) == {'delivery', 'bounce', 'complaint'}
+    statements = [s for p in deliver['Policies'] if 'Statement' in p for s in p['Statement']]
+    assert {'ses:SendEmail', 'sns:Publish'} <= {s['Action'] for s in statements}
+    assert template['Globals']['Function']['Environment']['Variables']['DELIVERY_QUEUE_URL'] == {'Ref': 'DeliveryQueue'}
+    assert deliver['Environment']['Variables']['REDEEM_URL']['Fn::Sub'].endswith('/redeem')
+    # Whatever commits a delivery, or resends one, may put it on the queue.
+    send = {'SQSSendMessagePolicy': {'QueueName': {'Fn::GetAtt': ['DeliveryQueue', 'QueueName']}}}
+    for name in ('ProvisionFunction', 'MonitorFunction', 'AdminFunction', 'DeliverFunction'):
+        assert send in resources[name]['Properties']['Policies'], name
