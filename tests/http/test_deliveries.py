@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from giftcard_local import app_clients
 from giftcard_local.tokens import issue_token
 
 from tests import delivery_support as ds
@@ -18,6 +19,7 @@ FORM = {'Content-Type': 'application/x-www-form-urlencoded'}
 
 def test_an_emailed_link_shows_the_card_once_and_nothing_secret_is_logged(live: Live, owner: Any) -> None:
     s = ds.stocked(owner)
+    app_clients.add(s.tree.integration)  # the integration's own app client
     address = ds.new_email()
     provisioned = live.call(
         'POST',
