@@ -110,6 +110,34 @@ def test_the_vendor_path_writes_the_delivery_when_the_redemption_is_fulfilled(
     assert len(ds.messages_to(address)) == 1
 
 
+def test_with_nobody_signed_in_the_delivery_code_enters_the_scopes_it_needs(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the deliver function, on the redeem page and in the scheduled monitor: no caller's scope is set, and a
+    transaction that entered none sees no tenant's rows (row-level security). The sweep, the send, the SES event and
+    the link each enter their own."""
+    s = ds.stocked(owner)
+    address = ds.new_email()
+    with ds.undispatched(monkeypatch):
+        redemption_id = provision_to(s, 'email', address)
+    ds.make_due(redemption_id, owner)
+
+    with db.acting_as(None):
+        swept = deliveries.sweep()
+    message_id = ds.delivery(redemption_id)['provider_message_id']
+    token = ds.link_token(ds.messages_to(address)[0])
+    with db.acting_as(None):
+        recorded = deliveries.handle_notification({'eventType': 'Delivery', 'mail': {'messageId': message_id}})
+        peeked = delivery_links.peek(token)
+        opened = delivery_links.open_link(token, source_ip=None, user_agent=None)
+
+    assert swept >= 1 and recorded == 'delivered'
+    assert peeked.brand_name == s.brand['name']
+    assert opened.card is not None and opened.redemption_id == redemption_id
+    row = ds.delivery(redemption_id)
+    assert (row['status'], row['link_used_at'] is not None) == ('delivered', True)
+
+
 # --- retries -------------------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,10 @@
 5. `resend` (a client's admin) starts the next send within limits: at most MAX_RESENDS, RESEND_INTERVAL_S apart.
 
 Nothing here logs an address, a link token or a card: deliveries are known by their id in logs.
+
+Row-level security (migration 0025): nobody signed in sends a delivery or hears about it, so each of these enters a
+scope of its own, whoever calls it: `deliver` the delivery's (`Scope.delivering`), an SES notification the scope of
+the message it names (`Scope.of_provider_message`), an SMS reply one that sees no tenant, and the sweep the monitor's.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from giftcards import auth, card_secrets, db, delivery_links, errors, messages, recipients, senders
 from giftcards.config import get_settings
-from giftcards.db import UnitOfWork
+from giftcards.db import Scope, UnitOfWork
 from giftcards.observability import logger, metrics
 
 Status = Literal['queued', 'sent', 'delivered', 'bounced', 'failed']
@@ -213,7 +217,7 @@ SELECT id::text FROM deliveries
 def sweep(limit: int = SWEEP_LIMIT) -> int:
     """Dispatch every queued delivery that is due and that nobody is sending (the monitor, each run); answers how
     many. A dispatch it repeats does nothing: the first taker's lease, or its `sent`, stops the second."""
-    due = [r['id'] for r in db.read((_DUE, {'grace': SWEEP_AFTER_S, 'n': limit}))[0]]
+    due = [r['id'] for r in db.read((_DUE, {'grace': SWEEP_AFTER_S, 'n': limit}), scope=db.MONITOR)[0]]
     if due:
         logger.info('queued deliveries swept', extra={'count': len(due)})
         dispatch(due)
@@ -279,7 +283,13 @@ class _Claimed:
 
 def deliver(delivery_id: str) -> Outcome:
     """Send one delivery if it is queued, due and nobody else is sending it (`not_due` otherwise), and record what
-    came of it: `sent`, `retrying` (a transient failure; due again after its backoff) or `failed`."""
+    came of it: `sent`, `retrying` (a transient failure; due again after its backoff) or `failed`. It sees what the
+    delivery's scope shows (its client's rows), whoever asked."""
+    with db.acting_as(Scope.delivering(delivery_id)):
+        return _deliver(delivery_id)
+
+
+def _deliver(delivery_id: str) -> Outcome:
     token = str(uuid.uuid4())
     try:
         claimed = db.in_transaction(lambda uow: _claim(uow, delivery_id, token))
@@ -419,7 +429,7 @@ def handle_notification(message: dict[str, Any]) -> str | None:
         uow.execute(_OPT_OUT, channel=complained['channel'], address=complained['address'], source='complaint')
         return 'complaint'
 
-    recorded = db.in_transaction(work)
+    recorded = db.in_transaction(work, scope=Scope.of_provider_message(message_id))
     logger.info('SES notification', extra={'kind': kind, 'recorded': recorded})
     if recorded in ('bounced', 'complaint'):
         metrics.add_metric(
@@ -437,11 +447,14 @@ def handle_inbound_sms(message: dict[str, Any]) -> str | None:
     if number is None or not (keyword in STOP_WORDS or keyword in START_WORDS):
         logger.info('an inbound SMS was ignored')
         return None
+    replies = Scope.delivering()  # a reply concerns the platform's number, and no tenant
     if keyword in STOP_WORDS:
-        db.in_transaction(lambda uow: uow.execute(_OPT_OUT, channel='sms', address=number, source=f'{keyword} reply'))
+        db.in_transaction(
+            lambda uow: uow.execute(_OPT_OUT, channel='sms', address=number, source=f'{keyword} reply'), scope=replies
+        )
         recorded = 'opted_out'
     else:
-        db.in_transaction(lambda uow: uow.execute(_OPT_IN_AGAIN, address=number))
+        db.in_transaction(lambda uow: uow.execute(_OPT_IN_AGAIN, address=number), scope=replies)
         recorded = 'opted_in_again'
     logger.info('inbound SMS recorded', extra={'recorded': recorded})
     return recorded

@@ -7,6 +7,7 @@
 - `peek` tells the page what the link is for without using it (a mail scanner that follows links must not spend
   it); `open_link` uses it: once, before it expires, in the transaction that records the reveal. A link that was
   opened also proves the message arrived: a sent delivery becomes delivered.
+- Both see what the redeem page's scope for the link shows (`Scope.of_link`, migration 0025): its delivery's client.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import urlencode
 
 from giftcards import card_secrets, crypto, db, errors, limits
 from giftcards.config import get_settings
-from giftcards.db import UnitOfWork
+from giftcards.db import Scope, UnitOfWork
 
 PURPOSE = 'delivery_link'
 QUERY = 'token'  # the redeem page's parameter
@@ -107,7 +108,8 @@ def peek(token: str) -> LinkedCard:
     """What a valid link is for, without using it; InvalidLink (404) for an unknown, used or expired one."""
     if not well_formed(token):
         raise InvalidLink()
-    (rows,) = db.read((_VALID, {'h': token_hash(token)}))
+    digest = token_hash(token)
+    (rows,) = db.read((_VALID, {'h': digest}), scope=Scope.of_link(digest))
     if not rows:
         raise InvalidLink()
     return _linked(rows[0], None)
@@ -118,9 +120,10 @@ def open_link(token: str, *, source_ip: str | None, user_agent: str | None) -> L
     is unknown, used or expired. A card that fails its integrity check rolls it all back: the link stays unused."""
     if not well_formed(token):
         raise InvalidLink()
+    digest = token_hash(token)
 
     def work(uow: UnitOfWork) -> LinkedCard:
-        row = uow.fetch_one(_USE, h=token_hash(token))
+        row = uow.fetch_one(_USE, h=digest)
         if row is None:
             raise InvalidLink()
         uow.execute(
@@ -132,7 +135,7 @@ def open_link(token: str, *, source_ip: str | None, user_agent: str | None) -> L
         )
         return _linked(row, card_secrets.reveal_card(uow, row['card_id']))
 
-    return db.in_transaction(work)
+    return db.in_transaction(work, scope=Scope.of_link(digest))
 
 
 def _ip(value: str | None) -> str | None:
