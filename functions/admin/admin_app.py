@@ -18,7 +18,7 @@ from giftcards.config import Need, require
 
 # What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
 # does not start without every setting these name.
-NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS)
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.DELIVERY_QUEUE)
 
 # Each administration area is one router in giftcards.api; add new ones to this list.
 ROUTERS = [

@@ -13,7 +13,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from giftcards import deliveries
+from giftcards.config import Need, require
 from giftcards.observability import capture_lambda_handler, logger, metrics
+
+# What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
+# does not start without every setting these name.
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_REVEAL, Need.DELIVERY_QUEUE, Need.MESSAGING)
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

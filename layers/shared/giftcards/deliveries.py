@@ -2,9 +2,9 @@
 
 1. The transaction that fulfils a redemption with a delivery method writes its delivery row (`queued`): a trigger on
    redemptions (migration 0023), whichever path fulfilled it. Nothing is sent for a rolled-back provision.
-2. After the commit, `dispatch` hands the delivery to the queue (SQS, DELIVERY_QUEUE_URL), or, without one (locally),
-   sends it right away. If the process dies first, nothing is lost: the monitor's `sweep` finds every queued
-   delivery past its due time and dispatches it again.
+2. After the commit, `dispatch` hands the delivery to the queue (SQS, DELIVERY_QUEUE_URL), or, without one (only when
+   ENVIRONMENT is local), sends it right away. If the process dies first, nothing is lost: the monitor's `sweep`
+   finds every queued delivery past its due time and dispatches it again.
 3. `deliver` sends one: it takes the delivery's lease (a conditional update: a second message for the same delivery,
    or a second sweeper, finds it taken or no longer queued and does nothing), checks consent (`delivery_consent`:
    an SMS needs a recorded opt-in, and nobody who replied STOP or complained gets anything), writes the link's hash
@@ -36,7 +36,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 
 from giftcards import auth, card_secrets, db, delivery_links, errors, messages, recipients, senders
-from giftcards.config import get_settings
+from giftcards.config import get_settings, refuse_outside_local
 from giftcards.db import Scope, UnitOfWork
 from giftcards.observability import logger, metrics
 
@@ -156,10 +156,17 @@ def dispatch(delivery_ids: Sequence[str], *, delay_s: int = 0) -> None:
         if queue:
             _enqueue(queue, delivery_ids, delay_s)
         else:
-            for delivery_id in delivery_ids:
-                deliver(delivery_id)
+            _send_here(delivery_ids)
     except Exception as exc:
         logger.error('deliveries were not dispatched; the monitor sweeps them', extra=failure(exc, len(delivery_ids)))
+
+
+def _send_here(delivery_ids: Sequence[str]) -> None:
+    """Without a queue, the process that committed the deliveries sends them: the local runtime's stand-in for the
+    queue and the deliver function. A deployed function always has its queue (config.Need.DELIVERY_QUEUE)."""
+    refuse_outside_local('sending deliveries without a queue', 'DELIVERY_QUEUE_URL')
+    for delivery_id in delivery_ids:
+        deliver(delivery_id)
 
 
 def failure(exc: BaseException, count: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from giftcards.config import Settings, get_settings
+from giftcards.config import Settings, get_settings, refuse_outside_local
 from giftcards.messages import Message
 from giftcards.recipients import Channel
 
@@ -135,7 +135,9 @@ def outbox_dir() -> Path:
 
 
 def write_to_outbox(outgoing: Outgoing) -> str:
-    """Write the message to the local outbox, and the outbox's index page; answers the message's local id."""
+    """Write the message to the local outbox, and the outbox's index page; answers the message's local id. Only when
+    ENVIRONMENT is local: a deployed function that took itself for a developer's machine would send nothing."""
+    refuse_outside_local('the local outbox', 'DELIVERY_TRANSPORT')
     folder = outbox_dir()
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
