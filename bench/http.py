@@ -1,11 +1,13 @@
 """End-to-end CSV-path provisions per second through HTTP against a real `giftcard serve`, next to pgbench's
 `provision_like` and to the same provisions called in-process, all in one run.
 
-The server is `giftcard serve --port 0 --no-monitor` started as a subprocess on a scratch database (DATABASE_URL)
-with its default execution environments (one gunicorn sync worker per core, each handling one request at a time as
-a Lambda does). Each client is a process of its own sending `POST /provision-gift-card` with a bearer token of the
-client's integration and a new redemption code each time, on a fresh connection per request (the server answers
-`Connection: close`), for a fixed time. Every provision charges the same shared client budget (funded so that it
+For each client count the server is `giftcard serve --port 0 --no-monitor --workers N` started as a subprocess on a
+scratch database (DATABASE_URL) with one execution environment per client (a gunicorn sync worker handling one
+request at a time), as Lambda runs one environment per concurrent request. Each client is a process of its own
+sending `POST /provision-gift-card` with a bearer token of the client's integration and a new redemption code each
+time, on a fresh connection per request (the server answers `Connection: close`), for a fixed time; it builds the
+request's bytes once and reads the raw answer (`ProvisionRequest`), so that its own CPU, which shares the cores with
+the server and the database, stays small. Every provision charges the same shared client budget (funded so that it
 never runs out) and claims a card from one big pool, as in `bench.provision`. Each client makes one request before
 the clock starts, and the server's every environment has answered a few before the first window.
 
@@ -28,8 +30,8 @@ gunicorn, the API Gateway event, the JWT check, Powertools' resolver and validat
     BENCH_DURATION=12 BENCH_ROUNDS=3 BENCH_CLIENTS="1 8 32" python -m bench http
 
 Knobs: BENCH_DURATION (seconds per side and client count, 12), BENCH_ROUNDS (alternations, 3), BENCH_CLIENTS
-("1 8 32"), BENCH_SERVER_WORKERS (the server's execution environments; default: the server's own, the number of
-cores), BENCH_CARDS (pool size, enough for every run: 60000).
+("1 8 32"), BENCH_SERVER_WORKERS (the server's execution environments: "clients", the default, one per client;
+"cores", the server's own default; or a number), BENCH_CARDS (pool size, enough for every run: 60000).
 
 Targets: p50 under 5 ms at 1 client; at 8 clients at least 40% of pgbench's tps. After the run: the overdraft
 check of `bench.provision` (ledger clean, balance = funding - charges, one claimed card per redemption); a
@@ -38,8 +40,10 @@ violation, a 500 or a request left without an answer exits 1.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
+import socket
 import time
 import uuid
 from collections import Counter
@@ -99,17 +103,69 @@ def _plus(a: float | None, b: float | None) -> float | None:
 
 
 def _http_client(target: Target, ready: Any, go: Any, stop_at: Any, results: Any) -> None:
-    from bench._serve import request
-
-    headers = {'Authorization': f'Bearer {target.token}'}
+    request = ProvisionRequest(target)
 
     def provision_once() -> tuple[int, str | None, float]:
-        body = {**target.body, 'redemptionCode': f'BENCH-{uuid.uuid4().hex}'}
-        answer = request(target.host, target.port, 'POST', '/provision-gift-card', body, headers)
-        return answer.status, answer.error_code or answer.failure, answer.seconds
+        began = time.perf_counter()
+        status, code = request.send()
+        return status, code, time.perf_counter() - began
 
     provision_once()  # warm, before the clock (see bench.provision)
     _run(provision_once, ready, go, stop_at, results)
+
+
+class ProvisionRequest:
+    """`POST /provision-gift-card` with a new redemption code, sent with as little work of the client's own as a load
+    generator can do (its CPU shares the two cores with the server and the database, as pgbench's C client's does):
+    the request's bytes are built once but for the code and go out in one write on a fresh connection (the server
+    answers `Connection: close`); the answer is read to the end and must be whole (its Content-Length), and its JSON
+    is parsed only when it is not a 200, for the error code."""
+
+    CODE = b'BENCH-' + b'0' * 32
+
+    def __init__(self, target: Target) -> None:
+        body = json.dumps({**target.body, 'redemptionCode': self.CODE.decode()}).encode()
+        head = (
+            f'POST /provision-gift-card HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n'
+            f'Authorization: Bearer {target.token}\r\nContent-Type: application/json\r\n'
+            f'Content-Length: {len(body)}\r\nConnection: close\r\n\r\n'
+        ).encode()
+        self.before, self.after = (head + body).split(self.CODE)
+        self.address = (target.host, target.port)
+        self.family = socket.AF_INET6 if ':' in target.host else socket.AF_INET
+
+    def send(self) -> tuple[int, str | None]:
+        """(status, error code or why there was no answer); status NO_ANSWER when the answer was not whole."""
+        message = self.before + b'BENCH-' + os.urandom(16).hex().encode() + self.after
+        chunks = []
+        # Blocking: a request the server never answers ends when gunicorn replaces the worker (its timeout).
+        with socket.socket(self.family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(self.address)
+                sock.sendall(message)
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            except OSError as exc:
+                return NO_ANSWER, f'{type(exc).__name__}: {exc}'
+        return _answer(b''.join(chunks))
+
+
+def _answer(raw: bytes) -> tuple[int, str | None]:
+    head, blank, body = raw.partition(b'\r\n\r\n')
+    lines = head.split(b'\r\n')
+    status = lines[0].split(b' ', 2)
+    lengths = [line.split(b':', 1)[1] for line in lines[1:] if line.lower().startswith(b'content-length:')]
+    if not blank or len(status) < 2 or not status[1].isdigit() or len(lengths) != 1:
+        return NO_ANSWER, 'no whole answer'
+    if int(lengths[0]) != len(body):
+        return NO_ANSWER, 'answer cut short'
+    if int(status[1]) == 200:
+        return 200, None
+    try:
+        code = json.loads(body)['error']['code']
+    except (ValueError, KeyError, TypeError):
+        code = None
+    return int(status[1]), code
 
 
 def _domain_client(fixture: provision.Fixture, ready: Any, go: Any, stop_at: Any, results: Any) -> None:
@@ -206,10 +262,11 @@ def compare(
     return ours, domain, sum(pgbench_tps) / len(pgbench_tps)
 
 
-def _row(label: Any, window: Window, pgbench: float, *, http: bool) -> tuple[Any, ...]:
+def _row(label: Any, environments: Any, window: Window, pgbench: float, *, http: bool) -> tuple[Any, ...]:
     n = len(window.latencies)
     return (
         label,
+        environments,
         f'{window.per_second:.0f}',
         f'{percentile_ms(window.latencies, 0.5):.1f}',
         f'{percentile_ms(window.latencies, 0.99):.1f}',
@@ -222,9 +279,20 @@ def _row(label: Any, window: Window, pgbench: float, *, http: bool) -> tuple[Any
     )
 
 
+def environments(clients: int) -> int | None:
+    """The server's execution environments for `clients` concurrent clients (None: the server's default, one per
+    core). By default one per client, as Lambda runs one environment per concurrent request: with fewer, at most that
+    many transactions are in flight where pgbench has one per client, and an environment waiting on the database
+    (or on its commit's fsync) leaves its client's request queued behind it."""
+    setting = os.environ.get('BENCH_SERVER_WORKERS', 'clients')
+    if setting == 'clients':
+        return clients
+    return None if setting == 'cores' else int(setting)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Knobs: BENCH_DURATION (12), BENCH_ROUNDS (3), BENCH_CLIENTS ("1 8 32"), BENCH_SERVER_WORKERS (the server's
-    default: cores), BENCH_CARDS (60000)."""
+    """Knobs: BENCH_DURATION (12), BENCH_ROUNDS (3), BENCH_CLIENTS ("1 8 32"), BENCH_SERVER_WORKERS ("clients": one
+    execution environment per client; "cores": the server's default; or a number), BENCH_CARDS (60000)."""
     from giftcard_local import app_clients, tokens
 
     # An INFO line per provision would be measured too (as in bench.provision); the server inherits these.
@@ -232,30 +300,36 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
     counts = [int(c) for c in os.environ.get('BENCH_CLIENTS', '1 8 32').split()]
     duration, rounds = bench.duration_s(12), int(os.environ.get('BENCH_ROUNDS', '3'))
-    server_workers = int(os.environ['BENCH_SERVER_WORKERS']) if os.environ.get('BENCH_SERVER_WORKERS') else None
     rows: list[tuple[Any, ...]] = []
     verdicts, failures, http_at_1, domain_at_1 = [], Counter[str](), None, None
+    server_errors: list[str] = []
+    server_logs: list[str] = []
     with bench.scratch_database('http') as url:
         fixture = provision.prepare(int(os.environ.get('BENCH_CARDS', '60000')))
         app_clients.add(fixture.subject)  # the integration's own app client
-        with Baseline(url, shapes=['provision_like']) as baseline, ServeProcess(workers=server_workers) as server:
-            target = Target(
-                server.host,
-                server.port,
-                tokens.issue_token(fixture.subject, client=True),
-                {'campaignId': fixture.campaign_id, 'brandId': fixture.brand_id, 'denomination': 25},
-            )
-            probe = CpuProbe(server.pid, postmaster_pid())
-            # Every environment warm (connected, statements prepared, the card data key unwrapped) before any
-            # window: one client's requests may all land on the same one.
-            failures += measure(_http_client, target, 2 * server.workers, 2, probe).failures
+        token = tokens.issue_token(fixture.subject, client=True)
+        database_pid = postmaster_pid()
+        with Baseline(url, shapes=['provision_like']) as baseline:
             for count in counts:
-                ours, domain, theirs = compare(target, fixture, baseline, probe, count, duration, rounds)
+                with ServeProcess(workers=environments(count)) as server:
+                    target = Target(
+                        server.host,
+                        server.port,
+                        token,
+                        {'campaignId': fixture.campaign_id, 'brandId': fixture.brand_id, 'denomination': 25},
+                    )
+                    probe = CpuProbe(server.pid, database_pid)
+                    # Every environment warm (connected, statements prepared, the card data key unwrapped) before
+                    # any window: one client's requests may all land on the same one.
+                    failures += measure(_http_client, target, 2 * server.workers, 2, probe).failures
+                    ours, domain, theirs = compare(target, fixture, baseline, probe, count, duration, rounds)
+                    server_errors += server.log_lines(r' 5\d\d [\d.]+ms |Traceback|ERROR')
+                    server_logs.append(str(server.log_dir))
                 failures += ours.failures
-                rows.append(_row(count, ours, theirs, http=True))
+                rows.append(_row(count, server.workers, ours, theirs, http=True))
                 print(' | '.join(str(cell) for cell in rows[-1]), flush=True)
                 if domain is not None:
-                    rows.append(_row(DOMAIN_ROW, domain, theirs, http=False))
+                    rows.append(_row(DOMAIN_ROW, '-', domain, theirs, http=False))
                     http_at_1, domain_at_1 = ours, domain
                 if count == 1:
                     p50 = percentile_ms(ours.latencies, 0.5)
@@ -266,28 +340,28 @@ def main(argv: list[str] | None = None) -> int:
                     met = 'met' if ratio >= TARGET_RATIO_AT_8 else 'NOT met'
                     verdicts.append(f'Target >= {TARGET_RATIO_AT_8:.0%} of pgbench at 8 clients: {met} ({ratio:.0%}).')
             facts = baseline.server_facts()
-            server_errors = server.log_lines(r' 5\d\d [\d.]+ms |Traceback|ERROR')
-            server_log, server_count = server.stderr_path, server.workers
         problems = provision.overdraft_problems(fixture)
     table = bench.markdown_table(
         (
-            'clients', 'HTTP provisions/s', 'p50 ms', 'p99 ms', 'pgbench provision_like (tps)', 'ratio', 'failed',
-            'server CPU ms/req', 'database CPU ms/req', 'load generator CPU ms/req',
+            'clients', 'environments', 'HTTP provisions/s', 'p50 ms', 'p99 ms', 'pgbench provision_like (tps)', 'ratio',
+            'failed', 'server CPU ms/req', 'database CPU ms/req', 'load generator CPU ms/req',
         ),
         rows,
     )  # fmt: skip
     notes = [*verdicts, '', _http_layer(http_at_1, domain_at_1)]
     notes += [
         '',
-        f'Server: giftcard serve with {server_count} execution environments; CPU per request is the process tree '
-        f"of each side over the windows divided by the provisions answered 200. In the domain row the 'server' "
-        'column is the calling process itself.',
+        'Server: giftcard serve with the execution environments of each row (one gunicorn sync worker each); CPU per '
+        'request is the process tree of each side over the windows divided by the provisions answered 200. In the '
+        "domain row the 'server' column is the calling process itself.",
     ]
     if failures:
         notes.append(f'Answers other than 200: {dict(failures)}.')
     if server_errors:
         first = server_errors[0]
-        notes.append(f'Server log ({server_log}): {len(server_errors)} lines of 5xx or errors; the first: {first}')
+        notes.append(
+            f'Server logs ({", ".join(server_logs)}): {len(server_errors)} lines of 5xx or errors; the first: {first}'
+        )
     broken = sum(n for k, n in failures.items() if k.startswith(('500 ', f'{NO_ANSWER} ')))
     overdraft = 'none: ledger ok, balance = funding - charges, one claimed card per redemption'
     notes.append(f'Overdraft check after the run: {overdraft if not problems else "; ".join(problems)}')

@@ -82,7 +82,6 @@ DECLARE
     v_platform boolean := false;
     v_agencies uuid[] := '{}';
     v_clients uuid[] := '{}';
-    v_accounts uuid[] := '{}';
     v_hash bytea;
     v_membership record;
 BEGIN
@@ -110,19 +109,13 @@ BEGIN
     IF NOT v_platform AND v_agencies <> '{}' THEN
         v_clients := v_clients || ARRAY(SELECT cl.id FROM clients cl WHERE cl.agency_id = ANY (v_agencies));
     END IF;
-    IF NOT v_platform AND (v_agencies <> '{}' OR v_clients <> '{}') THEN
-        v_accounts := ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (v_agencies)
-                            UNION ALL
-                            SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (v_clients));
-    END IF;
     PERFORM set_config('giftcards.kind', CASE WHEN v_platform THEN 'platform'
                                               WHEN v_kind = 'redeem' THEN 'redeeming'
                                               ELSE coalesce(v_kind, '') END, true),
             set_config('giftcards.subject', CASE WHEN v_kind = 'subject' THEN v_rest ELSE '' END, true),
             set_config('giftcards.code_hash', coalesce(encode(v_hash, 'hex'), ''), true),
             set_config('giftcards.agencies', v_agencies::text, true),
-            set_config('giftcards.clients', v_clients::text, true),
-            set_config('giftcards.accounts', v_accounts::text, true);
+            set_config('giftcards.clients', v_clients::text, true);
 END
 $$;
 ALTER FUNCTION gc_enter(text) OWNER TO giftcard_scope;
@@ -284,48 +277,67 @@ END
 $$;
 
 -- --- the policies ----------------------------------------------------------------------------------------------
--- Each condition's scope reads are scalar subqueries, so the server reads them once per statement, not per row.
+-- Each condition's scope reads are scalar subqueries (as few as may be), so the server reads them once per statement,
+-- not per row.
 
 ALTER TABLE agencies ENABLE ROW LEVEL SECURITY;
 CREATE POLICY agencies_scope ON agencies TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor')) OR id = ANY ((SELECT gc_ids('agencies'))::uuid[]))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor')) OR id = ANY ((SELECT gc_ids('agencies'))::uuid[]))
     WITH CHECK ((SELECT gc_flag('platform')));
 
 ALTER TABLE clients ENABLE ROW LEVEL SECURITY;
 CREATE POLICY clients_scope ON clients TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor')) OR id = ANY ((SELECT gc_ids('clients'))::uuid[])
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor')) OR id = ANY ((SELECT gc_ids('clients'))::uuid[])
            OR agency_id = ANY ((SELECT gc_ids('agencies'))::uuid[]))
     WITH CHECK ((SELECT gc_flag('platform')) OR agency_id = ANY ((SELECT gc_ids('agencies'))::uuid[]));
 
 ALTER TABLE campaigns ENABLE ROW LEVEL SECURITY;
 CREATE POLICY campaigns_scope ON campaigns TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
            OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]))
-    WITH CHECK ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    WITH CHECK ((SELECT gc_flag('platform') OR gc_flag('monitor'))
                 OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]));
 
--- An account is seen by the scope that sees its owner: agencies' and clients' accounts by id, campaigns' (and new
--- clients') through their parent. The system accounts (spend, ...) may be read by any scope: provisioning names the
+-- The accounts of the agencies and clients a scope sees: the parents under which it may open an account (a new
+-- client's or campaign's, whose owner is not written yet when its account is). Read only by the policies below,
+-- and by those only for a client's or campaign's account no other condition admits (never for the system accounts
+-- provisioning reads on every call).
+CREATE FUNCTION gc_parent_accounts() RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    SELECT ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (gc_ids('agencies'))
+                 UNION ALL
+                 SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (gc_ids('clients')))
+$$;
+ALTER FUNCTION gc_parent_accounts() OWNER TO giftcard_scope;
+REVOKE EXECUTE ON FUNCTION gc_parent_accounts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gc_parent_accounts() TO giftcard_app;
+
+-- An account is seen by the scope that sees its owner (a campaign's through the campaign), and a new one by the
+-- scope that sees its parent. The system accounts (spend, ...) may be read by any scope: provisioning names the
 -- spend account it charges to.
 ALTER TABLE credit_accounts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY credit_accounts_scope ON credit_accounts TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
-           OR id = ANY ((SELECT gc_ids('accounts'))::uuid[]) OR parent_id = ANY ((SELECT gc_ids('accounts'))::uuid[]))
-    WITH CHECK ((SELECT gc_flag('platform')) OR parent_id = ANY ((SELECT gc_ids('accounts'))::uuid[]));
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
+           OR (owner_type = 'client' AND owner_id = ANY ((SELECT gc_ids('clients'))::uuid[]))
+           OR (owner_type = 'agency' AND owner_id = ANY ((SELECT gc_ids('agencies'))::uuid[]))
+           OR (owner_type = 'campaign' AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = credit_accounts.owner_id))
+           OR (owner_type IN ('client', 'campaign') AND parent_id = ANY ((SELECT gc_parent_accounts())::uuid[])))
+    WITH CHECK ((SELECT gc_flag('platform'))
+                OR (owner_type IN ('client', 'campaign') AND parent_id = ANY ((SELECT gc_parent_accounts())::uuid[])));
 CREATE POLICY credit_accounts_system ON credit_accounts FOR SELECT TO giftcard_app
     USING (owner_type = 'system' AND (SELECT gc_flag('entered')));
 CREATE POLICY credit_accounts_ledger ON credit_accounts TO giftcard_ledger USING (true) WITH CHECK (true);
 
 ALTER TABLE credit_transfers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY credit_transfers_scope ON credit_transfers FOR SELECT TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
            OR EXISTS (SELECT 1 FROM credit_accounts a WHERE a.id = credit_transfers.from_account_id AND a.owner_type <> 'system')
            OR EXISTS (SELECT 1 FROM credit_accounts a WHERE a.id = credit_transfers.to_account_id AND a.owner_type <> 'system'));
 CREATE POLICY credit_transfers_ledger ON credit_transfers TO giftcard_ledger USING (true) WITH CHECK (true);
 
 ALTER TABLE credit_entries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY credit_entries_scope ON credit_entries FOR SELECT TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
            OR EXISTS (SELECT 1 FROM credit_accounts a WHERE a.id = credit_entries.account_id AND a.owner_type <> 'system'));
 CREATE POLICY credit_entries_ledger ON credit_entries TO giftcard_ledger USING (true) WITH CHECK (true);
 
@@ -351,9 +363,9 @@ CREATE POLICY redemption_codes_scope_role ON redemption_codes FOR SELECT TO gift
 
 ALTER TABLE redemptions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY redemptions_scope ON redemptions TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
            OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]))
-    WITH CHECK ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    WITH CHECK ((SELECT gc_flag('platform') OR gc_flag('monitor'))
                 OR client_id = ANY ((SELECT gc_ids('clients'))::uuid[]));
 
 ALTER TABLE card_reveals ENABLE ROW LEVEL SECURITY;
@@ -384,14 +396,14 @@ $$;
 
 ALTER TABLE alert_thresholds ENABLE ROW LEVEL SECURITY;
 CREATE POLICY alert_thresholds_scope ON alert_thresholds TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor'))
            OR (entity_id IS NULL AND (SELECT gc_flag('entered'))) OR gc_sees_entity(entity_type, entity_id))
     WITH CHECK ((SELECT gc_flag('platform')) OR gc_sees_entity(entity_type, entity_id));
 
 ALTER TABLE system_alerts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY system_alerts_scope ON system_alerts TO giftcard_app
-    USING ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor')) OR gc_sees_entity(entity_type, entity_id))
-    WITH CHECK ((SELECT gc_flag('platform')) OR (SELECT gc_flag('monitor'))
+    USING ((SELECT gc_flag('platform') OR gc_flag('monitor')) OR gc_sees_entity(entity_type, entity_id))
+    WITH CHECK ((SELECT gc_flag('platform') OR gc_flag('monitor'))
                 OR gc_sees_entity(entity_type, entity_id));
 
 -- Any scope may raise an alert (a card that fails its integrity check, a brand every vendor refused, while a

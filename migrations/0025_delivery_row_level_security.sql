@@ -40,7 +40,6 @@ DECLARE
     v_platform boolean := false;
     v_agencies uuid[] := '{}';
     v_clients uuid[] := '{}';
-    v_accounts uuid[] := '{}';
     v_hash bytea;
     v_membership record;
 BEGIN
@@ -78,11 +77,6 @@ BEGIN
     IF NOT v_platform AND v_agencies <> '{}' THEN
         v_clients := v_clients || ARRAY(SELECT cl.id FROM clients cl WHERE cl.agency_id = ANY (v_agencies));
     END IF;
-    IF NOT v_platform AND (v_agencies <> '{}' OR v_clients <> '{}') THEN
-        v_accounts := ARRAY(SELECT a.account_id FROM agencies a WHERE a.id = ANY (v_agencies)
-                            UNION ALL
-                            SELECT cl.account_id FROM clients cl WHERE cl.id = ANY (v_clients));
-    END IF;
     PERFORM set_config('giftcards.kind', CASE WHEN v_platform THEN 'platform'
                                               WHEN v_kind = 'redeem' THEN 'redeeming'
                                               WHEN v_kind IN ('delivery', 'delivery-message', 'redeem-link')
@@ -91,8 +85,7 @@ BEGIN
             set_config('giftcards.subject', CASE WHEN v_kind = 'subject' THEN v_rest ELSE '' END, true),
             set_config('giftcards.code_hash', coalesce(encode(v_hash, 'hex'), ''), true),
             set_config('giftcards.agencies', v_agencies::text, true),
-            set_config('giftcards.clients', v_clients::text, true),
-            set_config('giftcards.accounts', v_accounts::text, true);
+            set_config('giftcards.clients', v_clients::text, true);
 END
 $$;
 

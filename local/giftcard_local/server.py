@@ -19,6 +19,7 @@ instead, so that clients and tests see one error shape.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import importlib.util
 import json
@@ -60,6 +61,7 @@ DEFAULT_SCHEDULE_S = 300.0
 VENDORS_MODULE = 'giftcard_local.local_vendors'
 DEFAULT_ROUTE = '$default'
 DEFAULT_TIMEOUT_S = 3.0  # Lambda's default when neither the function nor Globals sets Timeout
+AUTHORIZERS_KEPT = 4096  # tokens whose authorizer context an environment keeps; forgotten wholesale when full
 
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 _TEXT_TYPES = {
@@ -230,8 +232,15 @@ class HandlerLoader:
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[Path, str], Callable[..., Any]] = {}
+        self._by_function: dict[Function, Callable[..., Any]] = {}  # the same, without a path computed per call
 
     def handler(self, function: Function) -> Callable[..., Any]:
+        found = self._by_function.get(function)
+        if found is None:
+            found = self._by_function[function] = self._handler(function)
+        return found
+
+    def _handler(self, function: Function) -> Callable[..., Any]:
         key = (function.module_file, function.handler.rsplit('.', 1)[1])
         found = self._handlers.get(key)
         if found is None:
@@ -318,8 +327,10 @@ def _comma_joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return combined
 
 
-def _combine_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return _comma_joined((name.lower(), value) for name, value in headers)
+def _header(headers: Iterable[tuple[str, str]], wanted: str) -> str | None:
+    """One header's value (`wanted` in lower case), repeats joined with commas as in the event."""
+    values = [value for name, value in headers if name.lower() == wanted]
+    return ','.join(values) if values else None
 
 
 def _claim_string(value: Any) -> str:
@@ -335,32 +346,69 @@ def _claim_string(value: Any) -> str:
     return str(value)
 
 
-def _request_time(now: datetime) -> str:
-    return f'{now.day:02d}/{_MONTHS[now.month - 1]}/{now.year}:{now:%H:%M:%S} +0000'
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """What the JWT authorizer puts in the event for a verified token: every claim as a string, and the scopes."""
+
+    claims: dict[str, str]
+    scopes: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> JwtAuthorizer:
+        scope = claims.get('scope')
+        scopes = tuple(scope.split()) if isinstance(scope, str) and scope else None
+        return cls({k: _claim_string(v) for k, v in claims.items()}, scopes)
+
+    def context(self) -> dict[str, Any]:
+        """A fresh copy for one event: a function that changes its event changes nothing another request sees."""
+        return {'jwt': {'claims': dict(self.claims), 'scopes': list(self.scopes) if self.scopes is not None else None}}
+
+
+def _request_time(epoch_s: float) -> str:
+    now = time.gmtime(epoch_s)
+    return (
+        f'{now.tm_mday:02d}/{_MONTHS[now.tm_mon - 1]}/{now.tm_year}:'
+        f'{now.tm_hour:02d}:{now.tm_min:02d}:{now.tm_sec:02d} +0000'
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _domain_name(host: str) -> str:
+    """The host name of a Host header (`name`, `name:port`, `[v6]:port`); the loopback address for none or one
+    that does not parse."""
+    try:
+        return urlsplit('//' + host).hostname or '127.0.0.1'
+    except ValueError:
+        return '127.0.0.1'
 
 
 def build_event(
-    request: Request, endpoint: Endpoint, path_params: dict[str, str], claims: dict[str, Any] | None, request_id: str
+    request: Request,
+    endpoint: Endpoint,
+    path_params: dict[str, str],
+    authorizer: JwtAuthorizer | None,
+    request_id: str,
 ) -> dict[str, Any]:
     """The HTTP API payload 2.0 event API Gateway sends for this request."""
     raw_path, raw_query = split_target(request.target)
     cookies: list[str] = []
-    headers: list[tuple[str, str]] = []
+    event_headers: dict[str, str] = {}
     for name, value in request.headers:
-        if name.lower() == 'cookie':
+        name = name.lower()
+        if name == 'cookie':
             # Repeated Cookie headers arrive joined with commas, which no cookie value may hold (RFC 6265).
             cookies.extend(c.strip() for c in re.split('[;,]', value) if c.strip())
+        elif name in event_headers:
+            event_headers[name] = f'{event_headers[name]},{value}'
         else:
-            headers.append((name, value))
-    event_headers = _combine_headers(headers)
+            event_headers[name] = value
     # API Gateway appends the caller's address to X-Forwarded-For; the source IP itself is never taken from it.
     forwarded = event_headers.get('x-forwarded-for')
     event_headers['x-forwarded-for'] = f'{forwarded}, {request.peer}' if forwarded else request.peer
     event_headers['x-forwarded-proto'] = 'http'
-    now = datetime.now(UTC)
-    event_headers['x-amzn-trace-id'] = f'Root=1-{int(now.timestamp()):08x}-{uuid.uuid4().hex[:24]}'
-    host = urlsplit('//' + event_headers.get('host', '')).hostname or '127.0.0.1'
-    user_agent = event_headers.get('user-agent', '')
+    now = time.time()
+    event_headers['x-amzn-trace-id'] = f'Root=1-{int(now):08x}-{os.urandom(12).hex()}'
+    host = _domain_name(event_headers.get('host', ''))
     request_context: dict[str, Any] = {
         'accountId': ACCOUNT_ID,
         'apiId': API_ID,
@@ -371,22 +419,16 @@ def build_event(
             'path': raw_path,
             'protocol': 'HTTP/1.1',
             'sourceIp': request.peer,
-            'userAgent': user_agent,
+            'userAgent': event_headers.get('user-agent', ''),
         },
         'requestId': request_id,
         'routeKey': endpoint.route_key,
         'stage': '$default',
         'time': _request_time(now),
-        'timeEpoch': int(now.timestamp() * 1000),
+        'timeEpoch': int(now * 1000),
     }
-    if claims is not None:
-        scope = claims.get('scope')
-        request_context['authorizer'] = {
-            'jwt': {
-                'claims': {k: _claim_string(v) for k, v in claims.items()},
-                'scopes': scope.split() if isinstance(scope, str) and scope else None,
-            }
-        }
+    if authorizer is not None:
+        request_context['authorizer'] = authorizer.context()
     event: dict[str, Any] = {
         'version': '2.0',
         'routeKey': endpoint.route_key,
@@ -462,6 +504,14 @@ class LocalApi:
         self.schedules = scheduled_functions(template, root)
         self.console_dir = root / 'web' / 'console'  # the web console's static files, at /console
         self.loader = HandlerLoader()
+        # Routes without parameters by method and path: such a route, when it matches, is the best match there is.
+        self._literal: dict[tuple[str, str], Endpoint] = {}
+        for endpoint in self.endpoints:
+            method = endpoint.route.method.upper()
+            if not endpoint.params and method != 'ANY' and endpoint.route.path != DEFAULT_ROUTE:
+                self._literal.setdefault((method, '/' + endpoint.route.path.strip('/')), endpoint)
+        # The authorizer context of each token seen, built once: a token's claims never change.
+        self._authorizers: dict[str, JwtAuthorizer] = {}
 
     def functions(self) -> list[Function]:
         seen: dict[Path, Function] = {}
@@ -488,6 +538,9 @@ class LocalApi:
         return max((e.function.timeout_s for e in self.endpoints), default=DEFAULT_TIMEOUT_S)
 
     def match(self, method: str, raw_path: str) -> tuple[Endpoint, dict[str, str]] | None:
+        literal = self._literal.get((method, raw_path))
+        if literal is not None:
+            return literal, {}
         best: tuple[Endpoint, dict[str, str]] | None = None
         for endpoint in self.endpoints:
             if endpoint.route.method.upper() not in (method, 'ANY') and endpoint.route.path != DEFAULT_ROUTE:
@@ -509,15 +562,15 @@ class LocalApi:
         if matched is None:
             return error_response(404, 'route_not_found', f'No route in the template for {request.method} {raw_path}.')
         endpoint, path_params = matched
-        claims = None
+        authorizer = None
         if not endpoint.route.public:
-            token = _bearer(_combine_headers(request.headers).get('authorization'))
+            token = _bearer(_header(request.headers, 'authorization'))
             if token is None:
                 return error_response(
                     401, 'unauthorized', 'A bearer token is required.', [('WWW-Authenticate', 'Bearer')]
                 )
             try:
-                claims = tokens.verify_token(token)
+                authorizer = self._authorizer(token)
             except tokens.InvalidToken as exc:
                 log.info('token refused for %s: %s', endpoint.route_key, exc)
                 return error_response(
@@ -535,10 +588,20 @@ class LocalApi:
                     [('WWW-Authenticate', 'Bearer error="insufficient_scope"')],
                 )
         request_id = str(uuid.uuid4())
-        event = build_event(request, endpoint, path_params, claims, request_id)
+        event = build_event(request, endpoint, path_params, authorizer, request_id)
         response = self.invoke(endpoint.function, event, request_id)
         response.headers.append(('apigw-requestid', request_id))
         return response
+
+    def _authorizer(self, token: str) -> JwtAuthorizer:
+        """The authorizer context of a token the JWT authorizer accepts now (`InvalidToken` otherwise)."""
+        claims = tokens.verify_token(token)  # every time: a token that was good may have expired since
+        found = self._authorizers.get(token)
+        if found is None:
+            if len(self._authorizers) >= AUTHORIZERS_KEPT:
+                self._authorizers.clear()
+            found = self._authorizers[token] = JwtAuthorizer.of(claims)
+        return found
 
     def invoke(self, function: Function, event: dict[str, Any], request_id: str) -> Response:
         try:
@@ -629,6 +692,7 @@ def _target(environ: dict[str, Any]) -> str:
     return quote(environ.get('PATH_INFO') or '/') + (f'?{query}' if query else '')
 
 
+@functools.lru_cache(maxsize=64)
 def _status_line(status: int) -> str:
     try:
         return f'{status} {HTTPStatus(status).phrase}'

@@ -133,7 +133,7 @@ def issue_token(subject: str, *, client: bool = False, ttl_s: int = DEFAULT_TTL_
 
 def verify_token(token: str, *, home: Path | None = None) -> dict[str, Any]:
     """The token's claims if API Gateway's JWT authorizer would accept it; `InvalidToken` otherwise."""
-    cache_key = ((home or embedded.home()) / KEY_FILE, token)
+    cache_key = (home or embedded.home(), token)  # the home names the key: its KEY_FILE
     known = _verified.get(cache_key)
     if known is not None and known['exp'] > time.time():
         _check_audience(known, home)  # a removed client's tokens are refused from then on

@@ -197,8 +197,8 @@ def call(
 ) -> tuple[int, http.client.HTTPResponse, bytes]:
     conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
     try:
-        conn.putrequest(method, target)
         pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        conn.putrequest(method, target, skip_host=any(name.lower() == 'host' for name, _ in pairs))
         if token is not None:
             pairs.append(('Authorization', f'Bearer {token}'))
         for name, value in pairs:
@@ -449,6 +449,17 @@ def test_event_has_the_payload_2_0_shape(server):
     assert context['accountId'] and context['apiId'] and context['requestId'] and context['domainName']
     assert time.strptime(context['time'], '%d/%b/%Y:%H:%M:%S +0000')
     assert abs(context['timeEpoch'] / 1000 - time.time()) < 60
+
+
+@pytest.mark.parametrize(
+    ('host', 'domain'),
+    [('api.example.com:3000', 'api.example.com'), ('[::1]:3000', '::1'), ('[::1', '127.0.0.1'), ('', '127.0.0.1')],
+)
+def test_domain_name_is_the_host_header_name_and_a_host_that_does_not_parse_is_the_loopback(server, host, domain):
+    event = echo(server, 'GET', '/items/1', token=user_token(), headers={'Host': host})
+
+    assert event['requestContext']['domainName'] == domain
+    assert event['requestContext']['domainPrefix'] == domain.split('.', 1)[0]
 
 
 def test_query_string_repeats_are_comma_joined(server):

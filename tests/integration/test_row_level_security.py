@@ -431,9 +431,10 @@ def test_the_scope_functions_with_elevated_rights_pin_their_search_path_and_only
 ) -> None:
     rows = owner.run(
         "SELECT p.proname, p.prosecdef, coalesce(p.proconfig, '{}'), has_function_privilege('public', p.oid, 'EXECUTE')"
-        " FROM pg_proc p WHERE p.proname IN ('gc_enter', 'raise_system_alert', 'gc_flag', 'gc_ids', 'gc_text')"
+        " FROM pg_proc p WHERE p.proname IN ('gc_enter', 'gc_parent_accounts', 'raise_system_alert', 'gc_flag',"
+        " 'gc_ids', 'gc_text')"
     )
-    assert {name for name, definer, _, _ in rows if definer} == {'gc_enter', 'raise_system_alert'}
+    assert {name for name, definer, _, _ in rows if definer} == {'gc_enter', 'gc_parent_accounts', 'raise_system_alert'}
     for name, definer, config, public in rows:
         if definer:
             assert any(c.startswith('search_path=') for c in config), name

@@ -63,13 +63,28 @@ def upgrading(
 
 # Today's code enters a scope in each transaction and names it to the one-call functions (migration 0022). On a
 # database from before row-level security, where every row is visible anyway, stand-ins take those calls: gc_enter
-# answers the memberships and sets nothing, and provision_card and ledger_move take the scope and drop it. They
-# are dropped before the upgrade, which brings the real ones.
+# answers the memberships and sets nothing, provision_context reads what provisioning read then, and provision_card
+# and ledger_move take the scope and drop it. They are dropped before the upgrade, which brings the real ones.
 def _stand_in_for_scopes(owner: Any) -> None:
     owner.run(
         'CREATE FUNCTION gc_enter(p_scope text) RETURNS TABLE (role text, agency_id text, client_id text)'
         ' LANGUAGE sql AS $$ SELECT m.role, m.agency_id::text, m.client_id::text FROM memberships m'
         " WHERE p_scope = 'subject:' || m.subject $$"
+    )
+    owner.run(
+        'CREATE FUNCTION provision_context(p_scope text, p_campaign uuid, p_brand uuid, p_denomination bigint,'
+        ' p_code_hash bytea) RETURNS TABLE (campaign_id text, client_id text, agency_id text, campaign_status text,'
+        ' brand_id text, brand_name text, offered boolean, existing_id text, existing_status text,'
+        ' existing_campaign_id text, existing_brand_id text, existing_denomination_cents bigint, memberships jsonb)'
+        ' LANGUAGE sql AS $$'
+        ' SELECT c.id::text, c.client_id::text, cl.agency_id::text, c.status::text, b.id::text, b.name::text,'
+        '  p_denomination = ANY (b.denominations_cents), r.id::text, r.status::text, r.campaign_id::text,'
+        '  r.brand_id::text, r.denomination_cents::bigint,'
+        "  (SELECT coalesce(jsonb_agg(jsonb_build_object('role', m.role, 'agency_id', m.agency_id::text,"
+        "   'client_id', m.client_id::text)), '[]') FROM memberships m WHERE p_scope = 'subject:' || m.subject)"
+        ' FROM campaigns c JOIN clients cl ON cl.id = c.client_id LEFT JOIN brands b ON b.id = p_brand'
+        ' LEFT JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = p_code_hash'
+        ' WHERE c.id = p_campaign $$'
     )
     for name in ('provision_card', 'ledger_move'):
         found = owner.run(
@@ -88,7 +103,7 @@ def _stand_in_for_scopes(owner: Any) -> None:
 def _drop_stand_ins(owner: Any) -> None:
     for signature in owner.run(
         "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname IN ('gc_enter', 'provision_card',"
-        " 'ledger_move') AND p.proargnames[1] = 'p_scope'"
+        " 'provision_context', 'ledger_move') AND p.proargnames[1] = 'p_scope'"
     ):
         owner.run(f'DROP FUNCTION {signature[0]}')
 

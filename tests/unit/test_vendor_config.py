@@ -133,6 +133,15 @@ def test_vendor_timeout_is_the_longest_connect_plus_read() -> None:
     assert vendor_timeout_s(source) == 7.5
 
 
+def test_a_changed_vendor_list_is_read_anew_and_a_refused_one_is_refused_every_time() -> None:
+    assert vendor_timeout_s(env({**TANGO, 'timeout_s': 3})) == 6
+    assert vendor_timeout_s(env({**TANGO, 'timeout_s': 4})) == 8
+    assert vendor_timeout_s(env({**TANGO, 'timeout_s': 3})) == 6
+    for _ in range(2):
+        with pytest.raises(VendorConfigError, match='timeout_s'):
+            vendor_timeout_s(env({**TANGO, 'timeout_s': -1}))
+
+
 def test_vendor_timeout_defaults_to_twice_the_default_timeout() -> None:
     assert vendor_timeout_s({}) == 2 * DEFAULT_TIMEOUT_S
     assert vendor_timeout_s(env(TANGO)) == 2 * DEFAULT_TIMEOUT_S

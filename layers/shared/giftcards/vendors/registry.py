@@ -15,6 +15,7 @@ timeout of every call (default `DEFAULT_TIMEOUT_S`), `connect_timeout_s` the con
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -95,6 +96,13 @@ def vendor_configs(source: Settings | Mapping[str, str] | None = None) -> list[T
         raise VendorConfigError("VENDORS is not set (it is '[]' when cards come from CSV pools only)")
     if not raw or not raw.strip():
         return []
+    return list(_parsed(raw, local))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(raw: str, local: bool) -> tuple[TangoConfig | TilloConfig, ...]:
+    # Parsed once per text: every provision asks for the vendor timeout (its lease), and validating the list took
+    # a tenth of a millisecond each time. The configurations are frozen; a failure is raised again, not kept.
     try:
         configs = _CONFIGS.validate_python(json.loads(raw))
     except json.JSONDecodeError as exc:
@@ -111,7 +119,7 @@ def vendor_configs(source: Settings | Mapping[str, str] | None = None) -> list[T
         raise VendorConfigError(f'VENDORS names {", ".join(duplicates)} more than once')
     if not local and any(c.credentials is not None for c in configs):
         raise VendorConfigError('VENDORS: inline credentials are for local use only; use secret_arn')
-    return configs
+    return tuple(configs)
 
 
 def load_vendors(source: Settings | Mapping[str, str] | None = None, *, transport: Transport = send) -> list[Vendor]:
