@@ -579,7 +579,7 @@ class LocalApi:
                     'The bearer token is not valid.',
                     [('WWW-Authenticate', 'Bearer error="invalid_token"')],
                 )
-            if not tokens.has_scope(claims, endpoint.route.scopes):
+            if not tokens.has_scope(authorizer.claims, endpoint.route.scopes):
                 log.info('token without a scope of %s refused', endpoint.route_key)
                 return error_response(
                     403,
