@@ -4,7 +4,9 @@ A function runs its handler module and, as they are imported, the top-level code
 imports (route registrations included). From there the code it can reach is every function or method it names:
 `card_secrets.reveal_card`, `UnitOfWork` (its constructor, dunder and decorated methods), and for a method called on
 an object (`uow.fetch(...)`, `self._kms.decrypt(...)`) every method of that name in the package. The reach errs on
-the side of too much, never too little.
+the side of too much, never too little, with one exception that cannot run in a deployed function: a function whose
+first statement is `refuse_outside_local(...)` (the one guard of every local stand-in, which raises unless
+ENVIRONMENT is local) is reached, and what it names is not followed.
 
 In what it reaches, a function needs
 - what a setting names, when the code reads the setting (`NEEDS_BY_SETTING`, by field of `config.Settings`);
@@ -35,6 +37,11 @@ NEEDS_BY_SETTING = {
     'CODE_HASH_SECRET_ARN': Need.CODE_HASH,
     'ALERTS_TOPIC_ARN': Need.ALERTS,
     'VENDORS': Need.VENDORS,
+    'DELIVERY_QUEUE_URL': Need.DELIVERY_QUEUE,
+    'DELIVERY_TRANSPORT': Need.MESSAGING,
+    'EMAIL_FROM': Need.MESSAGING,
+    'SES_CONFIGURATION_SET': Need.MESSAGING,
+    'REDEEM_URL': Need.MESSAGING,
 }
 # Settings read by code of more than one need: which need it is, is told by what the code does with it.
 SHARED_SETTINGS = {'KMS_KEY_ID', 'DB_HOST'}
@@ -48,6 +55,9 @@ NEEDS_BY_SECRETS_CALL = {
     'put_secret_value': Need.DATABASE_ROTATION,
     'update_secret_version_stage': Need.DATABASE_ROTATION,
 }
+# The guard a local stand-in begins with (config.refuse_outside_local): what follows it runs only when ENVIRONMENT is
+# local.
+LOCAL_GUARD = 'refuse_outside_local'
 # Decorators that register the function they decorate when the module is imported (routes, error handlers).
 REGISTERING = {'get', 'post', 'put', 'patch', 'delete', 'head', 'route', 'exception_handler'}
 
@@ -232,6 +242,8 @@ class Program:
                 continue
             reached.add(qualified)
             module, node = self.definitions[qualified]
+            if local_only(node):
+                continue
             pending.extend(self.references(module, self.body_of(qualified)))
             if isinstance(node, ast.ClassDef):
                 pending.extend(self._implicit(qualified, node))
@@ -241,6 +253,19 @@ class Program:
         code, reached = self.reach(handler_module)
         chunks = code + [(self.definitions[q][0], self.body_of(q)) for q in reached]
         return {need for _, nodes in chunks for need in needs_in(nodes)}
+
+
+def local_only(node: Definition) -> bool:
+    """Whether a function begins (after its docstring) by refusing to run outside ENVIRONMENT=local."""
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    first = body[0] if body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Call)
+        and (ast.unparse(first.value.func).rpartition('.')[2] == LOCAL_GUARD)
+    )
 
 
 def _registers(decorator: ast.expr) -> bool:

@@ -1,12 +1,24 @@
 """The admin function: its routes are declared in template.yaml; the logic lives in the giftcards layer."""
 
-from giftcards.api import alerts, codes, dashboards, docs, hierarchy, ledger, me, openapi, pools, redemptions
+from giftcards.api import (
+    alerts,
+    codes,
+    dashboards,
+    deliveries,
+    docs,
+    hierarchy,
+    ledger,
+    me,
+    openapi,
+    pools,
+    redemptions,
+)
 from giftcards.api.app import http_handler, make_app
 from giftcards.config import Need, require
 
 # What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
 # does not start without every setting these name.
-NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS)
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.DELIVERY_QUEUE)
 
 # Each administration area is one router in giftcards.api; add new ones to this list.
 ROUTERS = [
@@ -17,6 +29,7 @@ ROUTERS = [
     redemptions.router,
     alerts.router,
     dashboards.router,
+    deliveries.router,
     openapi.router,
     docs.router,
     me.router,

@@ -13,7 +13,7 @@ from giftcards.observability import capture_lambda_handler, logger, metrics
 
 # What this function's code uses (tests/unit/test_function_needs.py derives it); outside ENVIRONMENT=local it
 # does not start without every setting these name.
-NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.VENDORS, Need.ALERTS)
+NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.VENDORS, Need.ALERTS, Need.DELIVERY_QUEUE)
 
 app = make_app(monitor_routes.router)
 _http = http_handler(app)

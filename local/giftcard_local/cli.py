@@ -93,7 +93,8 @@ class Commands(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
-# Other modules add their subcommands here (serve, token, demo, check, vendor-fault, integration, console-publish).
+# Other modules add their subcommands here (serve, token, demo, check, vendor-fault, integration, console-publish,
+# outbox).
 EXTENSIONS: list[Callable[[Commands], None]] = []
 
 
@@ -115,6 +116,7 @@ def _load_extensions() -> None:
         'giftcard_local.vendor_cli',
         'giftcard_local.integrations',
         'giftcard_local.console_publish',
+        'giftcard_local.outbox_cli',
     ):
         try:
             importlib.import_module(module)

@@ -188,6 +188,9 @@ def _print_dev_banner(url: str, demo: dict[str, Any] | None) -> None:
         f'  curl {url}/openapi.json',
         f'  open {url}/redeem  (the end customer page, no login)',
         '',
+        'Cards sent to recipients (deliveryMethod email or sms) land in the local outbox (`giftcard outbox`):',
+        f'  {_outbox_url()}',
+        '',
     ]
     print('\n'.join(lines), flush=True)
 
@@ -195,6 +198,12 @@ def _print_dev_banner(url: str, demo: dict[str, Any] | None) -> None:
 def console_sign_in_link(url: str, token: str) -> str:
     """A link that signs the console in with `token`: it travels in the fragment, which the browser never sends."""
     return f'{url}/console/#token={token}'
+
+
+def _outbox_url() -> str:
+    from giftcard_local.outbox_cli import index_url
+
+    return index_url()
 
 
 def _env_name(role: str) -> str:

@@ -808,6 +808,7 @@ class LocalServer:
             self.api = LocalApi(self.template_path)
             self._socket = _listen(self.host, self.port)
             self.port = self._socket.getsockname()[1]
+            os.environ.setdefault('REDEEM_URL', f'{self.url}/redeem')  # where delivered messages' links lead
             self._start_runtime()
             if self.monitor:
                 for schedule in self.api.schedules:

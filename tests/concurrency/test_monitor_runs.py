@@ -99,6 +99,7 @@ def test_a_run_while_another_is_in_progress_is_skipped_and_says_so(owner, monkey
         'notifications_sent': 0,
         'recovery': {},
         'ledger': {},
+        'deliveries_swept': 0,
     }
     assert 'another monitor run (schedule' in skipped.reason
     assert first[0].success and not first[0].skipped

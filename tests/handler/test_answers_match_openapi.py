@@ -21,6 +21,7 @@ import pytest
 from giftcard_local.template import Route, http_routes, load_template
 from giftcards import alerts, db
 
+from tests import delivery_support as ds
 from tests import factories
 from tests import provisioning_support as ps
 from tests import redeem_support as rs
@@ -139,8 +140,23 @@ def _monitor(w: World) -> list[Call]:
 
 @case('GET', '/redeem')
 def _redeem_page(w: World) -> list[Call]:
+    address = ds.new_email()
+    w.setup.provision(delivery_method='email', delivery_address=address)
+    token = ds.link_token(ds.messages_to(address)[0])
     return [
         send('GET', '/redeem', None, 200, content_type=None, source_ip=rs.unique_ip()),
+        send('GET', '/redeem', None, 200, content_type=None, query={'token': token}, source_ip=rs.unique_ip()),
+        send('GET', '/redeem', None, 404, content_type=None, query={'token': 'x' * 43}, source_ip=rs.unique_ip()),
+        send(
+            'GET',
+            '/redeem',
+            None,
+            404,
+            content_type=None,
+            query={'token': 'x' * 43},
+            headers={'accept': 'application/json'},
+            source_ip=rs.unique_ip(),
+        ),
         send('GET', '/redeem', None, 422, content_type=None, query={'code': 'A\x00'}, source_ip=rs.unique_ip()),
     ]
 
@@ -378,6 +394,75 @@ def _redemptions(w: World) -> list[Call]:
         send('GET', '/redemptions', w.tree.agency_admin, 200, query={'agency_id': w.tree.agency['id']}),
         send('GET', '/redemptions', w.tree.client_admin, 403),
         send('GET', '/redemptions', w.admin, 422, query={'status': 'lost'}),
+    ]
+
+
+def delivered(w: World) -> str:
+    """A new redemption delivered by e-mail, its last send long enough ago to be resent."""
+    redemption_id = w.setup.provision(delivery_method='email', delivery_address=ds.new_email()).redemption.id
+    with db.owner_connection() as owner:
+        ds.age_last_send(redemption_id, owner)
+    return redemption_id
+
+
+@case('GET', '/redemptions/{redemption_id}')
+def _redemption(w: World) -> list[Call]:
+    return [
+        send('GET', f'/redemptions/{delivered(w)}', w.tree.client_admin, 200),
+        send('GET', f'/redemptions/{w.setup.provision().redemption.id}', w.tree.agency_admin, 200),
+        send('GET', f'/redemptions/{unknown()}', w.admin, 404),
+    ]
+
+
+@case('POST', '/redemptions/{redemption_id}/resend')
+def _resend(w: World) -> list[Call]:
+    redemption_id = delivered(w)
+    return [
+        send('POST', f'/redemptions/{redemption_id}/resend', w.tree.client_admin, 202),
+        send('POST', f'/redemptions/{redemption_id}/resend', w.tree.client_admin, 429),
+        send('POST', f'/redemptions/{w.setup.provision().redemption.id}/resend', w.tree.client_admin, 409),
+        send('POST', f'/redemptions/{unknown()}/resend', w.admin, 404),
+    ]
+
+
+# --- deliveries ------------------------------------------------------------------------------------------
+
+
+@case('PUT', '/campaigns/{campaign_id}/delivery')
+def _campaign_delivery(w: World) -> list[Call]:
+    path = f'/campaigns/{w.setup.campaign_id}/delivery'
+    return [
+        send('PUT', path, w.tree.client_admin, 200, body={'content': 'link'}),
+        send('PUT', path, w.tree.client_admin, 422, body={'content': 'parcel'}),
+        send('PUT', f'/campaigns/{unknown()}/delivery', w.admin, 404, body={'content': 'link'}),
+    ]
+
+
+@case('PUT', '/brands/{brand_id}/message')
+def _brand_message(w: World) -> list[Call]:
+    path = f'/brands/{w.brand_id}/message'
+    return [
+        send('PUT', path, w.admin, 200, body={'instructions': 'Spend it at checkout.'}),
+        send('PUT', path, w.admin, 422, body={'instructions': '   '}),
+        send('PUT', path, w.tree.agency_admin, 403, body={'instructions': 'Spend it at checkout.'}),
+    ]
+
+
+@case('POST', '/clients/{client_id}/sms-consents')
+def _record_sms_consent(w: World) -> list[Call]:
+    path = f'/clients/{w.tree.client["id"]}/sms-consents'
+    return [
+        send('POST', path, w.tree.client_admin, 201, body={'phone': ds.new_phone(), 'source': 'signup form'}),
+        send('POST', path, w.tree.client_admin, 422, body={'phone': '12345', 'source': 'signup form'}),
+        send('POST', path, w.tree.integration, 404, body={'phone': ds.new_phone(), 'source': 'signup form'}),
+    ]
+
+
+@case('GET', '/clients/{client_id}/sms-consents')
+def _sms_consents(w: World) -> list[Call]:
+    return [
+        send('GET', f'/clients/{w.tree.client["id"]}/sms-consents', w.tree.client_admin, 200),
+        send('GET', f'/clients/{unknown()}/sms-consents', w.admin, 404),
     ]
 
 

@@ -57,6 +57,7 @@ def test_the_schedule_runs_the_monitor(admin: str, capsys: pytest.CaptureFixture
         'clients',
         'provisioning_failures',
         'ledger',
+        'deliveries',
     }
     assert open_alert('pool_low_stock', pool['id'])['severity'] == 'critical'
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]

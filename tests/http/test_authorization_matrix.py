@@ -24,6 +24,7 @@ from giftcard_local.template import http_routes, load_template
 from giftcard_local.tokens import issue_token
 from giftcards import alerts, codes, db
 
+from tests import delivery_support as ds
 from tests import factories
 from tests import provisioning_support as ps
 from tests.http_support import Answer, Live
@@ -103,6 +104,7 @@ class Tenant:
     campaign: dict[str, Any]  # isolated and funded: provisioning, allocation, codes
     spare: dict[str, Any]  # another campaign of the client, paused and resumed by PATCH
     void_codes: list[str]  # ids of issued codes, one for each call of the void route
+    delivered: list[str]  # redemptions delivered by e-mail, one for each call of the resend route (and one to show)
 
     def ids(self) -> set[str]:
         entities = (self.agency, self.client, self.campaign, self.spare)
@@ -146,7 +148,16 @@ def new_tenant(owner: Any, brand: dict[str, Any], admin: str) -> tuple[Tenant, f
             h=[codes.code_hash(c) for c in issued],
         )
     ]
-    return Tenant(tree.agency, tree.client, tree.campaign, spare, void_ids), tree
+    setup = ps.Setup(tree, brand, 2500, admin)
+    delivered = [
+        setup.provision(delivery_method='email', delivery_address=ds.new_email()).redemption.id
+        for _ in range(len(ROLES) + 1)
+    ]
+    owner.run(
+        "UPDATE deliveries SET queued_at = now() - interval '1 hour' WHERE id = ANY (CAST(:ids AS uuid[]))",
+        ids=delivered,
+    )
+    return Tenant(tree.agency, tree.client, tree.campaign, spare, void_ids, delivered), tree
 
 
 @pytest.fixture(scope='module')
@@ -154,7 +165,7 @@ def world(live: Live, database_url: str) -> Iterator[World]:
     with db.owner_connection() as owner:
         admin = factories.platform_admin(owner)
         brand = factories.brand(denominations_cents=(2500,))
-        pool_id = ps.pool(admin, brand['id'], 2500, 2350, 40)
+        pool_id = ps.pool(admin, brand['id'], 2500, 2350, 60)
         own, a = new_tenant(owner, brand, admin)
         foreign, _ = new_tenant(owner, brand, admin)
         redeem_codes = codes.issue_codes(admin, own.campaign['id'], brand['id'], 2500, len(ROLES)).codes
@@ -330,6 +341,31 @@ def _redemptions(w: World, t: Tenant) -> Request:
     return Request('GET', '/redemptions?' + urlencode({'client_id': t.client['id']}))
 
 
+@request('GET', '/redemptions/{redemption_id}')
+def _redemption(w: World, t: Tenant) -> Request:
+    return Request('GET', f'/redemptions/{t.delivered[0]}')
+
+
+@request('POST', '/redemptions/{redemption_id}/resend')
+def _resend(w: World, t: Tenant) -> Request:
+    return Request('POST', f'/redemptions/{t.delivered.pop()}/resend')
+
+
+@request('PUT', '/campaigns/{campaign_id}/delivery')
+def _campaign_delivery(w: World, t: Tenant) -> Request:
+    return Request('PUT', f'/campaigns/{t.campaign["id"]}/delivery', {'content': 'link'})
+
+
+@request('PUT', '/brands/{brand_id}/message')
+def _brand_message(w: World, t: Tenant) -> Request:
+    return Request('PUT', f'/brands/{w.brand["id"]}/message', {'instructions': 'Spend it online or in store.'})
+
+
+@request('POST', '/clients/{client_id}/sms-consents')
+def _sms_consent(w: World, t: Tenant) -> Request:
+    return Request('POST', f'/clients/{t.client["id"]}/sms-consents', {'phone': ds.new_phone(), 'source': 'matrix'})
+
+
 for _path in ('/monitor-gift-card-system',):
     simple('POST', _path)
 for _path in (
@@ -359,6 +395,7 @@ simple('GET', '/accounts/{account_id}', lambda w, t: {'account_id': t.client['ac
 simple('GET', '/accounts/{account_id}/transactions', lambda w, t: {'account_id': t.client['account_id']})
 simple('GET', '/brands/{brand_id}', lambda w, t: {'brand_id': w.brand['id']})
 simple('GET', '/pools/{pool_id}', lambda w, t: {'pool_id': w.pool_id})
+simple('GET', '/clients/{client_id}/sms-consents', lambda w, t: {'client_id': t.client['id']})
 
 
 def send(live: Live, w: World, case: Case) -> Answer:

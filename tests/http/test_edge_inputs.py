@@ -84,6 +84,7 @@ def world(database_url: str) -> dict[str, Any]:
         'code_id': s.campaign_id,  # any id: the route must still answer in the contract's shape
         'alert_id': s.campaign_id,
         'asset': 'docs.js',  # the /docs page's own script
+        'redemption_id': s.provision().redemption.id,
     }
     return {'admin': s.admin, 'ids': ids, 'agency_account': s.tree.agency['account_id']}
 
@@ -219,6 +220,9 @@ def valid_bodies(world: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
             'denomination': 25,
             'count': 1,
         },
+        ('PUT', f'/campaigns/{ids["campaign_id"]}/delivery'): {'content': 'link'},
+        ('PUT', f'/brands/{ids["brand_id"]}/message'): {'instructions': 'Spend it online.'},
+        ('POST', f'/clients/{ids["client_id"]}/sms-consents'): {'phone': '+14155550100', 'source': 'edge'},
     }
 
 

@@ -1,4 +1,4 @@
-"""Row-level security, the second wall (migration 0022): what each scope sees of every tenant table, as the
+"""Row-level security, the second wall (migrations 0022, 0025): what each scope sees of every tenant table, as the
 application role, with rows of two tenants (and of every other test of the session) in the database.
 
 Each table's rows are attributed to their agency by the owner, who sees everything; the application role, in a
@@ -7,13 +7,15 @@ scope, must see exactly the rows that scope is owed: its tenant's, never another
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from giftcards import allocation, codes, db
+from giftcards import allocation, codes, db, delivery_links, delivery_settings
 from pg8000.native import DatabaseError
 
+from tests import delivery_support as ds
 from tests import factories
 from tests import provisioning_support as ps
 
@@ -34,6 +36,9 @@ TENANT_TABLES = {
     'alert_thresholds',
     'system_alerts',
     'audit_events',
+    'deliveries',
+    'campaign_delivery_settings',
+    'sms_consents',
 }
 NOT_TENANT_TABLES = {
     'brands',
@@ -45,6 +50,8 @@ NOT_TENANT_TABLES = {
     'monitor_state',
     'ledger_check_state',
     'schema_migrations',
+    'brand_messages',  # the catalogue's instructions
+    'delivery_opt_outs',  # replies to the platform's own sender and number
 }
 
 _ACCOUNTS = """
@@ -106,6 +113,21 @@ ROWS: dict[str, tuple[str, str]] = {
     ),
     'system_alerts': ('id::text', f'SELECT t.id::text AS row, {_ENTITY_AGENCY} AS agency FROM system_alerts t'),
     'audit_events': ('id::text', f'SELECT t.id::text AS row, {_ENTITY_AGENCY} AS agency FROM audit_events t'),
+    'deliveries': (
+        'id::text',
+        'SELECT d.id::text AS row, cl.agency_id::text AS agency FROM deliveries d'
+        ' JOIN clients cl ON cl.id = d.client_id',
+    ),
+    'campaign_delivery_settings': (
+        'campaign_id::text',
+        'SELECT s.campaign_id::text AS row, cl.agency_id::text AS agency FROM campaign_delivery_settings s'
+        ' JOIN clients cl ON cl.id = s.client_id',
+    ),
+    'sms_consents': (
+        "client_id::text || ':' || phone",
+        "SELECT c.client_id::text || ':' || c.phone AS row, cl.agency_id::text AS agency FROM sms_consents c"
+        ' JOIN clients cl ON cl.id = c.client_id',
+    ),
 }
 # Rows every scope that entered reads, whoever's they are: the system accounts (provisioning names the spend account
 # it charges) and the default thresholds.
@@ -120,12 +142,18 @@ class Tenants:
     a: ps.Setup
     b: ps.Setup
     a_code: str  # a code issued for A's campaign, not yet redeemed
+    a_delivery: str  # A's delivery, sent by e-mail
+    a_link: str  # the token of its link
 
 
 def _tenant(owner: Any) -> ps.Setup:
     s = ps.setup(owner, funds_cents=100_000)
-    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
     s.provision(ps.new_code())  # a redemption, its reveal, its charge
+    # A delivery (sent: the local outbox), the campaign's delivery settings and an SMS opt-in.
+    s.provision(ps.new_code(), delivery_method='email', delivery_address=ds.new_email())
+    delivery_settings.set_campaign_content(s.tree.client_admin, s.campaign_id, 'link')
+    delivery_settings.record_sms_consent(s.tree.client_admin, s.tree.client['id'], ds.new_phone(), 'signup form')
     codes.issue_codes(s.tree.client_admin, s.campaign_id, s.brand['id'], 2500, 2)  # codes and an audit event
     factories.fund(100, s.tree.agency['account_id'])
     request = allocation.MoveRequest('allocation', s.tree.agency['account_id'], s.tree.client['account_id'], 100)
@@ -152,7 +180,9 @@ def tenants(database_url: str) -> Tenants:
             'INSERT INTO redemption_attempts (at, source_ip, source_network, outcome, code_id)'
             " VALUES (now(), '203.0.113.9', '203.0.113.0/24', 'invalid_code', NULL)"
         )
-    return Tenants(a, b, batch.codes[0])
+    [delivery] = ds.deliveries_of(a.campaign_id)
+    [message] = ds.messages_to(ds.delivery(delivery['id'])['address'])
+    return Tenants(a, b, batch.codes[0], delivery['id'], ds.link_token(message))
 
 
 def owned(table: str) -> dict[str, str | None]:
@@ -257,6 +287,7 @@ def test_the_monitor_sees_what_it_checks_and_none_of_the_tenants_secrets(tenants
         'alert_thresholds',
         'system_alerts',
         'redemption_codes',  # hashes only: a campaign's cheapest card is priced from the brands of its issued codes
+        'deliveries',  # the outbox it sweeps, and the failures it alerts on
     ):
         [[count]] = owner.run(f'SELECT count(*) FROM {table}')
         assert len(seen(table, db.MONITOR)) == count, table
@@ -266,6 +297,8 @@ def test_the_monitor_sees_what_it_checks_and_none_of_the_tenants_secrets(tenants
         'card_reveals',
         'redemption_attempts',
         'audit_events',
+        'campaign_delivery_settings',
+        'sms_consents',
     ):
         assert seen(table, db.MONITOR) == set(), table
 
@@ -289,6 +322,43 @@ def test_the_redeem_page_sees_its_codes_client_only(tenants: Tenants) -> None:
     assert seen('clients', db.Scope.redeeming(codes.lookup_hash('NOPE-NOPE-NOPE')[1])) == set()
 
 
+# --- delivering cards (migration 0025): the deliver function and the redeem page's links ----------------------
+
+
+def _delivery_scope(tenants: Tenants, kind: str) -> db.Scope:
+    """A's delivery, as the deliver function sends it or hears about it, or as its link names it."""
+    return {
+        'sending': db.Scope.delivering(tenants.a_delivery),
+        'hearing back': db.Scope.of_provider_message(ds.delivery(tenants.a_delivery)['provider_message_id']),
+        'its link': db.Scope.of_link(delivery_links.token_hash(tenants.a_link)),
+    }[kind]
+
+
+@pytest.mark.parametrize('kind', ['sending', 'hearing back', 'its link'])
+def test_a_deliverys_scope_sees_its_client_and_nothing_of_another_tenant(tenants: Tenants, kind: str) -> None:
+    a = tenants.a.tree
+    scope = _delivery_scope(tenants, kind)
+
+    for table in ('deliveries', 'sms_consents', 'campaign_delivery_settings', 'redemptions', 'campaigns'):
+        assert seen(table, scope) == {row for row, agency in owned(table).items() if agency == a.agency['id']}, table
+    assert seen('clients', scope) == {a.client['id']}
+    assert seen('agencies', scope) == seen('memberships', scope) == seen('idempotency_keys', scope) == set()
+
+
+def test_a_delivery_scope_that_names_no_delivery_sees_no_tenant(tenants: Tenants) -> None:
+    """STOP and START replies concern no tenant (`delivery:`), and a scope naming what does not exist sees none."""
+    scopes = [
+        db.Scope.delivering(),
+        db.Scope.delivering(str(uuid.uuid4())),
+        db.Scope('delivery:not-a-delivery'),
+        db.Scope.of_provider_message('no-such-message'),
+        db.Scope.of_link(delivery_links.token_hash('x' * 43)),
+    ]
+    for scope in scopes:
+        for table in sorted(TENANT_TABLES):
+            assert seen(table, scope) - shared(table) == set(), (scope, table)
+
+
 # Writes aimed at tenant B in agency A's scope: an UPDATE finds no row; an INSERT is refused.
 _UPDATES = {
     'campaign': "UPDATE campaigns SET status = 'paused', paused_reason = 'manual' WHERE id = CAST(:b AS uuid)"
@@ -297,6 +367,7 @@ _UPDATES = {
     'code': "UPDATE redemption_codes SET status = 'void', voided_at = now() WHERE campaign_id = CAST(:b AS uuid)"
     ' RETURNING id',
     'threshold': 'DELETE FROM alert_thresholds WHERE entity_id = CAST(:b AS uuid) RETURNING entity_id',
+    'delivery': 'UPDATE deliveries SET updated_at = now() WHERE client_id = CAST(:b AS uuid) RETURNING id',
 }
 _INSERTS = {
     'account': "INSERT INTO credit_accounts (owner_type, owner_id, parent_id) VALUES ('client', gen_random_uuid(),"
@@ -305,6 +376,8 @@ _INSERTS = {
     " VALUES ('client', CAST(:b AS uuid), 1, 'x')",
     'reveal': 'INSERT INTO card_reveals (redemption_id, card_id, channel) SELECT CAST(:b AS uuid), gen_random_uuid(),'
     " 'api'",
+    'sms_consent': 'INSERT INTO sms_consents (client_id, phone, opted_in_at, source, recorded_by)'
+    " VALUES (CAST(:b AS uuid), '+14155550100', now(), 'x', 'x')",
 }
 
 
@@ -316,6 +389,7 @@ def test_an_update_aimed_at_another_tenant_touches_nothing(tenants: Tenants, wha
         'redemption': b.tree.client['id'],
         'code': b.campaign_id,
         'threshold': b.tree.agency['id'],
+        'delivery': b.tree.client['id'],
     }[what]
     before = owned('campaigns'), ps.query("SELECT count(*) AS n FROM redemption_codes WHERE status = 'void'")
     with db.acting_as(None), db.UnitOfWork(scope=db.Scope.of_subject(tenants.a.tree.agency_admin)) as uow:
@@ -332,6 +406,7 @@ def test_an_insert_for_another_tenant_is_refused(tenants: Tenants, what: str) ->
         'account': b.tree.client['account_id'],
         'threshold': b.tree.client['id'],
         'reveal': ps.redemptions_of(b.campaign_id)[0]['id'],
+        'sms_consent': b.tree.client['id'],
     }[what]
     scope = db.Scope.of_subject(tenants.a.tree.agency_admin)
     with db.acting_as(None), db.UnitOfWork(scope=scope) as uow, pytest.raises(DatabaseError, match='row-level'):

@@ -1,5 +1,6 @@
 """Outside ENVIRONMENT=local nothing falls back to a local stand-in: a function missing a setting its code needs does
-not start, and the stand-ins themselves (key files, alerts to the log, no vendors) refuse to serve."""
+not start, and the stand-ins themselves (key files, alerts to the log, no vendors, the local outbox, deliveries sent
+without a queue) refuse to serve."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from giftcards.vendors import VendorConfigError, vendor_configs
 from tests.function_needs import function_needs
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate')
+FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
 AWS_VALUES = {
     'DB_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app',
     'DB_OWNER_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:owner',
@@ -26,6 +27,11 @@ AWS_VALUES = {
     'CODE_HASH_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:hash',
     'ALERTS_TOPIC_ARN': 'arn:aws:sns:us-east-1:123456789012:alerts',
     'VENDORS': '[]',
+    'DELIVERY_QUEUE_URL': 'https://sqs.us-east-1.amazonaws.com/123456789012/deliveries',
+    'DELIVERY_TRANSPORT': 'aws',
+    'EMAIL_FROM': 'cards@example.com',
+    'SES_CONFIGURATION_SET': 'stack-deliveries',
+    'REDEEM_URL': 'https://api.example.com/redeem',
 }
 
 
@@ -75,6 +81,11 @@ def test_locally_nothing_is_required_and_a_database_url_stands_for_the_database_
         'CODE_HASH_SECRET_ARN',
         'ALERTS_TOPIC_ARN',
         'VENDORS',
+        'DELIVERY_QUEUE_URL',
+        'DELIVERY_TRANSPORT',
+        'EMAIL_FROM',
+        'SES_CONFIGURATION_SET',
+        'REDEEM_URL',
     ]
 
 
@@ -98,6 +109,33 @@ def test_outside_local_no_key_file_is_read_or_created(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.count('KMS_KEY_ID is not set') == 3
     assert result.stdout.count('CODE_HASH_SECRET_ARN is not set') == 2
+    assert not home.exists()
+
+
+def test_outside_local_deliveries_are_neither_sent_without_a_queue_nor_written_to_the_local_outbox(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / 'home'
+    code = (
+        'from giftcards import deliveries, senders\n'
+        'from giftcards.config import ConfigurationError\n'
+        'from giftcards.messages import Message\n'
+        'deliveries.dispatch(["00000000-0000-4000-8000-000000000000"])\n'
+        'outgoing = senders.Outgoing("00000000-0000-4000-8000-000000000000", 1, "email", "a@example.com",\n'
+        '                            Message("s", "t", "h", "m"))\n'
+        'try:\n'
+        '    senders.send(outgoing)\n'
+        'except ConfigurationError as exc:\n'
+        '    print(exc)\n'
+        'else:\n'
+        '    raise SystemExit("the local outbox took a message")\n'
+    )
+
+    result = python(code, {'ENVIRONMENT': 'staging', 'GIFTCARD_HOME': str(home)})
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert 'deliveries were not dispatched' in result.stdout and 'ConfigurationError' in result.stdout
+    assert 'DELIVERY_TRANSPORT is not set' in result.stdout
     assert not home.exists()
 
 

@@ -28,11 +28,14 @@ from tests.function_needs import (
     field_aliases,
     function_needs,
     kms_operation,
+    local_only,
+    program,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {
-    name: f'{name.title()}Function' for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate')
+    name: f'{name.title()}Function'
+    for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
 }
 NEEDED = {name for names in NEEDED_SETTINGS.values() for name in names}
 
@@ -78,6 +81,26 @@ PERMISSIONS: dict[Need, list[tuple[str, Any, Any]]] = {
     ],
     Need.CARD_KEYS: [('kms:GenerateDataKey', arn('CardKey'), CARD_CONTEXT)],
     Need.CARD_REVEAL: [('kms:Decrypt', arn('CardKey'), CARD_CONTEXT)],
+    Need.DELIVERY_QUEUE: [
+        ('sqs:SendMessage', arn('DeliveryQueue'), None),
+        ('kms:GenerateDataKey', arn('DataKey'), through('sqs')),
+        ('kms:Decrypt', arn('DataKey'), through('sqs')),
+    ],
+    Need.MESSAGING: [
+        (
+            'ses:SendEmail',
+            [
+                {'Fn::Sub': 'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderAddress}'},
+                {
+                    'Fn::Sub': 'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/'
+                    '${DeliveryConfigurationSet}'
+                },
+            ],
+            {'StringEquals': {'ses:FromAddress': ref('SenderAddress')}},
+        ),
+        # SMS: a publish to a phone number, never to a topic (each of which has an ARN).
+        ('sns:Publish', {'NotResource': {'Fn::Sub': 'arn:${AWS::Partition}:sns:*:*:*'}}, None),
+    ],
 }
 # What each setting is, in the template.
 SETTING_VALUES = {
@@ -88,6 +111,11 @@ SETTING_VALUES = {
     'CODE_HASH_SECRET_ARN': ref('CodeHashSecret'),
     'ALERTS_TOPIC_ARN': ref('AlertsTopic'),
     'VENDORS': ref('Vendors'),
+    'DELIVERY_QUEUE_URL': ref('DeliveryQueue'),
+    'DELIVERY_TRANSPORT': 'aws',
+    'EMAIL_FROM': ref('SenderAddress'),
+    'SES_CONFIGURATION_SET': ref('DeliveryConfigurationSet'),
+    'REDEEM_URL': {'Fn::Sub': 'https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/redeem'},
 }
 
 
@@ -122,8 +150,9 @@ def permissions(template: dict[str, Any], logical_id: str) -> set[tuple[str, str
         for statement in policy['Statement']:
             assert statement['Effect'] == 'Allow'
             actions = statement['Action'] if isinstance(statement['Action'], list) else [statement['Action']]
+            resource = statement['Resource'] if 'Resource' in statement else {'NotResource': statement['NotResource']}
             for action in actions:
-                found.add((action, _key(statement['Resource']), _key(statement.get('Condition'))))
+                found.add((action, _key(resource), _key(statement.get('Condition'))))
     return found
 
 
@@ -154,8 +183,33 @@ def test_the_function_may_do_what_its_needs_use_and_nothing_more(function: str, 
 
 
 def test_only_the_functions_that_show_cards_may_decrypt_card_data() -> None:
-    assert {f for f in FUNCTIONS if Need.CARD_REVEAL in function_needs(f)} == {'provision', 'redeem'}
+    # The deliver function writes the card itself into the message of a campaign set to send it.
+    assert {f for f in FUNCTIONS if Need.CARD_REVEAL in function_needs(f)} == {'provision', 'redeem', 'deliver'}
     assert Need.CODE_HASH in function_needs('monitor'), 'recovering a vendor order stores, and hashes, a card'
+
+
+def test_only_the_deliver_function_sends_messages_and_whatever_commits_a_delivery_may_queue_it() -> None:
+    assert {f for f in FUNCTIONS if Need.MESSAGING in function_needs(f)} == {'deliver'}
+    # Provisioning (the provision and redeem functions), the monitor's sweep, a resend and a retry.
+    assert {f for f in FUNCTIONS if Need.DELIVERY_QUEUE in function_needs(f)} == {
+        'provision',
+        'redeem',
+        'monitor',
+        'admin',
+        'deliver',
+    }
+
+
+def test_a_local_stand_in_is_reached_and_what_it_names_is_not_followed() -> None:
+    """Without a queue the committing process sends its deliveries (deliveries._send_here), but only when
+    ENVIRONMENT is local: the provision function reaches the stand-in and not the sender behind it."""
+    _, reached = program().reach('provision_app')
+    _, node = program().definitions['giftcards.deliveries._send_here']
+
+    assert local_only(node)
+    assert 'giftcards.deliveries._send_here' in reached
+    assert 'giftcards.deliveries.deliver' not in reached
+    assert not local_only(program().definitions['giftcards.deliveries.dispatch'][1])
 
 
 def layer_code() -> list[tuple[str, ast.AST]]:

@@ -50,6 +50,12 @@ CONTRACT_ROUTES = {
     ('GET', '/dashboards/agencies/{agency_id}'): 'AdminFunction',
     ('GET', '/dashboards/clients/{client_id}'): 'AdminFunction',
     ('GET', '/redemptions'): 'AdminFunction',
+    ('GET', '/redemptions/{redemption_id}'): 'AdminFunction',
+    ('POST', '/redemptions/{redemption_id}/resend'): 'AdminFunction',
+    ('PUT', '/campaigns/{campaign_id}/delivery'): 'AdminFunction',
+    ('PUT', '/brands/{brand_id}/message'): 'AdminFunction',
+    ('POST', '/clients/{client_id}/sms-consents'): 'AdminFunction',
+    ('GET', '/clients/{client_id}/sms-consents'): 'AdminFunction',
     ('GET', '/redemption-attempts'): 'AdminFunction',
     ('GET', '/openapi.json'): 'AdminFunction',
     ('GET', '/docs'): 'AdminFunction',
@@ -142,7 +148,8 @@ def test_no_catch_all_route(template: dict[str, Any], routes: list[Route]) -> No
 def test_every_function_handler_module_exists_and_defines_lambda_handler(template: dict[str, Any]) -> None:
     functions = resources_of(template, 'AWS::Serverless::Function')
     assert set(functions) == {
-        f'{name.title()}Function' for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate')
+        f'{name.title()}Function'
+        for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
     }
     for logical_id, function in functions.items():
         props = function['Properties']
@@ -405,7 +412,15 @@ def test_services_may_use_the_platform_key_only_for_this_accounts_resources(temp
             }
         }
     }
-    assert set(services) == {'cloudwatch.amazonaws.com', 'logs.${AWS::Region}.amazonaws.com'}
+    # SES and End User Messaging publish delivery events and SMS replies to the encrypted delivery events topic.
+    for service in ('ses.amazonaws.com', 'sms-voice.amazonaws.com'):
+        assert services[service] == {'StringEquals': {'aws:SourceAccount': {'Ref': 'AWS::AccountId'}}}
+    assert set(services) == {
+        'cloudwatch.amazonaws.com',
+        'logs.${AWS::Region}.amazonaws.com',
+        'ses.amazonaws.com',
+        'sms-voice.amazonaws.com',
+    }
 
 
 def test_a_stack_is_never_named_local_where_the_code_would_stand_in_for_keys(template: dict[str, Any]) -> None:
@@ -454,3 +469,52 @@ def test_the_console_files_are_private_and_read_only_by_its_distribution(templat
     assert config['Origins'][0]['OriginAccessControlId'] == {'Fn::GetAtt': ['ConsoleOriginAccess', 'Id']}
     assert config['DefaultCacheBehavior']['ViewerProtocolPolicy'] == 'redirect-to-https'
     assert config['DefaultCacheBehavior']['AllowedMethods'] == ['GET', 'HEAD']
+
+
+def test_deliveries_have_a_queue_with_a_dead_letter_queue_a_function_and_an_ses_identity(
+    template: dict[str, Any],
+) -> None:
+    resources = template['Resources']
+    queue = resources['DeliveryQueue']['Properties']
+    assert queue['RedrivePolicy']['deadLetterTargetArn'] == {'Fn::GetAtt': ['DeliveryDeadLetterQueue', 'Arn']}
+    deliver = resources['DeliverFunction']['Properties']
+    assert queue['VisibilityTimeout'] >= 6 * deliver['Timeout']
+    events = deliver['Events']
+    assert events['Deliveries']['Properties']['Queue'] == {'Fn::GetAtt': ['DeliveryQueue', 'Arn']}
+    assert events['Deliveries']['Properties']['FunctionResponseTypes'] == ['ReportBatchItemFailures']
+    assert events['DeliveryEvents']['Properties']['Topic'] == {'Ref': 'DeliveryEventsTopic'}
+    assert resources['SenderIdentity']['Properties']['EmailIdentity'] == {'Ref': 'SenderAddress'}
+    destination = resources['DeliveryConfigurationSetEvents']['Properties']['EventDestination']
+    assert destination['SnsDestination']['TopicARN'] == {'Ref': 'DeliveryEventsTopic'}
+    assert set(destination['MatchingEventTypes']) == {'delivery', 'bounce', 'complaint'}
+    assert deliver['Environment']['Variables']['REDEEM_URL']['Fn::Sub'].endswith('/redeem')
+    assert deliver['Environment']['Variables']['DELIVERY_TRANSPORT'] == 'aws'
+
+
+def test_the_queue_never_throttles_the_deliver_function_and_its_failed_events_are_kept(
+    template: dict[str, Any],
+) -> None:
+    """A throttled queue message counts as a receive, and five of them would send it to the dead-letter queue."""
+    deliver = template['Resources']['DeliverFunction']['Properties']
+    scaling = deliver['Events']['Deliveries']['Properties']['ScalingConfig']
+
+    assert scaling['MaximumConcurrency'] < deliver['ReservedConcurrentExecutions']
+    assert deliver['DeadLetterQueue'] == {
+        'Type': 'SQS',
+        'TargetArn': {'Fn::GetAtt': ['DeliveryDeadLetterQueue', 'Arn']},
+    }
+    (alarm,) = alarms_on(template, 'AWS/SQS', 'ApproximateNumberOfMessagesVisible')
+    assert alarm['Dimensions'] == [
+        {'Name': 'QueueName', 'Value': {'Fn::GetAtt': ['DeliveryDeadLetterQueue', 'QueueName']}}
+    ]
+
+
+def test_cards_are_emailed_only_from_the_sender_address_and_never_by_a_stack_without_one(
+    template: dict[str, Any],
+) -> None:
+    pattern = re.compile(template['Parameters']['SenderAddress']['AllowedPattern'])
+
+    assert 'Default' not in template['Parameters']['SenderAddress']
+    assert [a for a in ('', 'cards@example.com', 'example.com', 'a b@example.com') if pattern.fullmatch(a)] == [
+        'cards@example.com'
+    ]

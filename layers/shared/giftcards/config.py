@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -46,6 +47,16 @@ class Settings(BaseModel):
     redeem_attempts_retention_days: int = Field(90, alias='REDEEM_ATTEMPTS_RETENTION_DAYS', ge=7)
     # The vendor waterfall as a JSON list; parsed by giftcards.vendors.registry.
     vendors: str | None = Field(None, alias='VENDORS')
+    # Delivering cards to recipients (giftcards.deliveries). `aws`: e-mail through SES, SMS through SNS; `local` (only
+    # when ENVIRONMENT is local): the messages are written to the outbox in GIFTCARD_HOME. Without a queue (again only
+    # locally), a delivery is sent right after the commit that wrote it, by the process that committed it.
+    delivery_transport: Literal['aws', 'local'] = Field('local', alias='DELIVERY_TRANSPORT')
+    delivery_queue_url: str | None = Field(None, alias='DELIVERY_QUEUE_URL')
+    email_from: str | None = Field(None, alias='EMAIL_FROM')
+    ses_configuration_set: str | None = Field(None, alias='SES_CONFIGURATION_SET')
+    sms_sender_id: str | None = Field(None, alias='SMS_SENDER_ID')
+    redeem_url: str = Field('http://127.0.0.1:3000/redeem', alias='REDEEM_URL')  # where a message's link leads
+    delivery_link_ttl_s: int = Field(30 * 86400, alias='DELIVERY_LINK_TTL_S', ge=60)
 
     @property
     def is_local(self) -> bool:
@@ -75,6 +86,8 @@ class Need(StrEnum):
     CODE_HASH = 'code_hash'  # the HMAC key of redemption and card code hashes
     ALERTS = 'alerts'  # the alerts topic
     VENDORS = 'vendors'  # the vendor waterfall ('[]': CSV pools only)
+    DELIVERY_QUEUE = 'delivery_queue'  # handing committed deliveries to the delivery queue (SQS)
+    MESSAGING = 'messaging'  # messages to recipients (SES e-mail, SNS SMS) and the redeem page's links they carry
 
 
 NEEDED_SETTINGS: Mapping[Need, tuple[str, ...]] = {
@@ -86,6 +99,8 @@ NEEDED_SETTINGS: Mapping[Need, tuple[str, ...]] = {
     Need.CODE_HASH: ('CODE_HASH_SECRET_ARN',),
     Need.ALERTS: ('ALERTS_TOPIC_ARN',),
     Need.VENDORS: ('VENDORS',),
+    Need.DELIVERY_QUEUE: ('DELIVERY_QUEUE_URL',),
+    Need.MESSAGING: ('DELIVERY_TRANSPORT', 'EMAIL_FROM', 'SES_CONFIGURATION_SET', 'REDEEM_URL'),
 }
 
 

@@ -7,6 +7,9 @@
 - Client (anyone who may see the client): its balance and its campaigns with budget mode, balance, spend and the
   redemptions their paying account can still buy.
 
+Each dashboard also counts its scope's deliveries of the last RECENT_DAYS days by status (queued, sent, delivered,
+bounced, failed).
+
 Each answers a domain value in cents, which its route renders. Months are calendar months in UTC. "Spend" is what
 left the paying accounts and was not refunded (fulfilled and pending redemptions); "redemptions" counts fulfilled
 ones. Platform profit is charged minus cost basis; an agency's profit is what its clients were charged minus the
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from giftcards import alerts, auth, db, hierarchy, monitor
+from giftcards import alerts, auth, db, deliveries, hierarchy, monitor
 from giftcards.db import UnitOfWork
 
 LISTED = 100  # agencies on the admin dashboard, lowest balance first
@@ -108,6 +111,13 @@ SELECT coalesce(
 """
 
 _BALANCE = 'SELECT balance_cents FROM credit_accounts WHERE id = CAST(:id AS uuid)'
+
+_RECENT_DELIVERIES = f'd.created_at > now() - make_interval(days => {RECENT_DAYS})'
+_DELIVERIES = f'SELECT {deliveries.COUNTS} AS counts FROM deliveries d WHERE {_RECENT_DELIVERIES}'
+_CLIENT_DELIVERIES = f'{_DELIVERIES} AND d.client_id = CAST(:client AS uuid)'
+_AGENCY_DELIVERIES = (
+    f'{_DELIVERIES} AND d.client_id IN (SELECT id FROM clients WHERE agency_id = CAST(:agency AS uuid))'
+)
 
 _AGENCY_CLIENTS = f"""
 SELECT c.id::text, c.name, c.account_id::text, acc.balance_cents,
@@ -229,6 +239,7 @@ class AdminDashboard:
     credit_issued_cents: int  # what the platform has given out: minus its balance
     credit_spent_cents: int  # what redemptions consumed: the spend accounts' balances
     monitor: MonitorStatus
+    deliveries: dict[deliveries.Status, int]  # of the last RECENT_DAYS days, every status
 
 
 @dataclass(frozen=True)
@@ -267,6 +278,7 @@ class AgencyDashboard:
     agency: AgencySummary
     clients: list[ClientUsage]  # at most CLIENTS_LISTED, oldest first
     monthly: list[MonthUsage]  # the last MONTHS months, oldest first
+    deliveries: dict[deliveries.Status, int]  # of its clients, the last RECENT_DAYS days
 
 
 @dataclass(frozen=True)
@@ -301,6 +313,7 @@ class CampaignUsage:
 class ClientDashboard:
     client: ClientSummary
     campaigns: list[CampaignUsage]  # at most CAMPAIGNS_LISTED, oldest first
+    deliveries: dict[deliveries.Status, int]  # the last RECENT_DAYS days
 
 
 def _profit(redemptions: Any, charged_cents: Any, cost_cents: Any) -> Profit:
@@ -338,6 +351,7 @@ def admin_dashboard(subject: str) -> AdminDashboard:
                 last_run_succeeded=None if platform['last_success'] is None else platform['last_success'] == 'true',
                 running=bool(platform['running']),
             ),
+            deliveries=deliveries.counts_of(uow.value(_DELIVERIES)),
         )
 
     return db.in_transaction(work, read_only=True)
@@ -391,6 +405,7 @@ def agency_dashboard(subject: str, agency_id: str) -> AgencyDashboard:
                 MonthUsage(m['month'], int(m['redemptions']), int(m['spend_cents']), int(m['profit_cents']))
                 for m in uow.fetch(_AGENCY_MONTHS, agency=agency['id'])
             ],
+            deliveries=deliveries.counts_of(uow.value(_AGENCY_DELIVERIES, agency=agency['id'])),
         )
 
     return db.in_transaction(work, read_only=True)
@@ -414,6 +429,7 @@ def client_dashboard(subject: str, client_id: str) -> ClientDashboard:
                 low_balance_threshold_cents=int(uow.value(_THRESHOLD, t='client', id=client['id'])),
             ),
             campaigns=[_campaign(c) for c in campaigns],
+            deliveries=deliveries.counts_of(uow.value(_CLIENT_DELIVERIES, client=client['id'])),
         )
 
     return db.in_transaction(work, read_only=True)

@@ -111,9 +111,11 @@ def invalid_input() -> errors.ValidationFailed:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a transaction may see, as `gc_enter` (migration 0022) reads it: `subject:<sub>` (a signed-in caller,
-    through its memberships), `redeem:<hex of the code's hash>` (the public redeem page, for one code) or
-    `monitor`."""
+    """What a transaction may see, as `gc_enter` (migrations 0022, 0025) reads it: `subject:<sub>` (a signed-in
+    caller, through its memberships), `redeem:<hex of the code's hash>` (the public redeem page, for one code),
+    `monitor`, or one of the scopes of delivering cards, each of which sees one delivery's client: `delivery:<id>`
+    (sending it), `delivery-message:<provider's message id>` (hearing what became of it) and
+    `redeem-link:<hex of the link token's hash>` (the redeem page, for a delivered link)."""
 
     text: str
 
@@ -124,6 +126,22 @@ class Scope:
     @classmethod
     def redeeming(cls, code_hash: bytes) -> Scope:
         return cls(f'redeem:{code_hash.hex()}')
+
+    @classmethod
+    def delivering(cls, delivery_id: str | None = None) -> Scope:
+        """The deliver function sending one delivery; with none, hearing the replies recipients send (STOP, START),
+        which concern no tenant: that scope sees no tenant's rows."""
+        return cls(f'delivery:{delivery_id or ""}')
+
+    @classmethod
+    def of_provider_message(cls, message_id: str) -> Scope:
+        """The deliver function hearing what became of the message the provider knows as `message_id`."""
+        return cls(f'delivery-message:{message_id}')
+
+    @classmethod
+    def of_link(cls, token_hash: bytes) -> Scope:
+        """The public redeem page, for the delivered link whose token hashes to `token_hash`."""
+        return cls(f'redeem-link:{token_hash.hex()}')
 
     def literal(self) -> str:
         """The scope as an SQL expression that no text in it can escape (hex digits only)."""

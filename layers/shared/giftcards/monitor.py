@@ -6,7 +6,8 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
    provisioning issue's routine, with the same idempotency keys), as many as fit in the run's time even if every
    vendor hung, so that hanging vendors never keep the checks from running. No transaction is open meanwhile.
 2. Pauses active campaigns whose paying account can no longer pay for their cheapest card: the database's
-   `pause_if_depleted` (migration 0016), the rule provisioning's commit also applies.
+   `pause_if_depleted` (migration 0016), the rule provisioning's commit also applies. Sweeps the delivery outbox:
+   queued deliveries past their due time go to the queue again (`deliveries.sweep`).
 3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
    alerts with it (`alerts.reconcile`): new conditions open alerts, persisting ones refresh them (escalating when
    worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease. The ledger is checked
@@ -27,6 +28,7 @@ Checks and their thresholds (the seed's):
 | fulfilment_unavailable | provisioning_failures | failed redemptions of a brand in the last hour: critical |
 | redemptions_stuck | provisioning_failures | pending longer than STUCK_AFTER_S: warning (critical after 1 h) |
 | ledger_violation | ledger | a balance, a new entry or transfer, or the sum of balances breaks the ledger: critical |
+| deliveries_failing | deliveries | a client's deliveries failed or bounced in the last hour: 5+ warning, 25+ critical |
 
 Low-balance thresholds live in `alert_thresholds` (a default per entity type, overridable per entity).
 """
@@ -42,7 +44,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, ledger, ratelimit, recovery
+from giftcards import alerts, db, deliveries, ledger, ratelimit, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -57,8 +59,11 @@ POOL_WARNING_BELOW = 10
 RECOVERY_LIMIT = 50  # pending redemptions retried per run at most
 CHECKS_RESERVE_S = 15.0  # of a run's time budget, kept for the checks and announcements after the recovery
 LISTED_ALERTS = 100
+DELIVERY_PROBLEMS_WARNING = 5  # a client's failed or bounced deliveries within DELIVERY_WINDOW_S
+DELIVERY_PROBLEMS_CRITICAL = 25
+DELIVERY_WINDOW_S = 3600
 
-CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures', 'ledger')
+CATEGORIES = ('csv_pools', 'campaigns', 'agencies', 'clients', 'provisioning_failures', 'ledger', 'deliveries')
 CHECKED_TYPES = (
     'pool_low_stock',
     'agency_low_balance',
@@ -68,6 +73,7 @@ CHECKED_TYPES = (
     'fulfilment_unavailable',
     'redemptions_stuck',
     'ledger_violation',
+    'deliveries_failing',
 )
 
 
@@ -89,6 +95,7 @@ class MonitorResult:
     notifications_sent: int = 0
     recovery: dict[str, Any] = field(default_factory=dict)
     ledger: dict[str, Any] = field(default_factory=dict)
+    deliveries_swept: int = 0
     skipped: bool = False
     reason: str | None = None
 
@@ -278,6 +285,24 @@ SELECT 'provisioning_failures', 'redemptions_stuck',
 HAVING count(*) > 0
 """
 
+# One alert per client whose deliveries fail or bounce: bad addresses, a sender that refuses, recipients who opted out.
+_CHECK_DELIVERIES = f"""{_INSERT}
+SELECT 'deliveries', 'deliveries_failing',
+       CASE WHEN f.problems >= {DELIVERY_PROBLEMS_CRITICAL} THEN 'critical' ELSE 'warning' END, 'client', f.client_id,
+       format('%s deliveries of client %s failed or bounced in the last hour (%s failed, %s bounced)',
+              f.problems, cl.name, f.failed, f.bounced),
+       jsonb_build_object('client', cl.name, 'failed', f.failed, 'bounced', f.bounced,
+                          'last_at', f.last_at, 'delivery_ids', f.ids)
+  FROM (SELECT client_id, count(*) AS problems, count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status = 'bounced') AS bounced, max(updated_at) AS last_at,
+               (array_agg(id ORDER BY updated_at DESC))[1:20] AS ids
+          FROM deliveries
+         WHERE status IN ('failed', 'bounced') AND updated_at > now() - make_interval(secs => {DELIVERY_WINDOW_S})
+         GROUP BY client_id
+        HAVING count(*) >= {DELIVERY_PROBLEMS_WARNING}) f
+  JOIN clients cl ON cl.id = f.client_id
+"""
+
 # The ledger's problems (`ledger.check_recent`) as conditions, one per account, transfer, or the ledger as a whole (the
 # sum of balances): ids and amounts, nothing secret.
 _CHECK_LEDGER = f"""{_INSERT}
@@ -365,6 +390,7 @@ _CHECKS = (
     _CHECK_DEPLETED,
     _CHECK_FAILURES,
     _CHECK_STUCK,
+    _CHECK_DELIVERIES,
 )
 
 _STOCK_BY_DENOMINATION = """
@@ -449,6 +475,7 @@ def _run(trigger: Trigger, time_budget_s: float | None) -> MonitorResult:
         budget = None if time_budget_s is None else time_budget_s - CHECKS_RESERVE_S
         result.recovery = _recover(budget)
         result.campaigns_paused = db.in_transaction(pause_depleted_campaigns)
+        result.deliveries_swept = _sweep()
         try:
             checked = db.in_transaction(lambda uow: run_checks(uow, token), repeatable_read=True)
         except LeaseLost:
@@ -491,6 +518,14 @@ def _worst_retry_s() -> float:
         return max(1, len(vendor_configs())) * vendor_timeout_s()
     except VendorConfigError:  # recovery reports the configuration itself
         return 2 * DEFAULT_TIMEOUT_S
+
+
+def _sweep() -> int:
+    try:
+        return deliveries.sweep()
+    except Exception as exc:  # the checks matter more; the next run sweeps again
+        logger.error('sweeping the delivery outbox failed', extra=deliveries.failure(exc, 0))
+        return 0
 
 
 def _publish() -> int:

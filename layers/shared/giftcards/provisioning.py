@@ -16,6 +16,10 @@ redeem page.
   the same transaction, at its commit (migrations 0009, 0016: `pause_if_depleted`, the rule the monitor applies too).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
   with a new charge and a new vendor key, in the transaction that charges.
+- A recipient (`deliveryMethod`, `deliveryAddress`) is checked and normalised first (`recipients.recipient`), and one
+  that may not be messaged (an SMS without opt-in, an opted-out address) is refused before the charge. Fulfilling
+  the redemption writes its delivery in the same transaction (a trigger, migration 0023); after the commit it is
+  handed to `deliveries.dispatch`.
 """
 
 from __future__ import annotations
@@ -24,11 +28,25 @@ import ipaddress
 import math
 import re
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from giftcards import alerts, auth, card_claims, card_secrets, codes, db, errors, ids, ledger, limits, recovery
+from giftcards import (
+    alerts,
+    auth,
+    card_claims,
+    card_secrets,
+    codes,
+    db,
+    deliveries,
+    errors,
+    ids,
+    ledger,
+    limits,
+    recipients,
+    recovery,
+)
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
 from giftcards.recovery import Outcome
@@ -128,6 +146,13 @@ SELECT * FROM provision_context(CAST(:scope AS text), CAST(:campaign AS uuid), C
                                 CAST(:denomination AS bigint), CAST(:hash AS bytea))
 """
 
+# The same read for a provision that names a recipient: also whether the recipient may be messaged
+# (`delivery_consent`, migration 0023), read after provision_context entered the scope, in the same statement.
+_CONTEXT_AND_CONSENT = f"""
+SELECT ctx.*, delivery_consent(CAST(ctx.client_id AS uuid), CAST(:channel AS text), CAST(:address AS text)) AS consent
+  FROM ({_CONTEXT}) ctx
+"""
+
 # The card handed out, the redemption and its charge, in one call (migration 0018).
 _PROVISION = """
 SELECT * FROM provision_card(
@@ -154,7 +179,7 @@ def provision_gift_card(
     `issued_code`: a code this system issued, already found by its hash (`giftcards.redeeming` passes it with no
     subject; possessing the code is the authorization).
     """
-    _validate(req)
+    req = _validated(req)
     if subject is None and issued_code is None:
         raise errors.Unauthorized()
     if subject is not None:
@@ -191,8 +216,23 @@ def _provision(req: ProvisionRequest, subject: str | None, issued_code: codes.Is
             continue
         result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
         _log(result, code)
+        if result.redemption.delivery_method is not None and not result.replayed:
+            # Its delivery committed with it (migration 0023): hand it to the queue now; the monitor sweeps it if not.
+            deliveries.dispatch([result.redemption.id])
         return result
     raise errors.ServiceUnavailable('The system is busy; try again.', code='busy')
+
+
+def _validated(req: ProvisionRequest) -> ProvisionRequest:
+    """The request with its recipient normalised (`recipients.recipient`), or ValidationFailed (422) before anything
+    is read or charged."""
+    _validate(req)
+    recipient = recipients.recipient(req.delivery_method, req.delivery_address)
+    return replace(
+        req,
+        delivery_method=recipient.channel if recipient is not None else None,
+        delivery_address=recipient.address if recipient is not None else None,
+    )
 
 
 def _validate(req: ProvisionRequest) -> None:
@@ -246,7 +286,11 @@ def _context(
         'denomination': req.denomination_cents,
         'hash': code_hash,
     }
-    (found,) = db.read((_CONTEXT, params), scoped=False)  # it enters the scope itself
+    read = _CONTEXT
+    if req.delivery_method is not None:
+        read = _CONTEXT_AND_CONSENT
+        params |= {'channel': req.delivery_method, 'address': req.delivery_address}
+    (found,) = db.read((read, params), scoped=False)  # it enters the scope itself
     ctx = found[0] if found else None
     if subject is not None:
         caller = auth.caller_from(subject, ctx['memberships'] if ctx is not None else [])
@@ -290,6 +334,11 @@ def _charge_or_replay(
         )
     if ctx['campaign_status'] != 'active':
         raise errors.CampaignNotActive()
+    if ctx.get('consent') not in (None, 'granted'):
+        raise errors.Conflict(
+            f'deliveryAddress: {deliveries.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
+            code='recipient_not_consenting',
+        )
 
     redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
     vendor_key = idempotency_key_for(redemption_id)

@@ -91,6 +91,10 @@ MESSAGES = {
         'please try again {wait}.'
     ),
     'missing_code': 'Enter the code you received.',
+    'invalid_link': (
+        'This link has expired or was already used. If you have not seen your card yet, ask whoever sent it to send '
+        'it again.'
+    ),
     'bad_request': "We couldn't read that request. Please enter your code again.",
     'rejected': "This code can't be redeemed right now. Please contact whoever sent you the code.",
 }
@@ -108,6 +112,7 @@ class CardView:
     expires_on: str | None
     redemption_code_last4: str
     replayed: bool
+    by_link: bool = False  # shown through a delivered message's link, which works once
 
 
 def dollars(cents: int) -> str:
@@ -172,6 +177,27 @@ def _secret(label: str, ident: str, value: str | None) -> str:
     )
 
 
+AGAIN_BY_CODE = 'Entering your code again shows this card again.'
+AGAIN_BY_LINK = 'The link you followed works only once: copy or print these details now.'
+
+
+def link_page(brand: str, value_cents: int, token: str) -> str:
+    """What a delivered link opens: the card it is for, behind a button. Following the link shows nothing secret and
+    uses nothing (mail scanners follow links); the button's form post uses the link, once."""
+    body = (
+        '<h1>Your gift card is ready</h1>\n'
+        f'<section class="card" aria-labelledby="card-title">\n<h2 id="card-title">{escape(brand)}</h2>\n'
+        f'<p class="value">{escape(dollars(value_cents))}</p>\n</section>\n'
+        '<p class="note">This link works once: the card is shown on the next page, and only there. Have a way to '
+        'copy or print it ready.</p>\n'
+        '<form method="post" action="redeem" autocomplete="off">\n'
+        f'<input type="hidden" name="token" value="{escape(token)}">\n'
+        '<button type="submit">Show my gift card</button>\n'
+        '</form>\n'
+    )
+    return _document(body)
+
+
 def card_page(card: CardView) -> str:
     """The card the code bought: brand, value, code, number and PIN, with copy buttons when scripts run."""
     again = '<p class="note">You redeemed this code before; this is the same card.</p>\n' if card.replayed else ''
@@ -189,7 +215,7 @@ def card_page(card: CardView) -> str:
         f'<dt>Redemption code</dt>\n<dd>ending in {escape(card.redemption_code_last4)}</dd>\n'
         '</dl>\n<p role="status" aria-live="polite" id="copy-status"></p>\n</section>\n'
         '<p class="note">Keep this page private: anyone with these details can spend the card. '
-        'Entering your code again shows this card again.</p>\n'
+        f'{AGAIN_BY_LINK if card.by_link else AGAIN_BY_CODE}</p>\n'
         '<p><a href="redeem">Redeem another code</a></p>\n'
     )
     return _document(body, with_script=True)

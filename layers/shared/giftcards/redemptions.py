@@ -1,4 +1,5 @@
-"""Redemption listings with profit: what each redemption charged, what its card cost, and the totals of a scope.
+"""Redemption listings with profit: what each redemption charged, what its card cost, its delivery, and the totals
+of a scope.
 
 Scopes: a campaign, a client or an agency (its admins and the platform admin), or everything (platform admin).
 Cards and codes are known by their last 4 characters only. Cost and profit are the platform's and agency's
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from giftcards import auth, db, errors, pagination
+from giftcards import auth, db, deliveries, errors, pagination
 from giftcards.db import UnitOfWork
 from giftcards.pagination import Page
 
@@ -25,14 +26,16 @@ _SCOPES = {
     'all': 'CAST(:scope AS uuid) IS NULL',
 }
 
-_ROWS = """
+_ROWS = f"""
 SELECT r.id::text, r.campaign_id::text, r.client_id::text, r.brand_id::text, b.name AS brand_name,
        r.denomination_cents, r.status, r.source, r.code_last4, c.code_last4 AS card_last4, r.amount_charged_cents,
        r.cost_basis_cents, r.agency_price_cents, r.vendor, r.recipient_id, r.delivery_method, r.created_at,
-       r.fulfilled_at, r.failed_at
+       r.fulfilled_at, r.failed_at, {deliveries.COLUMNS}
   FROM redemptions r JOIN brands b ON b.id = r.brand_id LEFT JOIN cards c ON c.id = r.card_id
- WHERE {scope}
+  LEFT JOIN deliveries d ON d.id = r.id
+ WHERE {{scope}}
    AND (CAST(:status AS text) IS NULL OR r.status = :status)
+   AND (CAST(:delivery_status AS text) IS NULL OR d.status = :delivery_status)
    AND (CAST(:after_at AS timestamptz) IS NULL
         OR (r.created_at, r.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
  ORDER BY r.created_at DESC, r.id DESC
@@ -75,6 +78,7 @@ class Redemption:
     created_at: datetime
     fulfilled_at: datetime | None
     failed_at: datetime | None
+    delivery: deliveries.Delivery | None  # None: it asked for no delivery, or is not fulfilled yet
 
     @property
     def profit_cents(self) -> int | None:
@@ -126,6 +130,7 @@ def _redemption(row: dict[str, Any], *, show_costs: bool) -> Redemption:
         created_at=row['created_at'],
         fulfilled_at=row['fulfilled_at'],
         failed_at=row['failed_at'],
+        delivery=deliveries.of_row(row),
     )
 
 
@@ -161,6 +166,7 @@ def list_redemptions(
     client_id: str | None = None,
     agency_id: str | None = None,
     status: Status | None = None,
+    delivery_status: deliveries.Status | None = None,
     limit: int = pagination.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Listing:
@@ -171,7 +177,14 @@ def list_redemptions(
     def work(uow: UnitOfWork) -> Listing:
         caller = auth.load_caller(uow, subject)
         kind, scope, show_costs = _scope(uow, caller, campaign_id, client_id, agency_id)
-        rows = uow.fetch(_ROWS.format(scope=_SCOPES[kind]), scope=scope, status=status, n=limit + 1, **after)
+        rows = uow.fetch(
+            _ROWS.format(scope=_SCOPES[kind]),
+            scope=scope,
+            status=status,
+            delivery_status=delivery_status,
+            n=limit + 1,
+            **after,
+        )
         totals = uow.fetch_one(_TOTALS.format(scope=_SCOPES[kind]), scope=scope)
         assert totals is not None
         page = pagination.page_of(
@@ -187,5 +200,37 @@ def list_redemptions(
                 cost_cents=int(totals['cost']) if show_costs else None,
             ),
         )
+
+    return db.in_transaction(work, read_only=True)
+
+
+_SCOPE_OF = """
+SELECT r.client_id::text, cl.agency_id::text FROM redemptions r JOIN clients cl ON cl.id = r.client_id
+ WHERE r.id = CAST(:id AS uuid)
+"""
+
+
+def get_redemption(subject: str, redemption_id: str) -> Redemption:
+    """One redemption with its delivery, for its client's admins (404 for anyone else); cost, agency price and profit
+    hidden (None) from a client admin."""
+    if not auth.is_uuid(redemption_id):
+        raise errors.NotFound('No such redemption.')
+
+    def work(uow: UnitOfWork) -> Redemption:
+        caller = auth.load_caller(uow, subject)
+        scope = uow.fetch_one(_SCOPE_OF, id=redemption_id)
+        if scope is None or not caller.sees_client(scope['client_id'], scope['agency_id']):
+            raise errors.NotFound('No such redemption.')
+        row = uow.fetch_one(
+            _ROWS.format(scope='r.id = CAST(:scope AS uuid)'),
+            scope=redemption_id,
+            status=None,
+            delivery_status=None,
+            n=1,
+            after_at=None,
+            after_id=None,
+        )
+        assert row is not None
+        return _redemption(row, show_costs=caller.sees_agency(scope['agency_id']))
 
     return db.in_transaction(work, read_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from giftcards import alerts, dashboards, hierarchy
+from giftcards import alerts, dashboards, deliveries, hierarchy
 from giftcards.api.alerts import AlertShown
 from giftcards.api.app import SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
@@ -74,6 +74,20 @@ class AgencyBalance(Answer):
             balance=to_dollars(agency.balance_cents),
             clients=agency.clients,
         )
+
+
+class DeliveryCounts(Answer):
+    """Deliveries to recipients of the last 30 days, by status."""
+
+    queued: int
+    sent: int
+    delivered: int
+    bounced: int
+    failed: int
+
+    @classmethod
+    def of(cls, counts: dict[deliveries.Status, int]) -> DeliveryCounts:
+        return cls.model_validate(counts)
 
 
 class AgenciesOut(Answer):
@@ -151,6 +165,7 @@ class AdminDashboard(Answer):
     profit: ProfitsOut
     platform: PlatformCredit
     monitor: MonitorStatus
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.AdminDashboard) -> AdminDashboard:
@@ -170,6 +185,7 @@ class AdminDashboard(Answer):
             ),
             platform=PlatformCredit.of(dashboard),
             monitor=MonitorStatus.of(dashboard.monitor),
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 
@@ -241,6 +257,7 @@ class AgencyDashboard(Answer):
     agency: DashboardAgency
     clients: list[ClientUsage]
     monthly: list[MonthOut]
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.AgencyDashboard) -> AgencyDashboard:
@@ -248,6 +265,7 @@ class AgencyDashboard(Answer):
             agency=DashboardAgency.of(dashboard.agency),
             clients=[ClientUsage.of(client) for client in dashboard.clients],
             monthly=[MonthOut.of(month) for month in dashboard.monthly],
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 
@@ -309,12 +327,14 @@ class CampaignUsage(Answer):
 class ClientDashboard(Answer):
     client: DashboardClient
     campaigns: list[CampaignUsage]
+    deliveries: DeliveryCounts
 
     @classmethod
     def of(cls, dashboard: dashboards.ClientDashboard) -> ClientDashboard:
         return cls(
             client=DashboardClient.of(dashboard.client),
             campaigns=[CampaignUsage.of(campaign) for campaign in dashboard.campaigns],
+            deliveries=DeliveryCounts.of(dashboard.deliveries),
         )
 
 

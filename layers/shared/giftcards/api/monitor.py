@@ -26,6 +26,7 @@ class Breakdown(Answer):
     clients: int
     provisioning_failures: int
     ledger: int
+    deliveries: int
 
 
 class RecoveryOut(Answer):
@@ -75,6 +76,7 @@ class MonitorAnswer(Answer):
     notifications_sent: int
     recovery: RecoveryOut
     ledger: LedgerCheckOut
+    deliveries_swept: int = Field(description='queued deliveries past their due time, handed to the queue again')
     skipped: Literal[True] | Absent = Field(None, exclude_if=absent)
     reason: str | Absent = Field(None, exclude_if=absent)
 
@@ -95,6 +97,7 @@ class MonitorAnswer(Answer):
             notifications_sent=result.notifications_sent,
             recovery=RecoveryOut.model_validate(result.recovery),
             ledger=LedgerCheckOut.model_validate(result.ledger),
+            deliveries_swept=result.deliveries_swept,
             skipped=True if result.skipped else None,
             reason=result.reason if result.skipped else None,
         )
@@ -104,8 +107,9 @@ class MonitorAnswer(Answer):
     '/monitor-gift-card-system',
     summary='Run the monitor now (platform admin)',
     description=(
-        'Checks CSV pool stock, agency/client/campaign balances, depleted campaigns, provisioning failures and the '
-        'ledger (every balance against its newest entry, their sum, the entries written since the last run), '
+        'Checks CSV pool stock, agency/client/campaign balances, depleted campaigns, provisioning failures, failing '
+        'deliveries and the ledger (every balance against its newest entry, their sum, the entries written since the '
+        'last run), '
         'reconciles the alerts and announces new, escalated and resolved ones. `alerts_generated` counts alerts '
         'opened by this run, `breakdown` the conditions found per category, `alerts` what changed (at most 100). '
         'While another run is in progress the answer is `{"success": true, "skipped": true, "reason": ...}`.'

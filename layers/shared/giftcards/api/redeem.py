@@ -4,6 +4,9 @@
 (`application/x-www-form-urlencoded`) and answers the HTML page, with the same statuses either way. Every
 answer carries the page's security headers and is never cached. The body is read here rather than by the
 resolver's validation because a form post is not JSON; whatever arrives, the answer is a 4xx, never a 5xx.
+
+A delivered message's link is `GET /redeem?token=...`: a page naming the card, whose button posts the token
+(`{"token": ...}` or the form field `token`) to `POST /redeem`, which shows the card once (`giftcards.delivery_links`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from giftcards import codes, errors, ratelimit, redeem_page, redeeming
+from giftcards import codes, delivery_links, errors, ratelimit, redeem_page, redeeming
 from giftcards.api.app import ErrorEnvelope, answers, parse_json, source
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
 from giftcards.money import to_dollars
@@ -31,7 +34,7 @@ _MAX_FORM_FIELDS = 20
 
 
 class MissingCode(errors.ValidationFailed):
-    code, default_message = 'missing_code', 'code: give the redemption code as a string'
+    code, default_message = 'missing_code', 'code: give the redemption code (or a link token) as a string'
 
 
 class RedeemedCard(Answer):
@@ -113,6 +116,11 @@ def _json(status: int, body: dict[str, Any], extra: dict[str, str] | None = None
     )
 
 
+def _accepts_only_json() -> bool:
+    accept = (router.current_event.headers.get('accept') or '').lower()
+    return JSON in accept and 'text/html' not in accept
+
+
 def _body_text() -> str:
     try:
         return router.current_event.decoded_body or ''
@@ -120,18 +128,24 @@ def _body_text() -> str:
         raise errors.BadRequest('The request body could not be read.') from None
 
 
-def _code_from_form() -> str:
+Typed = tuple[Literal['code', 'token'], str]
+
+
+def _code_from_form() -> Typed:
     try:
         fields = parse_qs(_body_text(), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
     except ValueError:
         raise errors.BadRequest('The form could not be read.') from None
+    token = fields.get('token') or ['']
+    if token[0]:
+        return 'token', token[0]
     values = fields.get('code') or ['']
     if not values[0].strip():
         raise MissingCode(redeem_page.MESSAGES['missing_code'])
-    return values[0]
+    return 'code', values[0]
 
 
-def _code_from_json() -> str:
+def _code_from_json() -> Typed:
     text = _body_text()
     if not text.strip():
         raise MissingCode()
@@ -139,13 +153,18 @@ def _code_from_json() -> str:
         body = parse_json(text)
     except ValueError:
         raise errors.MalformedJson() from None
-    if not isinstance(body, dict) or set(body) - {'code'} or not isinstance(body.get('code'), str):
+    if not isinstance(body, dict) or len(body) != 1:
         raise MissingCode()
-    return str(body['code'])
+    ((kind, value),) = body.items()
+    if kind not in ('code', 'token') or not isinstance(value, str):
+        raise MissingCode()
+    return kind, value
 
 
 def _page_kind(error: errors.DomainError) -> str:
-    if isinstance(error, codes.InvalidCode | errors.RateLimited | errors.CampaignNotActive):
+    if isinstance(
+        error, codes.InvalidCode | delivery_links.InvalidLink | errors.RateLimited | errors.CampaignNotActive
+    ):
         return error.code
     if isinstance(error, MissingCode):
         return 'missing_code'
@@ -175,17 +194,77 @@ def _retry_after(error: errors.DomainError) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _linked_view(linked: delivery_links.LinkedCard) -> redeem_page.CardView:
+    card = linked.card
+    assert card is not None
+    return redeem_page.CardView(
+        brand=linked.brand_name,
+        value_cents=linked.denomination_cents,
+        card_code=card.card_code,
+        card_number=card.card_number,
+        pin=card.pin,
+        expires_on=card.expires_on.isoformat() if card.expires_on else None,
+        redemption_code_last4=linked.code_last4,
+        replayed=False,
+        by_link=True,
+    )
+
+
+def render_linked(linked: delivery_links.LinkedCard) -> RedeemAnswer:
+    """The card a link showed, in the shape of a redeemed code's."""
+    card = linked.card
+    assert card is not None
+    return RedeemAnswer(
+        success=True,
+        replayed=False,
+        card=RedeemedCard(
+            brand=linked.brand_name,
+            brand_id=card.brand_id,
+            value=to_dollars(card.denomination_cents),
+            card_code=card.card_code,
+            card_number=card.card_number,
+            pin=card.pin,
+            expires_on=card.expires_on,
+        ),
+        redemption=RedeemedCode(
+            id=linked.redemption_id,
+            status='fulfilled',
+            code=codes.masked(linked.code_last4),
+            created_at=linked.created_at,
+        ),
+    )
+
+
 @router.get(
     '/redeem',
-    summary='The redeem page (public HTML)',
-    responses=answers(
-        {422: '`invalid_text`: a parameter holds text no page can show'},
-        description='The page: a form for the code',
-        content=HTML_PAGE,
-    ),
+    summary='The redeem page (public HTML); with `?token=`, the page of a delivered link',
+    description='A link token names its card (brand and value) and a button that shows it; following the link uses '
+    'nothing.',
+    responses={
+        **answers(
+            {422: '`invalid_text`: a parameter holds text no page can show'},
+            description='The page: a form for the code, or the card a link is for behind a button',
+            content=HTML_PAGE,
+        ),
+        **_refusals(
+            {
+                404: '`invalid_link`: the link expired or was used: the page says so, or JSON for a caller that '
+                'accepts only JSON'
+            }
+        ),
+    },
 )
 def get_redeem() -> Response[str]:
-    return _html(200, redeem_page.form_page())
+    token = router.current_event.get_query_string_value(delivery_links.QUERY)
+    if token is None:
+        return _html(200, redeem_page.form_page())
+    try:
+        linked = delivery_links.peek(token)
+    except delivery_links.InvalidLink as error:
+        if _accepts_only_json():
+            return _json(error.status, error.body())
+        return _html(404, redeem_page.form_page(error=redeem_page.message_for('invalid_link')))
+    return _html(200, redeem_page.link_page(linked.brand_name, linked.denomination_cents, token))
 
 
 @router.post(
@@ -202,7 +281,8 @@ def get_redeem() -> Response[str]:
         **_refusals(
             {
                 400: '`malformed_json`, `malformed_body` or `bad_request`: the body cannot be read',
-                404: '`invalid_code`: no such code (unknown, voided or malformed)',
+                404: '`invalid_code`: no such code (unknown, voided or malformed); `invalid_link`: the link token '
+                'expired or was used',
                 409: '`campaign_not_active` or `insufficient_credit`: the code cannot be redeemed now',
                 415: '`unsupported_media_type`: neither JSON nor a form post',
                 422: '`missing_code`: no code given, or `invalid_text`',
@@ -219,23 +299,29 @@ def post_redeem() -> Response[str]:
     typed = ''
     try:
         if as_page:
-            typed = _code_from_form()
+            kind, typed = _code_from_form()
         elif content_type in ('', JSON):
-            typed = _code_from_json()
+            kind, typed = _code_from_json()
         else:
             raise errors.UnsupportedMediaType('Send {"code": ...} as application/json, or post the form.')
         origin = source(router)
+        if kind == 'token':
+            token, typed = typed, ''  # a link's token is never put back into a page
+            linked = delivery_links.open_link(token, source_ip=origin['ip'], user_agent=origin['user_agent'])
+            if as_page:
+                return _html(200, redeem_page.card_page(_linked_view(linked)))
+            return _json(200, render_linked(linked).model_dump(mode='json'))
         redeemed = redeeming.redeem(typed, ratelimit.Source.of(origin['ip'], origin['user_agent']))
     except errors.DomainError as error:
         if error.status >= 500:
             logger.warning('redeem failed', extra={'error_code': error.code, 'status': error.status})
         if not as_page:
             return _json(error.status, error.body(), error.headers)
-        kind = _page_kind(error)
-        message = redeem_page.message_for(kind, _retry_after(error))
-        tone = 'warning' if kind in ('unavailable', 'rate_limited', 'campaign_not_active') else 'error'
+        shown = _page_kind(error)
+        message = redeem_page.message_for(shown, _retry_after(error))
+        tone = 'warning' if shown in ('unavailable', 'rate_limited', 'campaign_not_active') else 'error'
         # Keep what was typed so a typo can be fixed, except after a refusal that is not about the code.
-        keep = typed if kind in ('invalid_code', 'unavailable', 'campaign_not_active') else ''
+        keep = typed if shown in ('invalid_code', 'unavailable', 'campaign_not_active') else ''
         return _html(error.status, redeem_page.form_page(error=message, tone=tone, code=keep), error.headers)
     if as_page:
         return _html(200, redeem_page.card_page(_card_view(redeemed)))

@@ -1,15 +1,18 @@
-"""`GET /redemptions`: redemptions of a campaign, client or agency with masked cards and profit totals."""
+"""`GET /redemptions`: redemptions of a campaign, client or agency with masked cards, profit totals and delivery
+status; `GET /redemptions/{redemption_id}`: one of them; `POST /redemptions/{redemption_id}/resend`: its delivery
+again."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
-from giftcards import pagination, redemptions
-from giftcards.api.app import SIGNED_IN, answers, caller_subject
+from giftcards import deliveries, pagination, recipients, redemptions
+from giftcards.api.app import COMMITS, SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars, IsoTimestamp
 from giftcards.card_secrets import masked
 from giftcards.money import to_dollars
@@ -19,6 +22,50 @@ router = Router()
 
 ScopeId = Annotated[str | None, Query(max_length=64)]
 HIDDEN_FROM_CLIENTS = 'null for a client admin'
+
+
+class DeliveryOut(Answer):
+    """Where the card was sent and what became of the current send: `queued` (being sent, or retried after
+    `next_attempt_at`), `sent`, `delivered` (the provider confirmed it, or the recipient opened the link), `bounced`,
+    `failed` (`last_error` says why)."""
+
+    status: deliveries.Status
+    channel: recipients.Channel
+    address: str = Field(description='masked')
+    content: deliveries.Content = Field(description='what the message holds: a link to the redeem page, or the card')
+    send_number: int = Field(description='1 for the first send; each resend adds one')
+    resends_left: int
+    attempts: int = Field(description='of the current send')
+    last_error: str | None
+    next_attempt_at: IsoTimestamp | None = Field(description='queued only')
+    queued_at: IsoTimestamp
+    sent_at: IsoTimestamp | None
+    delivered_at: IsoTimestamp | None
+    bounced_at: IsoTimestamp | None
+    failed_at: IsoTimestamp | None
+    complained_at: IsoTimestamp | None
+    link_used_at: IsoTimestamp | None = Field(description='when the recipient opened the link (it works once)')
+
+    @classmethod
+    def of(cls, delivery: deliveries.Delivery) -> DeliveryOut:
+        return cls(
+            status=delivery.status,
+            channel=delivery.channel,
+            address=delivery.address,
+            content=delivery.content,
+            send_number=delivery.send_number,
+            resends_left=delivery.resends_left,
+            attempts=delivery.attempts,
+            last_error=delivery.last_error,
+            next_attempt_at=delivery.next_attempt_at,
+            queued_at=delivery.queued_at,
+            sent_at=delivery.sent_at,
+            delivered_at=delivery.delivered_at,
+            bounced_at=delivery.bounced_at,
+            failed_at=delivery.failed_at,
+            complained_at=delivery.complained_at,
+            link_used_at=delivery.link_used_at,
+        )
 
 
 class RedemptionOut(Answer):
@@ -42,6 +89,7 @@ class RedemptionOut(Answer):
     created_at: IsoTimestamp
     fulfilled_at: IsoTimestamp | None
     failed_at: IsoTimestamp | None
+    delivery: DeliveryOut | None = Field(description='null when it asked for no delivery, or is not fulfilled yet')
 
     @classmethod
     def of(cls, redemption: redemptions.Redemption) -> RedemptionOut:
@@ -66,6 +114,7 @@ class RedemptionOut(Answer):
             created_at=redemption.created_at,
             fulfilled_at=redemption.fulfilled_at,
             failed_at=redemption.failed_at,
+            delivery=DeliveryOut.of(redemption.delivery) if redemption.delivery is not None else None,
         )
 
 
@@ -128,6 +177,7 @@ def list_redemptions(
     client_id: ScopeId = None,
     agency_id: ScopeId = None,
     status: Annotated[redemptions.Status | None, Query()] = None,
+    delivery_status: Annotated[deliveries.Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=pagination.MAX_LIMIT)] = pagination.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> RedemptionPage:
@@ -137,7 +187,51 @@ def list_redemptions(
         client_id=client_id,
         agency_id=agency_id,
         status=status,
+        delivery_status=delivery_status,
         limit=limit,
         cursor=cursor,
     )
     return RedemptionPage.of(found)
+
+
+NOT_VISIBLE = {404: "`not_found`: no such redemption for this caller (only its client's admins see it)"}
+
+
+@router.get(
+    '/redemptions/<redemption_id>',
+    summary='One redemption, with its delivery',
+    responses=answers(SIGNED_IN | NOT_VISIBLE),
+)
+def get_redemption(redemption_id: str) -> RedemptionOut:
+    return RedemptionOut.of(redemptions.get_redemption(caller_subject(router), redemption_id))
+
+
+@router.post(
+    '/redemptions/<redemption_id>/resend',
+    summary="Send the redemption's card to its recipient again (its client's admins)",
+    description=(
+        f'Starts the next send: a new message with a new single-use link (the previous link stops working). At most '
+        f'{deliveries.MAX_RESENDS} resends, {deliveries.RESEND_INTERVAL_S} s apart. Answers the redemption with its '
+        'delivery queued.'
+    ),
+    responses=answers(
+        SIGNED_IN
+        | COMMITS
+        | NOT_VISIBLE
+        | {
+            409: '`no_delivery` (it asked for none), `delivery_in_progress` (a send is under way), `resend_limit`, or '
+            '`recipient_not_consenting` (no SMS opt-in, or the recipient opted out)',
+            429: '`rate_limited`: the last send was too recent; see Retry-After',
+        },
+        status=202,
+        description='The redemption, its delivery queued',
+    ),
+)
+def resend(redemption_id: str) -> Response[RedemptionOut]:
+    subject = caller_subject(router)
+    deliveries.resend(subject, redemption_id)
+    return Response(
+        status_code=202,
+        content_type='application/json',
+        body=RedemptionOut.of(redemptions.get_redemption(subject, redemption_id)),
+    )

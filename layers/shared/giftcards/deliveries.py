@@ -1,0 +1,541 @@
+"""Delivering cards to recipients through an outbox: exactly once in effect.
+
+1. The transaction that fulfils a redemption with a delivery method writes its delivery row (`queued`): a trigger on
+   redemptions (migration 0023), whichever path fulfilled it. Nothing is sent for a rolled-back provision.
+2. After the commit, `dispatch` hands the delivery to the queue (SQS, DELIVERY_QUEUE_URL), or, without one (only when
+   ENVIRONMENT is local), sends it right away. If the process dies first, nothing is lost: the monitor's `sweep`
+   finds every queued delivery past its due time and dispatches it again.
+3. `deliver` sends one: it takes the delivery's lease (a conditional update: a second message for the same delivery,
+   or a second sweeper, finds it taken or no longer queued and does nothing), checks consent (`delivery_consent`:
+   an SMS needs a recorded opt-in, and nobody who replied STOP or complained gets anything), writes the link's hash
+   or records the card's reveal, and commits; it sends with no transaction open, then records the outcome. A
+   transient failure is retried with exponential backoff (`backoff_s`, up to MAX_ATTEMPTS); a permanent one, or the
+   last attempt, fails the delivery with its error.
+   Only a crash between the provider's acceptance and the commit of `sent` sends one attempt twice (neither SES nor
+   SNS takes an idempotency token): the retry carries the same link, derived from the delivery id and send number.
+4. SES notifications move a sent e-mail to delivered or bounced, and record complaints (`handle_notification`);
+   inbound SMS record STOP and START replies (`handle_inbound_sms`).
+5. `resend` (a client's admin) starts the next send within limits: at most MAX_RESENDS, RESEND_INTERVAL_S apart.
+
+Nothing here logs an address, a link token or a card: deliveries are known by their id in logs.
+
+Row-level security (migration 0025): nobody signed in sends a delivery or hears about it, so each of these enters a
+scope of its own, whoever calls it: `deliver` the delivery's (`Scope.delivering`), an SES notification the scope of
+the message it names (`Scope.of_provider_message`), an SMS reply one that sees no tenant, and the sweep the monitor's.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from giftcards import auth, card_secrets, db, delivery_links, errors, messages, recipients, senders
+from giftcards.config import get_settings, refuse_outside_local
+from giftcards.db import Scope, UnitOfWork
+from giftcards.observability import logger, metrics
+
+Status = Literal['queued', 'sent', 'delivered', 'bounced', 'failed']
+STATUSES: tuple[Status, ...] = ('queued', 'sent', 'delivered', 'bounced', 'failed')
+Content = Literal['link', 'card']
+Outcome = Literal['sent', 'retrying', 'failed', 'not_due']
+
+MAX_ATTEMPTS = 6  # of one send: then it fails
+BACKOFF_BASE_S = 30
+BACKOFF_CAP_S = 3600
+SEND_LEASE_S = 120  # longer than a send can take (the clients' timeouts and retries)
+SWEEP_AFTER_S = 60  # a queued delivery this far past its due time was not handed to the queue, or was lost there
+SWEEP_LIMIT = 200
+MAX_RESENDS = 3
+RESEND_INTERVAL_S = 60
+SQS_MAX_DELAY_S = 900
+SQS_BATCH = 10
+STOP_WORDS = frozenset({'STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE'})
+START_WORDS = frozenset({'START', 'UNSTOP', 'SUBSCRIBE'})
+
+CONSENT_REFUSALS = {
+    'missing': 'no SMS opt-in is recorded for this number',
+    'opted_out': 'the recipient opted out (STOP reply or complaint)',
+}
+
+
+def backoff_s(attempt: int) -> int:
+    """How long after failed attempt number `attempt` (1, 2, ...) the next one is due: 30 s, doubling, at most 1 h."""
+    return min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_CAP_S)
+
+
+# --- what callers see ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A redemption's delivery as the API shows it: the address masked, the current send's times."""
+
+    status: Status
+    channel: recipients.Channel
+    address: str  # masked
+    content: Content
+    send_number: int
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None  # queued only
+    queued_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    bounced_at: datetime | None
+    failed_at: datetime | None
+    complained_at: datetime | None
+    link_used_at: datetime | None
+
+    @property
+    def resends_left(self) -> int:
+        return max(MAX_RESENDS - (self.send_number - 1), 0)
+
+
+# The delivery `d` of a redemption, as columns of a redemption's row (`LEFT JOIN deliveries d ON d.id = r.id`);
+# `of_row` reads them back.
+COLUMNS = """d.status AS delivery_status, d.channel AS delivery_channel, d.address AS delivery_to,
+       d.content AS delivery_content, d.send_number AS delivery_send_number, d.attempts AS delivery_attempts,
+       d.last_error AS delivery_last_error, d.next_attempt_at AS delivery_next_attempt_at,
+       d.queued_at AS delivery_queued_at, d.sent_at AS delivery_sent_at, d.delivered_at AS delivery_delivered_at,
+       d.bounced_at AS delivery_bounced_at, d.failed_at AS delivery_failed_at,
+       d.complained_at AS delivery_complained_at, d.link_used_at AS delivery_link_used_at"""
+
+
+def of_row(row: dict[str, Any]) -> Delivery | None:
+    if row.get('delivery_status') is None:
+        return None
+    status = row['delivery_status']
+    return Delivery(
+        status=status,
+        channel=row['delivery_channel'],
+        address=recipients.masked(row['delivery_channel'], row['delivery_to']),
+        content=row['delivery_content'],
+        send_number=int(row['delivery_send_number']),
+        attempts=int(row['delivery_attempts']),
+        last_error=row['delivery_last_error'],
+        next_attempt_at=row['delivery_next_attempt_at'] if status == 'queued' else None,
+        queued_at=row['delivery_queued_at'],
+        sent_at=row['delivery_sent_at'],
+        delivered_at=row['delivery_delivered_at'],
+        bounced_at=row['delivery_bounced_at'],
+        failed_at=row['delivery_failed_at'],
+        complained_at=row['delivery_complained_at'],
+        link_used_at=row['delivery_link_used_at'],
+    )
+
+
+# Deliveries by status over a scope of `d` (dashboards): a JSON object of every status's count.
+COUNTS = (
+    "jsonb_build_object('queued', count(*) FILTER (WHERE d.status = 'queued'),"
+    " 'sent', count(*) FILTER (WHERE d.status = 'sent'), 'delivered', count(*) FILTER (WHERE d.status = 'delivered'),"
+    " 'bounced', count(*) FILTER (WHERE d.status = 'bounced'), 'failed', count(*) FILTER (WHERE d.status = 'failed'))"
+)
+
+
+def counts_of(value: dict[str, Any] | None) -> dict[Status, int]:
+    """COUNTS' object as a count per status, every status present."""
+    return {status: int((value or {}).get(status) or 0) for status in STATUSES}
+
+
+# --- after commit: the queue ---------------------------------------------------------------------------------
+
+
+def dispatch(delivery_ids: Sequence[str], *, delay_s: int = 0) -> None:
+    """Hand deliveries whose rows committed to the queue, or send them now when there is none. Never raises: what
+    is not handed over is the sweeper's."""
+    if not delivery_ids:
+        return
+    queue = get_settings().delivery_queue_url
+    try:
+        if queue:
+            _enqueue(queue, delivery_ids, delay_s)
+        else:
+            _send_here(delivery_ids)
+    except Exception as exc:
+        logger.error('deliveries were not dispatched; the monitor sweeps them', extra=failure(exc, len(delivery_ids)))
+
+
+def _send_here(delivery_ids: Sequence[str]) -> None:
+    """Without a queue, the process that committed the deliveries sends them: the local runtime's stand-in for the
+    queue and the deliver function. A deployed function always has its queue (config.Need.DELIVERY_QUEUE)."""
+    refuse_outside_local('sending deliveries without a queue', 'DELIVERY_QUEUE_URL')
+    for delivery_id in delivery_ids:
+        deliver(delivery_id)
+
+
+def failure(exc: BaseException, count: int) -> dict[str, Any]:
+    """What a log may say about a failure around deliveries: its kind, never its text (a database error's detail
+    can quote a whole row, address included)."""
+    return {'error': type(exc).__name__, 'sqlstate': db.sqlstate(exc), 'count': count}
+
+
+def _enqueue(queue_url: str, delivery_ids: Sequence[str], delay_s: int) -> None:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={'max_attempts': 2, 'mode': 'standard'})
+    client = boto3.client('sqs', config=config)
+    for start in range(0, len(delivery_ids), SQS_BATCH):
+        batch = delivery_ids[start : start + SQS_BATCH]
+        answer = client.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {
+                    'Id': str(i),
+                    'MessageBody': json.dumps({'delivery_id': delivery_id}),
+                    'DelaySeconds': min(max(delay_s, 0), SQS_MAX_DELAY_S),
+                }
+                for i, delivery_id in enumerate(batch)
+            ],
+        )
+        if answer.get('Failed'):
+            logger.warning(
+                'the queue refused deliveries; the monitor sweeps them', extra={'count': len(answer['Failed'])}
+            )
+
+
+def handle_queue_message(body: str) -> Outcome | None:
+    """One queue message (`{"delivery_id": ...}`): deliver it. A message that names no delivery is dropped."""
+    try:
+        delivery_id = json.loads(body)['delivery_id']
+    except (ValueError, KeyError, TypeError):
+        logger.warning('a delivery queue message was not understood')
+        return None
+    if not auth.is_uuid(delivery_id):
+        logger.warning('a delivery queue message named no delivery')
+        return None
+    return deliver(delivery_id)
+
+
+_DUE = """
+SELECT id::text FROM deliveries
+ WHERE status = 'queued' AND next_attempt_at <= now() - make_interval(secs => :grace)
+   AND (lease_until IS NULL OR lease_until < now())
+ ORDER BY next_attempt_at LIMIT CAST(:n AS integer)
+"""
+
+
+def sweep(limit: int = SWEEP_LIMIT) -> int:
+    """Dispatch every queued delivery that is due and that nobody is sending (the monitor, each run); answers how
+    many. A dispatch it repeats does nothing: the first taker's lease, or its `sent`, stops the second."""
+    due = [r['id'] for r in db.read((_DUE, {'grace': SWEEP_AFTER_S, 'n': limit}), scope=db.MONITOR)[0]]
+    if due:
+        logger.info('queued deliveries swept', extra={'count': len(due)})
+        dispatch(due)
+    return len(due)
+
+
+# --- sending one ---------------------------------------------------------------------------------------------
+
+_CLAIM = """
+WITH claimed AS (
+    UPDATE deliveries
+       SET lease_token = CAST(:token AS uuid), lease_until = now() + make_interval(secs => :lease),
+           attempts = attempts + 1, updated_at = now()
+     WHERE id = CAST(:id AS uuid) AND status = 'queued' AND next_attempt_at <= now()
+       AND (lease_until IS NULL OR lease_until < now())
+    RETURNING id, client_id, channel, address, content, send_number, attempts, link_expires_at
+)
+SELECT c.id::text, c.channel, c.address, c.content, c.send_number, c.attempts, c.link_expires_at,
+       delivery_consent(c.client_id, c.channel, c.address) AS consent,
+       r.card_id::text, r.denomination_cents, b.name AS brand, m.instructions
+  FROM claimed c JOIN redemptions r ON r.id = c.id JOIN brands b ON b.id = r.brand_id
+  LEFT JOIN brand_messages m ON m.brand_id = r.brand_id
+"""
+
+_LINK = """
+UPDATE deliveries SET link_token_hash = :h,
+       link_expires_at = coalesce(link_expires_at, now() + make_interval(secs => :ttl))
+ WHERE id = CAST(:id AS uuid) AND lease_token = CAST(:token AS uuid)
+RETURNING link_expires_at
+"""
+
+_REVEAL = """
+INSERT INTO card_reveals (redemption_id, card_id, channel, subject)
+VALUES (CAST(:id AS uuid), CAST(:card AS uuid), 'delivery', 'delivery')
+"""
+
+_SENT = """
+UPDATE deliveries SET status = 'sent', sent_at = now(), provider_message_id = :message_id, last_error = NULL,
+       lease_token = NULL, lease_until = NULL, updated_at = now()
+ WHERE id = CAST(:id AS uuid) AND lease_token = CAST(:token AS uuid)
+"""
+
+_RETRY = """
+UPDATE deliveries SET last_error = left(:error, 500), next_attempt_at = now() + make_interval(secs => :after),
+       lease_token = NULL, lease_until = NULL, updated_at = now()
+ WHERE id = CAST(:id AS uuid) AND lease_token = CAST(:token AS uuid)
+"""
+
+_FAIL = """
+UPDATE deliveries SET status = 'failed', failed_at = now(), last_error = left(:error, 500), lease_token = NULL,
+       lease_until = NULL, updated_at = now()
+ WHERE id = CAST(:id AS uuid) AND status = 'queued'
+   AND (lease_token = CAST(:token AS uuid) OR CAST(:token AS uuid) IS NULL)
+"""
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    token: str
+    outgoing: senders.Outgoing
+    attempts: int
+
+
+def deliver(delivery_id: str) -> Outcome:
+    """Send one delivery if it is queued, due and nobody else is sending it (`not_due` otherwise), and record what
+    came of it: `sent`, `retrying` (a transient failure; due again after its backoff) or `failed`. It sees what the
+    delivery's scope shows (its client's rows), whoever asked."""
+    with db.acting_as(Scope.delivering(delivery_id)):
+        return _deliver(delivery_id)
+
+
+def _deliver(delivery_id: str) -> Outcome:
+    token = str(uuid.uuid4())
+    try:
+        claimed = db.in_transaction(lambda uow: _claim(uow, delivery_id, token))
+    except card_secrets.CardIntegrityError:
+        _record(_FAIL, delivery_id, None, error='the card failed its integrity check')
+        return 'failed'
+    if isinstance(claimed, str):
+        return 'failed' if claimed != 'not_due' else 'not_due'
+    attempt = claimed.attempts
+    try:
+        message_id = senders.send(claimed.outgoing)
+    except senders.SendFailed as failure:
+        return _failed(delivery_id, token, attempt, failure)
+    _record(_SENT, delivery_id, token, message_id=message_id)
+    metrics.add_metric(name='DeliveriesSent', unit=MetricUnit.Count, value=1)
+    logger.info(
+        'delivery sent',
+        extra={
+            'delivery_id': delivery_id,
+            'channel': claimed.outgoing.channel,
+            'send_number': claimed.outgoing.send_number,
+            'attempt': attempt,
+        },
+    )
+    return 'sent'
+
+
+def _claim(uow: UnitOfWork, delivery_id: str, token: str) -> _Claimed | str:
+    """The lease of a due delivery, and what its message needs; or why not ('not_due', or the refusal recorded)."""
+    row = uow.fetch_one(_CLAIM, id=delivery_id, token=token, lease=SEND_LEASE_S)
+    if row is None:
+        return 'not_due'
+    if row['consent'] != 'granted':
+        reason = CONSENT_REFUSALS[row['consent']]
+        uow.execute(_FAIL, id=delivery_id, token=token, error=reason)
+        logger.info('delivery refused', extra={'delivery_id': delivery_id, 'reason': row['consent']})
+        return reason
+    card = messages.Card(row['brand'], int(row['denomination_cents']), row['instructions'])
+    if row['content'] == 'card':
+        secrets = card_secrets.reveal_card(uow, row['card_id'])
+        uow.execute(_REVEAL, id=delivery_id, card=row['card_id'])
+        message = messages.compose(card, link=None, link_expires_at=None, secrets=secrets)
+    else:
+        link_token = delivery_links.token_for(delivery_id, int(row['send_number']))
+        expires = uow.value(
+            _LINK,
+            id=delivery_id,
+            token=token,
+            h=delivery_links.token_hash(link_token),
+            ttl=get_settings().delivery_link_ttl_s,
+        )
+        message = messages.compose(card, link=delivery_links.url_for(link_token), link_expires_at=expires, secrets=None)
+    outgoing = senders.Outgoing(delivery_id, int(row['send_number']), row['channel'], row['address'], message)
+    return _Claimed(token, outgoing, int(row['attempts']))
+
+
+def _failed(delivery_id: str, token: str, attempt: int, failure: senders.SendFailed) -> Outcome:
+    extra = {'delivery_id': delivery_id, 'attempt': attempt, 'error': failure.reason, 'permanent': failure.permanent}
+    if failure.permanent or attempt >= MAX_ATTEMPTS:
+        _record(_FAIL, delivery_id, token, error=failure.reason)
+        metrics.add_metric(name='DeliveriesFailed', unit=MetricUnit.Count, value=1)
+        logger.warning('delivery failed', extra=extra)
+        return 'failed'
+    after = backoff_s(attempt)
+    _record(_RETRY, delivery_id, token, error=failure.reason, after=after)
+    logger.warning('delivery attempt failed; retrying', extra={**extra, 'retry_in_s': after})
+    if get_settings().delivery_queue_url:
+        dispatch([delivery_id], delay_s=after)
+    return 'retrying'
+
+
+def _record(sql: str, delivery_id: str, token: str | None, **params: Any) -> None:
+    db.in_transaction(lambda uow: uow.execute(sql, id=delivery_id, token=token, **params))
+
+
+# --- what the providers tell -------------------------------------------------------------------------------
+
+_DELIVERED = """
+UPDATE deliveries SET status = 'delivered', delivered_at = now(), updated_at = now()
+ WHERE provider_message_id = :message_id AND status = 'sent'
+RETURNING id::text
+"""
+
+_BOUNCED = """
+UPDATE deliveries SET status = 'bounced', bounced_at = now(), last_error = left(:error, 500), updated_at = now()
+ WHERE provider_message_id = :message_id AND status IN ('sent', 'delivered')
+RETURNING id::text
+"""
+
+_SOFT_BOUNCE = """
+UPDATE deliveries SET last_error = left(:error, 500), updated_at = now()
+ WHERE provider_message_id = :message_id
+RETURNING id::text
+"""
+
+_COMPLAINED = """
+UPDATE deliveries SET complained_at = now(), last_error = 'the recipient marked the message as spam', updated_at = now()
+ WHERE provider_message_id = :message_id
+RETURNING id::text, channel, address
+"""
+
+_OPT_OUT = """
+INSERT INTO delivery_opt_outs AS o (channel, address, opted_out_at, source)
+VALUES (:channel, :address, now(), :source)
+ON CONFLICT (channel, address) DO UPDATE
+   SET opted_out_at = now(), source = EXCLUDED.source, opted_in_again_at = NULL
+"""
+
+_OPT_IN_AGAIN = """
+UPDATE delivery_opt_outs SET opted_in_again_at = now()
+ WHERE channel = 'sms' AND address = :address AND opted_in_again_at IS NULL
+"""
+
+
+def handle_notification(message: dict[str, Any]) -> str | None:
+    """An SES event (configuration set event publishing, or identity notifications) about a message we sent:
+    Delivery, Bounce or Complaint. Answers what it recorded, or None for a notification about no current send."""
+    kind = message.get('eventType') or message.get('notificationType')
+    mail = message.get('mail') if isinstance(message.get('mail'), dict) else {}
+    message_id = mail.get('messageId') if isinstance(mail, dict) else None
+    if not isinstance(message_id, str) or kind not in ('Delivery', 'Bounce', 'Complaint'):
+        logger.info('an SES notification was ignored', extra={'kind': str(kind)[:40]})
+        return None
+
+    def work(uow: UnitOfWork) -> str | None:
+        if kind == 'Delivery':
+            return 'delivered' if uow.fetch(_DELIVERED, message_id=message_id) else None
+        if kind == 'Bounce':
+            bounce = message.get('bounce') or {}
+            error = f'bounce: {bounce.get("bounceType", "Undetermined")}/{bounce.get("bounceSubType", "Undetermined")}'
+            if bounce.get('bounceType') == 'Permanent':
+                return 'bounced' if uow.fetch(_BOUNCED, message_id=message_id, error=error) else None
+            return 'soft_bounce' if uow.fetch(_SOFT_BOUNCE, message_id=message_id, error=error) else None
+        complained = uow.fetch_one(_COMPLAINED, message_id=message_id)
+        if complained is None:
+            return None
+        uow.execute(_OPT_OUT, channel=complained['channel'], address=complained['address'], source='complaint')
+        return 'complaint'
+
+    recorded = db.in_transaction(work, scope=Scope.of_provider_message(message_id))
+    logger.info('SES notification', extra={'kind': kind, 'recorded': recorded})
+    if recorded in ('bounced', 'complaint'):
+        metrics.add_metric(
+            name='DeliveriesBounced' if recorded == 'bounced' else 'DeliveryComplaints', unit=MetricUnit.Count, value=1
+        )
+    return recorded
+
+
+def handle_inbound_sms(message: dict[str, Any]) -> str | None:
+    """An SMS a recipient sent to our number (End User Messaging's two-way SMS, through SNS): STOP and its synonyms
+    opt the number out of every message; START opts it in again. Answers 'opted_out', 'opted_in_again' or None."""
+    number = recipients.normalise_phone(str(message.get('originationNumber') or ''))
+    words = str(message.get('messageBody') or '').strip().upper().split()
+    keyword = words[0].strip('.!') if words else ''
+    if number is None or not (keyword in STOP_WORDS or keyword in START_WORDS):
+        logger.info('an inbound SMS was ignored')
+        return None
+    replies = Scope.delivering()  # a reply concerns the platform's number, and no tenant
+    if keyword in STOP_WORDS:
+        db.in_transaction(
+            lambda uow: uow.execute(_OPT_OUT, channel='sms', address=number, source=f'{keyword} reply'), scope=replies
+        )
+        recorded = 'opted_out'
+    else:
+        db.in_transaction(lambda uow: uow.execute(_OPT_IN_AGAIN, address=number), scope=replies)
+        recorded = 'opted_in_again'
+    logger.info('inbound SMS recorded', extra={'recorded': recorded})
+    return recorded
+
+
+# --- resending -----------------------------------------------------------------------------------------------
+
+_FOR_RESEND = """
+SELECT d.id::text, d.status, d.send_number, d.client_id::text, cl.agency_id::text,
+       delivery_consent(d.client_id, d.channel, d.address) AS consent,
+       ceil(extract(epoch FROM d.queued_at + make_interval(secs => :interval) - now())) AS wait_s
+  FROM deliveries d JOIN clients cl ON cl.id = d.client_id
+ WHERE d.id = CAST(:id AS uuid)
+   FOR UPDATE OF d
+"""
+
+_RESEND = """
+UPDATE deliveries SET status = 'queued', send_number = send_number + 1, attempts = 0, last_error = NULL,
+       next_attempt_at = now(), queued_at = now(), lease_token = NULL, lease_until = NULL, provider_message_id = NULL,
+       link_token_hash = NULL, link_expires_at = NULL, link_used_at = NULL, sent_at = NULL, delivered_at = NULL,
+       bounced_at = NULL, failed_at = NULL, complained_at = NULL, updated_at = now()
+ WHERE id = CAST(:id AS uuid)
+"""
+
+_REDEMPTION_SCOPE = """
+SELECT r.client_id::text, cl.agency_id::text FROM redemptions r JOIN clients cl ON cl.id = r.client_id
+ WHERE r.id = CAST(:id AS uuid)
+"""
+
+_AUDIT = """
+INSERT INTO audit_events (actor, action, entity_type, entity_id, details)
+VALUES (:actor, :action, :entity_type, CAST(:entity_id AS uuid), CAST(:details AS jsonb))
+"""
+
+
+def audit(uow: UnitOfWork, actor: str, action: str, entity_type: str, entity_id: str, details: dict[str, Any]) -> None:
+    uow.execute(
+        _AUDIT, actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, details=json.dumps(details)
+    )
+
+
+def resend(subject: str, redemption_id: str) -> None:
+    """Start the next send of a redemption's delivery (its client's admins): a new link, the old one dead. Refused
+    with 409 while a send is in progress, past MAX_RESENDS or for a recipient who may not be messaged, and 429 within
+    RESEND_INTERVAL_S of the last send."""
+    if not auth.is_uuid(redemption_id):
+        raise errors.NotFound('No such redemption.')
+
+    def work(uow: UnitOfWork) -> None:
+        caller = auth.load_caller(uow, subject)
+        row = uow.fetch_one(_FOR_RESEND, id=redemption_id, interval=RESEND_INTERVAL_S)
+        if row is None:
+            scope = uow.fetch_one(_REDEMPTION_SCOPE, id=redemption_id)
+            if scope is None or not caller.sees_client(scope['client_id'], scope['agency_id']):
+                raise errors.NotFound('No such redemption.')
+            raise errors.Conflict('This redemption asked for no delivery.', code='no_delivery')
+        if not caller.sees_client(row['client_id'], row['agency_id']):
+            raise errors.NotFound('No such redemption.')
+        if not caller.administers_client(row['client_id'], row['agency_id']):
+            raise errors.Forbidden("Only the client's admins may resend its deliveries.")
+        if row['status'] == 'queued':
+            raise errors.Conflict('The delivery is being sent; wait for its outcome.', code='delivery_in_progress')
+        if row['send_number'] - 1 >= MAX_RESENDS:
+            raise errors.Conflict(f'This delivery was resent {MAX_RESENDS} times already.', code='resend_limit')
+        if row['consent'] != 'granted':
+            raise errors.Conflict(f'Not sent: {CONSENT_REFUSALS[row["consent"]]}.', code='recipient_not_consenting')
+        wait = int(row['wait_s'] or 0)
+        if wait > 0:
+            raise errors.RateLimited(
+                f'The last send was less than {RESEND_INTERVAL_S} s ago.', headers={'Retry-After': str(max(wait, 1))}
+            )
+        uow.execute(_RESEND, id=redemption_id)
+        audit(uow, subject, 'delivery.resend', 'redemption', redemption_id, {'send_number': row['send_number'] + 1})
+
+    db.in_transaction(work)
+    logger.info('delivery resend', extra={'delivery_id': redemption_id})
+    dispatch([redemption_id])
