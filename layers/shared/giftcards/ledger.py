@@ -127,9 +127,9 @@ def move_credit(
     scope: db.Scope,
 ) -> Transfer:
     """Move credit in a transaction of its own: one call of the database's `ledger_move` (migration 0017), which
-    the server commits, in `scope` (which it enters first). `into_campaign`: the destination is this campaign's
-    account, and it must still be isolated once its account is locked (InvalidHierarchy otherwise). A lost
-    connection is OutcomeUnknown."""
+    the server commits. `into_campaign`: the destination is this campaign's account, and it must still be isolated
+    once its account is locked (InvalidHierarchy otherwise); `ledger_move` reads it in `scope` (migration 0026).
+    A lost connection is OutcomeUnknown."""
     if amount_cents <= 0:
         raise errors.ValidationFailed('amount must be greater than 0')
     if from_account_id == to_account_id:
