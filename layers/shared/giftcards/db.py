@@ -143,9 +143,10 @@ class Scope:
         """The public redeem page, for the delivered link whose token hashes to `token_hash`."""
         return cls(f'redeem-link:{token_hash.hex()}')
 
-    def literal(self) -> str:
-        """The scope as an SQL expression that no text in it can escape (hex digits only)."""
-        return f"convert_from(decode('{self.text.encode().hex()}', 'hex'), 'UTF8')"
+    def entering(self) -> str:
+        """The statement that enters this scope, for a message with no parameters (BEGIN's): the scope is written as
+        hex digits, which no text in it can escape."""
+        return f"SELECT count(*) FROM gc_enter(convert_from(decode('{self.text.encode().hex()}', 'hex'), 'UTF8'))"
 
 
 MONITOR = Scope('monitor')
@@ -403,7 +404,7 @@ class UnitOfWork:
         if self._keyed:
             begin.append('SET LOCAL enable_seqscan = off')
         if self.scope is not None:
-            begin.append(f'SELECT count(*) FROM gc_enter({self.scope.literal()})')
+            begin.append(self.scope.entering())
         self._begin = '; '.join(begin)
         return self
 
@@ -588,7 +589,7 @@ def read(
         try:
             if scope is None:
                 return [_run(conn, sql, params) for sql, params in queries]
-            conn.run(f'BEGIN READ ONLY; SELECT count(*) FROM gc_enter({scope.literal()})')
+            conn.run(f'BEGIN READ ONLY; {scope.entering()}')
             try:
                 rows = [_run(conn, sql, params) for sql, params in queries]
             finally:
