@@ -189,7 +189,11 @@ def _event(router: Router | APIGatewayHttpResolver) -> APIGatewayProxyEventV2:
 
 def caller_subject(router: Router | APIGatewayHttpResolver) -> str:
     """The verified subject of the request being handled (401 without one)."""
-    event = _event(router)
+    return _verified_subject(_event(router))
+
+
+def _verified_subject(event: APIGatewayProxyEventV2) -> str:
+    """The subject of the claims the JWT authorizer verified for `event` (Unauthorized without one)."""
     try:
         claims = event.request_context.authorizer.jwt_claim
     except (AttributeError, KeyError, TypeError):
@@ -224,9 +228,8 @@ def http_handler(app: APIGatewayHttpResolver) -> Any:
 def _signed_in_scope(event: dict[str, Any]) -> db.Scope | None:
     """What the database shows this request's work: the verified caller's scope (row-level security). None for a
     request with no verified caller (the redeem page enters the scope of the code it is given)."""
-    claims = (((event.get('requestContext') or {}).get('authorizer') or {}).get('jwt') or {}).get('claims')
     try:
-        return db.Scope.of_subject(subject_from_claims(claims if isinstance(claims, dict) else None))
+        return db.Scope.of_subject(_verified_subject(APIGatewayProxyEventV2(event)))
     except errors.Unauthorized:
         return None
 
