@@ -3,6 +3,8 @@ when it worsens, resolved when it clears, acknowledged by an admin, and announce
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from giftcards import alerts, db, errors, notify
 
@@ -118,6 +120,26 @@ def test_acknowledged_alert_stays_acknowledged_until_it_gets_worse(admin, topic:
     worse = open_alert('pool_low_stock', pool['id'])
     assert (worse['status'], worse['severity']) == ('open', 'critical')
     assert topic.changes(pool['id']) == [('new', 'info'), ('escalated', 'critical')]
+
+
+@pytest.mark.parametrize(('raised_again', 'status'), [('warning', 'acknowledged'), ('critical', 'open')])
+def test_an_alert_raised_outside_the_monitor_reopens_only_when_worse(admin, raised_again: str, status: str):
+    """The rule lives on the table (migration 0027): raise_alert (provisioning's and recovery's alerts) meets it as the
+    monitor's reconcile does."""
+    entity = str(uuid.uuid4())
+
+    def raise_(severity: str) -> alerts.RaisedAlert:
+        return db.in_transaction(
+            lambda uow: alerts.raise_alert(uow, 'card_integrity', severity, 'card', entity, f'{severity} integrity')
+        )
+
+    raised = raise_('warning')
+    assert alerts.acknowledge(admin, raised.id).status == 'acknowledged'
+    again = raise_(raised_again)
+    [alert] = db.in_transaction(lambda uow: alerts.find(uow, [raised.id]))
+    assert again.id == raised.id and not again.created
+    assert (alert.status, alert.severity, alert.occurrences) == (status, raised_again, 2)
+    assert alert.acknowledged_by == admin  # who acknowledged it stays on record either way
 
 
 def test_acknowledging_twice_keeps_the_first_acknowledgement(admin, owner):

@@ -35,16 +35,15 @@ CLAIM_S = 60  # how long a publisher may take to deliver the alerts it claimed b
 _COLUMNS = """a.id::text, a.type, a.severity, a.entity_type, a.entity_id::text, a.message, a.status, a.occurrences,
        a.details, a.first_seen, a.last_seen, a.acknowledged_by, a.acknowledged_at, a.resolved_at"""
 
-# Worse than before: the new severity, and an acknowledged alert asks for attention again.
-_ESCALATE = """
+# A condition seen again: its latest severity, message and details, one more occurrence. An acknowledged alert that
+# got worse is open again: the table's trigger (migration 0027) sees to that for every writer.
+_REFRESH = """
    SET severity = EXCLUDED.severity, message = EXCLUDED.message, details = EXCLUDED.details,
-       occurrences = a.occurrences + 1, last_seen = now(),
-       status = CASE WHEN alert_severity_rank(EXCLUDED.severity) > alert_severity_rank(a.severity) THEN 'open'
-                     ELSE a.status END
+       occurrences = a.occurrences + 1, last_seen = now()
 """
 
 # Any scope may raise an alert, and only the platform's and the monitor's read them (migration 0022): the upsert is
-# the database's raise_system_alert, which escalates as _ESCALATE does.
+# the database's raise_system_alert, which refreshes as _REFRESH does.
 _UPSERT = """
 SELECT id, created FROM raise_system_alert(
     :type, :severity, :entity_type, CAST(:entity_id AS uuid), :message, CAST(:details AS jsonb))
@@ -67,7 +66,7 @@ WITH before AS (
 ), upserted AS (
     INSERT INTO system_alerts AS a (type, severity, entity_type, entity_id, message, details)
     SELECT type, severity, entity_type, entity_id, message, details FROM alert_conditions
-    ON CONFLICT (type, entity_type, entity_id) WHERE status <> 'resolved' DO UPDATE {_ESCALATE}
+    ON CONFLICT (type, entity_type, entity_id) WHERE status <> 'resolved' DO UPDATE {_REFRESH}
     RETURNING a.id, a.type, a.severity, (a.xmax = 0) AS created
 ), resolved AS (
     UPDATE system_alerts a SET status = 'resolved', resolved_at = now()
