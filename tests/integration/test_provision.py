@@ -76,21 +76,31 @@ def test_csv_card_charges_the_paying_account_and_records_the_redemption(owner: A
     assert factories.ledger_check().ok
 
 
-def test_a_csv_provision_is_two_round_trips(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One read (the campaign, the existing redemption and the caller's memberships), then one call of the database
-    that claims the card, writes the redemption and charges, committed by the server: no BEGIN, no COMMIT."""
-    s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
-    ps.pool(s.admin, s.brand['id'], 2500, 2350, 2)
+def test_a_csv_provision_is_two_round_trips_and_the_next_one_for_the_same_card_one(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's first provision for a campaign, brand and denomination reads (the campaign, the existing redemption
+    and the caller's memberships), then calls the database once to claim the card, write the redemption and charge,
+    committed by the server: no BEGIN, no COMMIT. The next one only calls, naming what the read established, which
+    the call checks (the warm path, migration 0028)."""
+    s = ps.setup(owner, budget_mode='shared', funds_cents=20_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
+    ps.pool(s.admin, s.brand['id'], 5000, 4700, 2)
     with round_trips.recorded(monkeypatch) as sent:
         s.provision()  # statements prepared on this connection
         sent.clear()
-        result = s.provision(f'NOT-ISSUED-{ps.new_code()}')  # no shape of ours: no issued code to look up
+        first = s.provision(f'NOT-ISSUED-{ps.new_code()}', denomination_cents=5000)  # no shape of ours: no lookup
+        read_and_call = [(r.what, r.words[:28]) for r in sent]
+        sent.clear()
+        second = s.provision(f'NOT-ISSUED-{ps.new_code()}', denomination_cents=5000)
 
-    assert result.redemption.status == 'fulfilled'
-    assert [(r.what, r.words[:28]) for r in sent] == [
-        ('execute', 'SELECT * FROM provision_cont'),
+    assert first.redemption.status == second.redemption.status == 'fulfilled'
+    assert read_and_call == [
+        ('execute', 'SELECT ctx.*, current_settin'),
         ('execute', 'SELECT * FROM provision_card'),
     ], sent
+    assert [(r.what, r.words[:28]) for r in sent] == [('execute', 'SELECT * FROM provision_card')], sent
+    assert second.credit_remaining_cents == 20_000 - 2_500 - 5_000 - 5_000
     assert factories.ledger_check().ok
 
 

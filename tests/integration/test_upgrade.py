@@ -64,7 +64,8 @@ def upgrading(
 # Today's code enters a scope in each transaction and names it to the one-call functions (migration 0022). On a
 # database from before row-level security, where every row is visible anyway, stand-ins take those calls: gc_enter
 # answers the memberships and sets nothing, provision_context reads what provisioning read then, and provision_card
-# and ledger_move take the scope and drop it. They are dropped before the upgrade, which brings the real ones.
+# and ledger_move take the scope (and provision_card what a warm call knew) and drop it. They are dropped before the
+# upgrade, which brings the real ones.
 def _stand_in_for_scopes(owner: Any) -> None:
     owner.run(
         'CREATE FUNCTION gc_enter(p_scope text) RETURNS TABLE (role text, agency_id text, client_id text)'
@@ -92,10 +93,13 @@ def _stand_in_for_scopes(owner: Any) -> None:
             ' WHERE p.proname = :n',
             n=name,
         )
+        # provision_card also takes what a warm call knew (migration 0028), which no call names here: a database
+        # without gc_enter's digest of the memberships gives the warm path nothing to know.
+        known = ', p_known_client uuid, p_known_memberships text' if name == 'provision_card' else ''
         for arguments, result, count in found:
             inputs = ', '.join(f'${i}' for i in range(2, count + 2))  # $1 is the scope
             owner.run(
-                f'CREATE FUNCTION {name}(p_scope text, {arguments}) RETURNS {result} LANGUAGE sql'
+                f'CREATE FUNCTION {name}(p_scope text, {arguments}{known}) RETURNS {result} LANGUAGE sql'
                 f' AS $$ SELECT * FROM {name}({inputs}) $$'
             )
 

@@ -6,12 +6,17 @@ redeem page.
   charges twice; another client's use of the same code is another redemption, of which this one learns nothing.
   Concurrent first requests with one code meet at that unique index; the loser rolls back and replays the winner's
   answer.
-- CSV path, one transaction in two round trips. The first reads the campaign's context and the caller's
-  memberships and, when the campaign can take it, claims the cheapest pool's card (SKIP LOCKED) and writes the
-  redemption `fulfilled` and its reveal, all in one statement; the caller is authorized when it answers, and a
-  refusal rolls it all back. The second charges the paying account (ledger) and commits.
-- Vendor path (no card in stock): the same transaction writes the redemption `pending` with its vendor key
-  instead and commits; the vendors are then called with no transaction open (`giftcards.recovery`).
+- CSV path, two round trips. A read (`provision_context`, in the caller's scope) answers the campaign, the brand,
+  the redemption the code already has and the caller's memberships, and the caller is authorized on them; then one
+  call (`provision_card`, migrations 0018, 0022) claims the cheapest pool's card (SKIP LOCKED), writes the redemption
+  `fulfilled` and its reveal and charges the paying account (ledger), committed by the server when it ends.
+- Warm path, one round trip (migration 0028): a caller's next provision for the same campaign, brand and
+  denomination, with a code of its own and no recipient, skips the read and names to the call what the read
+  established (the campaign's client, the digest of the memberships the caller was authorized on); the call refuses
+  if any of it changed, in the transaction that would charge, and the read then decides as above. A code the call
+  finds used is replayed by way of the read.
+- Vendor path (no card in stock): the same call writes the redemption `pending` with its vendor key instead of
+  claiming a card; the vendors are then called with no transaction open (`giftcards.recovery`).
 - A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
   the same transaction, at its commit (migrations 0009, 0016: `pause_if_depleted`, the rule the monitor applies too).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
@@ -30,7 +35,7 @@ import re
 import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import (
     alerts,
@@ -68,6 +73,13 @@ class _CodeTaken(errors.Conflict):
 
 
 db.register_constraint('redemptions_code_hash_key', _CodeTaken)
+
+
+class _StaleContext(errors.Conflict):
+    """provision_card refused what a warm call knew (migration 0028): a membership, the campaign's client or the
+    brand's denominations changed since the read it was authorized on. Nothing was claimed or charged: read again."""
+
+    code = 'stale_context'
 
 
 @dataclass(frozen=True)
@@ -139,11 +151,12 @@ SELECT {_SHOWN}, e.balance_after_cents AS credit_remaining_cents
 """
 
 # Everything the decision needs, in one read (migration 0022), in the request's scope: the campaign and its client,
-# the brand, the redemption this code already has within that client, if any; and the caller's memberships, to
-# authorize it.
+# the brand, the redemption this code already has within that client, if any; the caller's memberships, to
+# authorize it, and their digest, which gc_enter keeps when it enters the scope (migration 0028: the warm path).
 _CONTEXT = """
-SELECT * FROM provision_context(CAST(:scope AS text), CAST(:campaign AS uuid), CAST(:brand AS uuid),
-                                CAST(:denomination AS bigint), CAST(:hash AS bytea))
+SELECT ctx.*, current_setting('giftcards.memberships', true) AS memberships_digest
+  FROM provision_context(CAST(:scope AS text), CAST(:campaign AS uuid), CAST(:brand AS uuid),
+                         CAST(:denomination AS bigint), CAST(:hash AS bytea)) ctx
 """
 
 # The same read for a provision that names a recipient: also whether the recipient may be messaged
@@ -161,13 +174,57 @@ SELECT * FROM provision_card(
     CAST(:issued AS uuid), CAST(:retry_of AS uuid), CAST(:recipient_id AS text), CAST(:delivery_method AS text),
     CAST(:delivery_address AS text), CAST(:ip AS inet), CAST(:user_agent AS text), CAST(:channel AS text),
     CAST(:subject AS text), CAST(:initiator AS text), CAST(:start AS uuid), CAST(:vendor_key AS text),
-    CAST(:token AS uuid), CAST(:lease AS double precision))
+    CAST(:token AS uuid), CAST(:lease AS double precision), CAST(:known_client AS uuid),
+    CAST(:known_memberships AS text))
 """
 
 _REVEAL = """
 INSERT INTO card_reveals (redemption_id, card_id, channel, subject, source_ip, user_agent)
 VALUES (CAST(:redemption AS uuid), CAST(:card AS uuid), :channel, :subject, CAST(:ip AS inet), :user_agent)
 """
+
+
+class _WarmKey(NamedTuple):
+    """A caller provisioning for a campaign, a brand and a denomination (their ids as the database writes them)."""
+
+    subject: str
+    campaign_id: str
+    brand_id: str
+    denomination_cents: int
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a read established for a _WarmKey, which the warm path names to provision_card rather than reading it
+    again (migration 0028): the campaign's client, the brand's name, and the digest of the memberships the caller
+    was authorized on. The database checks the client and the digest in the transaction that charges: nothing here is
+    trusted on its own, and a stale entry costs one refused call and a read."""
+
+    client_id: str
+    brand_name: str
+    memberships: str
+
+
+# What this process learnt, by _WarmKey. Each operation on it is one dict operation (threads share it in tests and
+# in a threaded server); full, it starts again empty.
+_KNOWN: dict[_WarmKey, _Known] = {}
+_KNOWN_LIMIT = 4096
+
+
+def _warm_key(req: ProvisionRequest, subject: str | None, issued: codes.IssuedCode | None) -> _WarmKey | None:
+    """The key of the warm path, for a call that may take it: a signed-in caller with a code of its own (an issued
+    code is checked against what it was issued for) and no recipient (whose consent the read checks)."""
+    if subject is None or issued is not None or req.delivery_method is not None:
+        return None
+    if not (auth.is_uuid(req.campaign_id) and auth.is_uuid(req.brand_id)):
+        return None
+    return _WarmKey(subject, str(uuid.UUID(req.campaign_id)), str(uuid.UUID(req.brand_id)), req.denomination_cents)
+
+
+def _remember(key: _WarmKey, known: _Known) -> None:
+    if len(_KNOWN) >= _KNOWN_LIMIT:
+        _KNOWN.clear()
+    _KNOWN[key] = known
 
 
 def provision_gift_card(
@@ -196,10 +253,18 @@ def provision_gift_card(
 def _provision(req: ProvisionRequest, subject: str | None, issued_code: codes.IssuedCode | None) -> ProvisionResult:
     code = issued_code.code if issued_code is not None else req.redemption_code
     code_hash = codes.code_hash(code)
+    warm = _warm_key(req, subject, issued_code)
+    known = _KNOWN.get(warm) if warm is not None else None
     for _ in range(3):
         try:
-            step = _charge_or_replay(req, subject, issued_code, code, code_hash)
+            step = _charge_or_replay(req, subject, issued_code, code, code_hash, warm, known)
+        except _StaleContext:
+            assert warm is not None
+            _KNOWN.pop(warm, None)
+            known = None
+            continue
         except _CodeTaken:
+            known = None  # the code has a redemption: the read finds it, to replay it
             continue
         except errors.OutcomeUnknown as exc:
             # The code is the idempotency key: sending it again replays what committed, or provisions once.
@@ -213,6 +278,7 @@ def _provision(req: ProvisionRequest, subject: str | None, issued_code: codes.Is
             # then its answer is this request's answer.
             if db.read((_FIND, {'campaign': req.campaign_id, 'hash': code_hash}))[0] == []:
                 raise
+            known = None
             continue
         result = step if isinstance(step, ProvisionResult) else _finish_pending(step, req, subject)
         _log(result, code)
@@ -315,9 +381,20 @@ def _context(
 
 
 def _charge_or_replay(
-    req: ProvisionRequest, subject: str | None, issued: codes.IssuedCode | None, code: str, code_hash: bytes
+    req: ProvisionRequest,
+    subject: str | None,
+    issued: codes.IssuedCode | None,
+    code: str,
+    code_hash: bytes,
+    warm: _WarmKey | None,
+    known: _Known | None,
 ) -> ProvisionResult | _Pending:
-    """One read to decide; then the replay of what the code already got, or one call that charges for a card."""
+    """One read to decide; then the replay of what the code already got, or one call that charges for a card. On the
+    warm path (`known`: what an earlier read established for this caller, campaign, brand and denomination) the
+    call alone, which refuses (_StaleContext, _CodeTaken) whatever the read would have decided otherwise."""
+    if known is not None:
+        assert warm is not None
+        return _charge(req, subject, None, code, code_hash, _known_context(warm, known), known)
     ctx = _context(req, subject, issued, code_hash)
     if ctx['existing_status'] == 'fulfilled':
         return db.in_transaction(
@@ -339,7 +416,32 @@ def _charge_or_replay(
             f'deliveryAddress: {deliveries.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
             code='recipient_not_consenting',
         )
+    if warm is not None and ctx['memberships_digest']:
+        _remember(warm, _Known(ctx['client_id'], ctx['brand_name'], ctx['memberships_digest']))
+    return _charge(req, subject, issued, code, code_hash, ctx, None)
 
+
+def _known_context(warm: _WarmKey, known: _Known) -> dict[str, Any]:
+    """The context `_charge` reads, as the warm path knows it: a new code, for what was authorized before."""
+    return {
+        'campaign_id': warm.campaign_id,
+        'requested_brand_id': warm.brand_id,
+        'brand_name': known.brand_name,
+        'existing_id': None,
+        'existing_status': None,
+    }
+
+
+def _charge(
+    req: ProvisionRequest,
+    subject: str | None,
+    issued: codes.IssuedCode | None,
+    code: str,
+    code_hash: bytes,
+    ctx: dict[str, Any],
+    known: _Known | None,
+) -> ProvisionResult | _Pending:
+    """The one call that claims a card (or writes a pending vendor order), writes the redemption and charges."""
     redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
     vendor_key = idempotency_key_for(redemption_id)
     brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
@@ -368,6 +470,8 @@ def _charge_or_replay(
         vendor_key=vendor_key,
         token=token,
         lease=recovery.lease_s(),
+        known_client=known.client_id if known is not None else None,
+        known_memberships=known.memberships if known is not None else None,
     )
     if row['redemption_status'] == 'pending':
         order = recovery.PendingOrder(
