@@ -394,7 +394,18 @@ def _charge_or_replay(
     call alone, which refuses (_StaleContext, _CodeTaken) whatever the read would have decided otherwise."""
     if known is not None:
         assert warm is not None
-        return _charge(req, subject, None, code, code_hash, _known_context(warm, known), known)
+        return _charge(
+            req,
+            subject,
+            None,
+            code,
+            code_hash,
+            campaign_id=warm.campaign_id,
+            brand_id=warm.brand_id,
+            brand_name=known.brand_name,
+            retry_of=None,
+            known=known,
+        )
     ctx = _context(req, subject, issued, code_hash)
     if ctx['existing_status'] == 'fulfilled':
         return db.in_transaction(
@@ -418,18 +429,18 @@ def _charge_or_replay(
         )
     if warm is not None and ctx['memberships_digest']:
         _remember(warm, _Known(ctx['client_id'], ctx['brand_name'], ctx['memberships_digest']))
-    return _charge(req, subject, issued, code, code_hash, ctx, None)
-
-
-def _known_context(warm: _WarmKey, known: _Known) -> dict[str, Any]:
-    """The context `_charge` reads, as the warm path knows it: a new code, for what was authorized before."""
-    return {
-        'campaign_id': warm.campaign_id,
-        'requested_brand_id': warm.brand_id,
-        'brand_name': known.brand_name,
-        'existing_id': None,
-        'existing_status': None,
-    }
+    return _charge(
+        req,
+        subject,
+        issued,
+        code,
+        code_hash,
+        campaign_id=ctx['campaign_id'],
+        brand_id=ctx['requested_brand_id'],
+        brand_name=ctx['brand_name'],
+        retry_of=ctx['existing_id'] if ctx['existing_status'] == 'failed' else None,
+        known=None,
+    )
 
 
 def _charge(
@@ -438,13 +449,17 @@ def _charge(
     issued: codes.IssuedCode | None,
     code: str,
     code_hash: bytes,
-    ctx: dict[str, Any],
+    *,
+    campaign_id: str,
+    brand_id: str,
+    brand_name: str,
+    retry_of: str | None,
     known: _Known | None,
 ) -> ProvisionResult | _Pending:
-    """The one call that claims a card (or writes a pending vendor order), writes the redemption and charges."""
+    """The one call that claims a card (or writes a pending vendor order), writes the redemption and charges:
+    `retry_of`, a failed redemption of this code that gives it up; `known`, what the warm path names to the call."""
     redemption_id, token = ids.time_ordered(), str(uuid.uuid4())
     vendor_key = idempotency_key_for(redemption_id)
-    brand_id, campaign_id = ctx['requested_brand_id'], ctx['campaign_id']
     (row,) = db.call(
         _PROVISION,
         scope=_scope().text,
@@ -457,7 +472,7 @@ def _charge(
         denomination=req.denomination_cents,
         spend=ledger.spend_account_name(),
         issued=issued.id if issued is not None else None,
-        retry_of=ctx['existing_id'] if ctx['existing_status'] == 'failed' else None,
+        retry_of=retry_of,
         recipient_id=req.recipient_id,
         delivery_method=req.delivery_method,
         delivery_address=req.delivery_address,
@@ -478,7 +493,7 @@ def _charge(
             redemption_id,
             vendor_key,
             brand_id,
-            ctx['brand_name'],
+            brand_name,
             req.denomination_cents,
             uncertain_vendor=None,
         )
