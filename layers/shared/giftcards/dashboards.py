@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from giftcards import alerts, auth, db, deliveries, hierarchy, monitor
+from giftcards import alerts, auth, db, deliveries, hierarchy, ledger, pools
 from giftcards.db import UnitOfWork
 
 LISTED = 100  # agencies on the admin dashboard, lowest balance first
@@ -57,7 +57,7 @@ SELECT b.id::text AS brand_id, b.name AS brand, k.denomination_cents, coalesce(s
        coalesce(s.available, 0) AS available, coalesce(s.imported, 0) - coalesce(s.available, 0) AS claimed,
        s.low_stock_threshold, coalesce(r.csv, 0) AS recent_csv, coalesce(r.api, 0) AS recent_api,
        CASE WHEN coalesce(s.available, 0) = 0 THEN 'red'
-            WHEN s.available < greatest({monitor.POOL_WARNING_BELOW}, s.low_stock_threshold) THEN 'yellow'
+            WHEN s.available < greatest({pools.LOW_STOCK_BELOW}, s.low_stock_threshold) THEN 'yellow'
             ELSE 'green' END AS health
   FROM pairs k
   JOIN brands b ON b.id = k.brand_id
@@ -161,7 +161,7 @@ _CLIENT_CAMPAIGNS = f"""
 SELECT c.id::text, c.name, c.status, c.paused_reason, c.budget_mode, c.account_id::text,
        own_account.balance_cents, acc.balance_cents AS available_cents, s.redemptions, s.spend_cents,
        campaign_min_price_cents(c.id, NULL) AS cheapest_cents
-  {monitor.PAYING_ACCOUNT}
+  {ledger.PAYING_ACCOUNT}
   JOIN credit_accounts own_account ON own_account.id = c.account_id
  CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE r.status = 'fulfilled') AS redemptions,

@@ -201,6 +201,15 @@ def platform_account(uow: UnitOfWork) -> str:
     return str(uow.value("SELECT id::text FROM credit_accounts WHERE owner_type = 'platform'"))
 
 
+# Campaigns `c` with their client `cl` and the account that pays for their cards, `acc`: the campaign's own account when
+# its budget is isolated, its client's when shared (the monitor's pauses and checks, the client dashboard).
+PAYING_ACCOUNT = """
+  FROM campaigns c
+  JOIN clients cl ON cl.id = c.client_id
+  JOIN credit_accounts acc ON acc.id = CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END
+"""
+
+
 def switch_budget_mode(uow: UnitOfWork, campaign_id: str, new_mode: str, *, initiator: str) -> Transfer | None:
     """Change a campaign's budget mode in the caller's transaction.
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, deliveries, ledger, ratelimit, recovery
+from giftcards import alerts, db, deliveries, ledger, pools, ratelimit, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -55,7 +55,6 @@ LEASE_S = 180  # longer than the monitor function's timeout (120 s): a run that 
 STUCK_AFTER_S = 300  # a redemption still pending this long after the recovery run is alerted
 STUCK_CRITICAL_S = 3600
 FAILURE_WINDOW_S = 3600
-POOL_WARNING_BELOW = 10
 RECOVERY_LIMIT = 50  # pending redemptions retried per run at most
 CHECKS_RESERVE_S = 15.0  # of a run's time budget, kept for the checks and announcements after the recovery
 LISTED_ALERTS = 100
@@ -165,18 +164,11 @@ SELECT max(card_price_cents(b.id, d.cents)) AS dearest
   FROM brands b CROSS JOIN unnest(b.denominations_cents) AS d(cents)
 """
 
-# Campaigns `c` with their client `cl` and the account that pays for their cards, `acc`.
-PAYING_ACCOUNT = """
-  FROM campaigns c
-  JOIN clients cl ON cl.id = c.client_id
-  JOIN credit_accounts acc ON acc.id = CASE WHEN c.budget_mode = 'isolated' THEN c.account_id ELSE cl.account_id END
-"""
-
 # The candidates' paying accounts are share-locked first, in id order as the ledger locks them, so that the monitor
 # and a concurrent charge cannot deadlock; then the rule decides for each.
 _PAUSE_DEPLETED = f"""
 WITH candidates AS MATERIALIZED (
-    SELECT c.id {PAYING_ACCOUNT}
+    SELECT c.id {ledger.PAYING_ACCOUNT}
      WHERE c.status = 'active' AND acc.balance_cents < CAST(:dearest AS bigint)
        AND (CAST(:only AS uuid[]) IS NULL OR c.id = ANY (CAST(:only AS uuid[])))
      ORDER BY acc.id
@@ -214,14 +206,14 @@ SELECT p.id AS pool_id, p.brand_id, b.name AS brand_name, p.denomination_cents, 
 
 _CHECK_POOLS = f"""{_INSERT}
 SELECT 'csv_pools', 'pool_low_stock',
-       CASE WHEN available = 0 THEN 'critical' WHEN available < {POOL_WARNING_BELOW} THEN 'warning' ELSE 'info' END,
+       CASE WHEN available = 0 THEN 'critical' WHEN available < {pools.LOW_STOCK_BELOW} THEN 'warning' ELSE 'info' END,
        'pool', pool_id,
        format('%s %s CSV pool: %s', brand_name, {_dollars('denomination_cents')},
               CASE WHEN available = 0 THEN 'out of cards' ELSE available || ' cards left' END),
        jsonb_build_object('brand_id', brand_id, 'brand', brand_name, 'denomination_cents', denomination_cents,
                           'available', available, 'low_stock_threshold', low_stock_threshold)
   FROM monitor_pool_stock
- WHERE available < greatest({POOL_WARNING_BELOW}, low_stock_threshold)
+ WHERE available < greatest({pools.LOW_STOCK_BELOW}, low_stock_threshold)
 """
 
 
@@ -252,7 +244,7 @@ SELECT 'campaigns', 'campaign_depleted', 'warning', 'campaign', c.id,
               {_dollars('acc.balance_cents')}),
        jsonb_build_object('name', c.name, 'client_id', c.client_id, 'budget_mode', c.budget_mode,
                           'paying_account_id', acc.id, 'balance_cents', acc.balance_cents)
-{PAYING_ACCOUNT}
+{ledger.PAYING_ACCOUNT}
  WHERE c.status = 'paused' AND c.paused_reason = 'depleted'
 """
 

@@ -42,6 +42,9 @@ MAX_NUMBER_LENGTH = 64
 MAX_PIN_LENGTH = 32
 MAX_REPORTED_ERRORS = 100
 BATCH_PAGES = 64  # of the staging table (about 5,000 cards) sealed per round trip: bounds the import's memory
+# A pool is low on stock below its own low_stock_threshold, and below this many available cards whatever its threshold:
+# the monitor's pool_low_stock warning, the admin dashboard's yellow.
+LOW_STOCK_BELOW = 10
 _MAX_HEADER_BYTES = 1_024
 _BOM = codecs.BOM_UTF8
 
