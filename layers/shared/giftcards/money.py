@@ -34,6 +34,11 @@ def parse_amount(value: Any) -> int:
     return int(amount * 100)
 
 
+def dollars_text(cents: int) -> str:
+    """1000 -> '10.00': exact, never through a float (a vendor's order, an alert's message)."""
+    return f'{cents // 100}.{cents % 100:02d}'
+
+
 def to_dollars(cents: int) -> int | float:
     """Cents -> a JSON number of dollars. Output only: 2-decimal values below 1e13 print exactly."""
     return cents // 100 if cents % 100 == 0 else float(Decimal(cents) / 100)

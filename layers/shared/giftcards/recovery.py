@@ -23,6 +23,7 @@ from typing import Any
 
 from giftcards import alerts, card_claims, db, ledger
 from giftcards.db import UnitOfWork
+from giftcards.money import dollars_text
 from giftcards.observability import logger
 from giftcards.vendors import (
     IssuedCard,
@@ -34,7 +35,6 @@ from giftcards.vendors import (
     load_vendors,
     vendor_timeout_s,
 )
-from giftcards.vendors.support import dollars_text
 
 LEASE_MARGIN_S = 5.0
 POLL_S = 0.1

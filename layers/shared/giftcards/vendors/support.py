@@ -89,11 +89,6 @@ def json_body(response: HttpResponse) -> Any:
         return None
 
 
-def dollars_text(cents: int) -> str:
-    """1000 -> '10.00': exact, never through a float."""
-    return f'{cents // 100}.{cents % 100:02d}'
-
-
 def dollars_number(cents: int) -> Decimal:
     return Decimal(cents) / 100
 

@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from giftcards.money import to_dollars
+from giftcards.money import dollars_text, to_dollars
 from giftcards.observability import logger
 from giftcards.vendors.base import DEFAULT_TIMEOUT_S, IssuedCard, VendorOrder, VendorOutcomeUnknown, VendorRefused
 from giftcards.vendors.support import (
     Credentials,
     credential,
     date_only,
-    dollars_text,
     exchange,
     json_body,
     json_bytes,

@@ -20,13 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from giftcards.money import dollars_text
 from giftcards.observability import logger
 from giftcards.vendors.base import DEFAULT_TIMEOUT_S, IssuedCard, VendorOrder, VendorOutcomeUnknown, VendorRefused
 from giftcards.vendors.support import (
     Credentials,
     credential,
     date_only,
-    dollars_text,
     exchange,
     json_body,
     json_bytes,
