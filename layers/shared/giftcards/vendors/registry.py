@@ -18,17 +18,17 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from giftcards.config import Settings, get_settings
 from giftcards.vendors.base import DEFAULT_TIMEOUT_S, Vendor
-from giftcards.vendors.support import Credentials, secret_credentials
-from giftcards.vendors.tango import TangoVendor
-from giftcards.vendors.tillo import TilloVendor
-from giftcards.vendors.transport import Transport, send
+
+if TYPE_CHECKING:
+    from giftcards.vendors.support import Credentials
+    from giftcards.vendors.transport import Transport
 
 _LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
 
@@ -122,19 +122,33 @@ def _parsed(raw: str, local: bool) -> tuple[TangoConfig | TilloConfig, ...]:
     return tuple(configs)
 
 
-def load_vendors(source: Settings | Mapping[str, str] | None = None, *, transport: Transport = send) -> list[Vendor]:
+def load_vendors(
+    source: Settings | Mapping[str, str] | None = None, *, transport: Transport | None = None
+) -> list[Vendor]:
     """The vendor clients in priority order. `source`: the settings, an environment mapping, or the process's settings.
-    Secrets are read on first use, not here."""
+    `transport`: how the clients exchange HTTP (default: `transport.send`). Secrets are read on first use, not here."""
+    # The clients, and http.client under them, are imported here, where they are built, not with the configuration:
+    # every provision reads the configuration (its lease is the vendor timeout), but most take a CSV card and never
+    # call a vendor, so a cold start does not load them for that.
+    from giftcards.vendors.support import secret_credentials
+    from giftcards.vendors.tango import TangoVendor
+    from giftcards.vendors.tillo import TilloVendor
+    from giftcards.vendors.transport import send
+
     _, _, max_age_s = _read(source)
     vendors: list[Vendor] = []
     for config in vendor_configs(source):
-        credentials = _credentials(config, max_age_s)
+        if config.credentials is not None:
+            credentials = _inline(config.credentials)
+        else:
+            assert config.secret_arn is not None  # the model requires one of the two
+            credentials = secret_credentials(config.secret_arn, max_age_s)
         common: dict[str, Any] = {
             'base_url': config.base_url,
             'credentials': credentials,
             'timeout_s': config.timeout_s,
             'connect_timeout_s': config.connect_timeout_s,
-            'transport': transport,
+            'transport': transport or send,
         }
         if isinstance(config, TangoConfig):
             vendors.append(
@@ -182,9 +196,6 @@ def _read(source: Settings | Mapping[str, str] | None) -> tuple[str | None, bool
     return settings.vendors, settings.is_local, settings.secrets_max_age_s
 
 
-def _credentials(config: TangoConfig | TilloConfig, max_age_s: int) -> Credentials:
-    if config.credentials is not None:
-        inline = dict(config.credentials)
-        return lambda: inline
-    assert config.secret_arn is not None  # the model requires one of the two
-    return secret_credentials(config.secret_arn, max_age_s)
+def _inline(credentials: Mapping[str, str]) -> Credentials:
+    inline = dict(credentials)
+    return lambda: inline
