@@ -55,7 +55,7 @@ _BOM = codecs.BOM_UTF8
 class PoolRequest(BaseModel):
     """`POST /pools` body."""
 
-    model_config = ConfigDict(extra='forbid')
+    model_config = ConfigDict(extra='forbid', defer_build=True)  # built on first use, as `api.models.Body` is
 
     brand_id: uuid.UUID
     denomination: Amount

@@ -16,10 +16,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from giftcards import db, errors
 from giftcards.api import edge
+from giftcards.api.models import Answer
 from giftcards.auth import subject_from_claims
 from giftcards.observability import capture_lambda_handler, logger, metrics
 
@@ -53,13 +54,13 @@ def _default(value: Any) -> Any:
     raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Answer):
     code: str = Field(description='machine code, e.g. insufficient_credit')
     message: str = Field(description='what went wrong, for people')
     details: list[dict[str, Any]] | None = Field(None, description='per field or per line, where there are several')
 
 
-class ErrorEnvelope(BaseModel):
+class ErrorEnvelope(Answer):
     """The contract's shape of every refusal."""
 
     success: Literal[False]

@@ -11,11 +11,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from giftcards import codes, pagination, ratelimit
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Answer, Dollars, Page
+from giftcards.api.models import Answer, Body, Dollars, Page
 from giftcards.codes import IssuedBatch
 from giftcards.money import Amount, to_dollars
 
@@ -26,9 +26,7 @@ Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of
 NO_STORE = {'Cache-Control': 'no-store'}
 
 
-class NewCodes(BaseModel):
-    model_config = ConfigDict(extra='forbid')
-
+class NewCodes(Body):
     brand_id: Annotated[str, Field(max_length=64)]
     denomination: Amount
     count: Annotated[StrictInt, Field(ge=1, le=codes.MAX_ISSUE)]

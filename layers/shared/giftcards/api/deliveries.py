@@ -12,11 +12,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from giftcards import deliveries, delivery_settings, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Answer, IsoTimestamp, Page
+from giftcards.api.models import Answer, Body, IsoTimestamp, Page
 
 router = Router()
 
@@ -25,10 +25,6 @@ Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of
 Instructions = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra='forbid')
 
 
 class DeliveryContent(Body):

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from giftcards import hierarchy, limits, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Answer, Dollars, Page
+from giftcards.api.models import Answer, Body, Dollars, Page
 from giftcards.money import Amount, to_dollars
 
 router = Router()
@@ -23,10 +23,6 @@ Cursor = Annotated[str | None, Query(max_length=512, description='next_cursor of
 
 
 # --- request bodies ------------------------------------------------------------------------------------
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra='forbid')
 
 
 class NewAgency(Body):

@@ -9,11 +9,10 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict
 
 from giftcards import allocation, errors, ledger, limits, pagination
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
-from giftcards.api.models import Answer, Dollars, IsoTimestamp, Page
+from giftcards.api.models import Answer, Body, Dollars, IsoTimestamp, Page
 from giftcards.money import Amount, to_dollars
 
 router = Router()
@@ -23,10 +22,8 @@ IDEMPOTENCY_HEADER = 'Idempotency-Key'
 _MAX_KEY_LENGTH = limits.IDEMPOTENCY_KEY.max_length
 
 
-class MoveCreditBody(BaseModel):
+class MoveCreditBody(Body):
     """The seed's body (camelCase). Allocation: parent -> child; reclaim: child -> parent."""
-
-    model_config = ConfigDict(extra='forbid')
 
     fromAccountId: UUID  # the seed's field names
     toAccountId: UUID

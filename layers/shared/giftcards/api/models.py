@@ -25,6 +25,13 @@ class Answer(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
+class Body(BaseModel):
+    """What every request body model is: a field it does not declare is refused, and like the answers it is built on
+    first use rather than at import."""
+
+    model_config = ConfigDict(extra='forbid', defer_build=True)
+
+
 Dollars = int | float
 """Money in an answer: decimal dollars, a whole number where there are no cents (`money.to_dollars`)."""
 

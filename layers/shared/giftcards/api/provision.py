@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from giftcards import limits, provisioning
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject, source
-from giftcards.api.models import Absent, Answer, Dollars, IsoTimestamp, absent
+from giftcards.api.models import Absent, Answer, Body, Dollars, IsoTimestamp, absent
 from giftcards.money import Amount, to_dollars
 from giftcards.observability import metrics
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
@@ -23,9 +23,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Code = Annotated[str, StringConstraints(pattern=provisioning.CODE_PATTERN)]
 
 
-class ProvisionBody(BaseModel):
-    model_config = ConfigDict(extra='forbid')
-
+class ProvisionBody(Body):
     campaign_id: Id = Field(alias='campaignId')
     brand_id: Id = Field(alias='brandId')
     denomination: Amount
