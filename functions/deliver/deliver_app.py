@@ -1,6 +1,6 @@
 """The deliver function: sends cards to their recipients, and hears back from the providers.
 
-- SQS (the delivery queue): each message names a delivery to send (`giftcards.deliveries.deliver`). A message whose
+- SQS (the delivery queue): each message names a delivery to send (`giftcards.delivering.deliver`). A message whose
   handling raised (the database was unreachable) is reported failed alone and comes back after the queue's
   visibility timeout; after maxReceiveCount it goes to the dead-letter queue, and the monitor's sweep sends its
   delivery all the same, since the delivery row is the outbox, not the message.
@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from giftcards import deliveries
+from giftcards import deliveries, delivering, delivery_queue
 from giftcards.config import Need, require
 from giftcards.observability import capture_lambda_handler, logger, metrics
 
@@ -30,9 +30,9 @@ class NotDelivered(Exception):
 
 def _deliver(record: SQSRecord) -> None:
     try:
-        deliveries.handle_queue_message(record.body)
+        delivering.handle_queue_message(record.body)
     except Exception as exc:
-        raise NotDelivered(json.dumps(deliveries.failure(exc, 1))) from None
+        raise NotDelivered(json.dumps(delivery_queue.failure(exc, 1))) from None
 
 
 def _notification(record: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from admin_app import lambda_handler as admin_handler
 from deliver_app import lambda_handler as deliver_handler
-from giftcards import deliveries
+from giftcards import delivering
 from provision_app import lambda_handler as provision_handler
 from redeem_app import lambda_handler as redeem_handler
 
@@ -265,7 +265,7 @@ def test_a_message_whose_handling_broke_is_reported_alone_for_the_queue_to_retry
         if 'second' in body:
             raise RuntimeError('the database is unreachable')
 
-    monkeypatch.setattr(deliveries, 'handle_queue_message', broken)
+    monkeypatch.setattr(delivering, 'handle_queue_message', broken)
 
     answer = deliver_handler(sqs_event('first', 'second'), LambdaContext())
 

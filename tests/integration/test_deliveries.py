@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from giftcards import db, deliveries, delivery_links, delivery_settings, errors, monitor
+from giftcards import db, deliveries, delivering, delivery_links, delivery_settings, errors, monitor, recipients
 from giftcards.senders import SendFailed
 
 from tests import delivery_support as ds
@@ -82,7 +82,7 @@ def test_a_delivery_left_behind_by_a_process_that_died_after_commit_is_swept_and
     assert result.deliveries_swept >= 1
     assert ds.delivery(redemption_id)['status'] == 'sent'
     deliveries.sweep()  # again: nothing more for it
-    assert deliveries.handle_queue_message(json.dumps({'delivery_id': redemption_id})) == 'not_due'  # a late message
+    assert delivering.handle_queue_message(json.dumps({'delivery_id': redemption_id})) == 'not_due'  # a late message
     assert len(ds.messages_to(address)) == 1
 
 
@@ -92,7 +92,7 @@ def test_duplicate_messages_for_one_delivery_send_it_once(owner: Any, monkeypatc
         redemption_id = provision_to(s, 'email', ds.new_email())
 
     with ds.fake_sender(monkeypatch) as sender:
-        outcomes = together([lambda: deliveries.deliver(redemption_id)] * 4)
+        outcomes = together([lambda: delivering.deliver(redemption_id)] * 4)
 
     assert sorted(str(o) for o in outcomes) == ['not_due', 'not_due', 'not_due', 'sent']
     assert [o.delivery_id for o in sender.sent] == [redemption_id]
@@ -142,27 +142,27 @@ def test_with_nobody_signed_in_the_delivery_code_enters_the_scopes_it_needs(
 
 
 def test_backoff_doubles_from_30_seconds_up_to_an_hour() -> None:
-    assert [deliveries.backoff_s(n) for n in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert [delivering.backoff_s(n) for n in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
 def test_a_transient_failure_is_retried_with_backoff_until_the_last_attempt_fails_it(
     owner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = ds.stocked(owner)
-    failures = [SendFailed('Throttling', permanent=False) for _ in range(deliveries.MAX_ATTEMPTS)]
+    failures = [SendFailed('Throttling', permanent=False) for _ in range(delivering.MAX_ATTEMPTS)]
     with ds.fake_sender(monkeypatch, *failures) as sender:
         redemption_id = provision_to(s, 'email', ds.new_email())
         seen = [ds.delivery(redemption_id)]
-        assert deliveries.deliver(redemption_id) == 'not_due'  # not before its backoff
-        for _ in range(deliveries.MAX_ATTEMPTS - 1):
+        assert delivering.deliver(redemption_id) == 'not_due'  # not before its backoff
+        for _ in range(delivering.MAX_ATTEMPTS - 1):
             ds.make_due(redemption_id, owner)
-            deliveries.deliver(redemption_id)
+            delivering.deliver(redemption_id)
             seen.append(ds.delivery(redemption_id))
 
     assert [(r['status'], r['attempts']) for r in seen] == [('queued', n) for n in range(1, 6)] + [('failed', 6)]
     assert [float(r['backoff_s']) for r in seen[:-1]] == [30, 60, 120, 240, 480]
     assert seen[-1]['last_error'] == 'Throttling' and seen[-1]['failed_at'] is not None
-    assert sender.calls == deliveries.MAX_ATTEMPTS and sender.sent == []
+    assert sender.calls == delivering.MAX_ATTEMPTS and sender.sent == []
 
 
 def test_a_transient_failure_then_success_is_sent(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,7 +170,7 @@ def test_a_transient_failure_then_success_is_sent(owner: Any, monkeypatch: pytes
     with ds.fake_sender(monkeypatch, SendFailed('ServiceUnavailable', permanent=False)) as sender:
         redemption_id = provision_to(s, 'email', ds.new_email())
         ds.make_due(redemption_id, owner)
-        assert deliveries.deliver(redemption_id) == 'sent'
+        assert delivering.deliver(redemption_id) == 'sent'
 
     row = ds.delivery(redemption_id)
     assert (row['status'], row['attempts'], row['last_error']) == ('sent', 2, None)
@@ -244,8 +244,8 @@ def test_a_stop_reply_is_recorded_and_honoured(owner: Any, monkeypatch: pytest.M
 
     assert deliveries.handle_inbound_sms({'originationNumber': phone, 'messageBody': 'stop'}) == 'opted_out'
 
-    assert deliveries.deliver(queued) == 'failed'  # the queued one: refused at its send
-    assert ds.delivery(queued)['last_error'] == deliveries.CONSENT_REFUSALS['opted_out']
+    assert delivering.deliver(queued) == 'failed'  # the queued one: refused at its send
+    assert ds.delivery(queued)['last_error'] == recipients.CONSENT_REFUSALS['opted_out']
     with pytest.raises(errors.Conflict) as refused:
         s.provision(delivery_method='sms', delivery_address=phone)
     assert refused.value.code == 'recipient_not_consenting'

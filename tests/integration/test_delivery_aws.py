@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from deliver_app import lambda_handler as deliver_handler
-from giftcards import deliveries, delivery_settings
+from giftcards import delivering, delivery_settings
 from giftcards.config import get_settings
 from giftcards.senders import SendFailed
 from moto import mock_aws
@@ -130,7 +130,7 @@ def test_a_transient_failure_puts_the_delivery_back_on_the_queue_after_its_backo
         deliver_handler(as_lambda_event(messages), LambdaContext())
 
     row = ds.delivery(result.redemption.id)
-    assert (row['status'], row['attempts'], float(row['backoff_s'])) == ('queued', 1, deliveries.backoff_s(1))
+    assert (row['status'], row['attempts'], float(row['backoff_s'])) == ('queued', 1, delivering.backoff_s(1))
     assert aws.delayed() == 1 and aws.received() == []
 
 

@@ -208,7 +208,7 @@ def test_a_local_stand_in_is_reached_and_what_it_names_is_not_followed() -> None
 
     assert local_only(node)
     assert 'giftcards.deliveries._send_here' in reached
-    assert 'giftcards.deliveries.deliver' not in reached
+    assert 'giftcards.delivering.deliver' not in reached
     assert not local_only(program().definitions['giftcards.deliveries.dispatch'][1])
 
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, deliveries, ledger, pools, ratelimit, recovery
+from giftcards import alerts, db, deliveries, delivery_queue, ledger, pools, ratelimit, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -516,7 +516,7 @@ def _sweep() -> int:
     try:
         return deliveries.sweep()
     except Exception as exc:  # the checks matter more; the next run sweeps again
-        logger.error('sweeping the delivery outbox failed', extra=deliveries.failure(exc, 0))
+        logger.error('sweeping the delivery outbox failed', extra=delivery_queue.failure(exc, 0))
         return 0
 
 

@@ -424,7 +424,7 @@ def _charge_or_replay(
         raise errors.CampaignNotActive()
     if ctx.get('consent') not in (None, 'granted'):
         raise errors.Conflict(
-            f'deliveryAddress: {deliveries.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
+            f'deliveryAddress: {recipients.CONSENT_REFUSALS[ctx["consent"]]}; nothing was charged.',
             code='recipient_not_consenting',
         )
     if warm is not None and ctx['memberships_digest']:

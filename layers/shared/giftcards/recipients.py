@@ -22,6 +22,12 @@ Channel = Literal['email', 'sms']
 CHANNELS: tuple[Channel, ...] = ('email', 'sms')
 NO_DELIVERY = 'none'
 
+# Why a recipient may not be messaged: what `delivery_consent` (migration 0023) answers other than 'granted'.
+CONSENT_REFUSALS = {
+    'missing': 'no SMS opt-in is recorded for this number',
+    'opted_out': 'the recipient opted out (STOP reply or complaint)',
+}
+
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?')
