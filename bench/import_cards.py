@@ -87,13 +87,13 @@ def _server_cpu_s(pid: int) -> float | None:
 def timed_import(pool_id: str, path: Path) -> Timing:
     """The import's wall time, and the CPU time it took in Python and in its server process: on a shared machine
     the CPU seconds say what the import costs, the wall time also what the other processes took."""
-    from giftcards import db, pools
+    from giftcards import card_import, db
 
     [[pid]] = db.get_connection('app').run('SELECT pg_backend_pid()')  # the connection the import will use
     with path.open('rb') as stream:
         server_before = _server_cpu_s(pid)
         cpu_before, started = time.process_time(), time.perf_counter()
-        pools.import_cards(ADMIN, pool_id, stream)
+        card_import.import_cards(ADMIN, pool_id, stream)
         seconds, python_cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
         server_after = _server_cpu_s(pid)
     server_cpu_s = server_after - server_before if server_before is not None and server_after is not None else None

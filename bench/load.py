@@ -153,7 +153,7 @@ def prepare(cards: int) -> Fixture:
     """Agency -> client -> a shared and an isolated campaign, all funded; a brand with a pool of `cards` cards and
     one whose pool holds VENDOR_POOL_CARDS; a platform, agency and client admin and the client's integration."""
     from giftcard_local import tokens
-    from giftcards import db, hierarchy, ledger, memberships, pools
+    from giftcards import card_import, db, hierarchy, ledger, memberships, pools
 
     def branch(uow: db.UnitOfWork) -> dict[str, Any]:
         agency = hierarchy.add_agency(uow, 'Load agency', actor='bench')
@@ -193,7 +193,7 @@ def prepare(cards: int) -> Fixture:
     for brand, count in ((made['stocked'], cards), (made['vendor'], VENDOR_POOL_CARDS)):
         pool = db.in_transaction(add_pool(brand.id))
         rows = ''.join(f'LOAD-{uuid.uuid4().hex},{n:016d}\n' for n in range(count))
-        pools.import_cards(subjects['platform'], pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+        card_import.import_cards(subjects['platform'], pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return Fixture(
         agency_id=made['agency'].id,
         client_id=made['client'].id,

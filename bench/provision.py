@@ -49,7 +49,7 @@ class Measurement:
 
 def prepare(cards: int) -> Fixture:
     """Agency -> client (funded) -> shared campaign, one brand, one pool of `cards` cards, an integration."""
-    from giftcards import db, hierarchy, ledger, memberships, pools
+    from giftcards import card_import, db, hierarchy, ledger, memberships, pools
 
     def branch(uow: db.UnitOfWork) -> tuple[hierarchy.Client, hierarchy.Campaign, hierarchy.Brand]:
         agency = hierarchy.add_agency(uow, 'Bench agency', actor='bench')
@@ -70,7 +70,7 @@ def prepare(cards: int) -> Fixture:
     body = pools.PoolRequest.model_validate({'brand_id': brand.id, 'denomination': 25, 'cost_per_card': 23.5})
     pool = db.in_transaction(lambda uow: pools.create_pool(uow, admin, body))
     rows = ''.join(f'BENCH-{uuid.uuid4().hex},{n:016d}\n' for n in range(cards))
-    pools.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    card_import.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return Fixture(campaign.id, brand.id, client.account_id, subject)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pg8000.native
 import pytest
-from giftcards import card_claims, db, monitor, pools
+from giftcards import card_claims, card_import, db, monitor, pools
 from giftcards.config import get_settings
 
 from tests import factories, provisioning_support
@@ -63,7 +63,7 @@ def set_stock(admin: str, pool: dict[str, Any], target: int) -> None:
     missing = target - available(pool)
     if missing > 0:
         rows = ''.join(f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d}\n' for _ in range(missing))
-        pools.import_cards(admin, pool['id'], _csv(rows))
+        card_import.import_cards(admin, pool['id'], _csv(rows))
 
     def claim(uow: db.UnitOfWork) -> None:
         for _ in range(-missing):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 from giftcard_local.fake_vendors import FakeVendor, start_fake_vendor
-from giftcards import db, pools, provisioning
+from giftcards import card_import, db, pools, provisioning
 from giftcards.config import get_settings
 from giftcards.provisioning import ProvisionRequest, ProvisionResult
 
@@ -39,7 +39,7 @@ def pool(admin: str, brand_id: str, denomination_cents: int, cost_cents: int, co
     created = db.in_transaction(lambda uow: pools.create_pool(uow, admin, body))
     if count:
         rows = ''.join(f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d}\n' for _ in range(count))
-        pools.import_cards(admin, created.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+        card_import.import_cards(admin, created.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return created.id
 
 

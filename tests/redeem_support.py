@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from giftcards import card_secrets, codes, db, pools
+from giftcards import card_import, card_secrets, codes, db, pools
 
 from tests import factories
 
@@ -55,7 +55,7 @@ def stock(admin: str, pool_id: str, count: int, *, with_pin: bool = True) -> Non
         + (f',{random.randrange(10**4):04d}\n' if with_pin else '\n')
         for _ in range(count)
     )
-    pools.import_cards(admin, pool_id, io.BytesIO((header + rows).encode()))
+    card_import.import_cards(admin, pool_id, io.BytesIO((header + rows).encode()))
 
 
 def campaign(owner: Any, *, cards_in_stock: int = 5, funds_cents: int = 100_000) -> Campaign:

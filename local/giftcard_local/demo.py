@@ -65,7 +65,7 @@ def _build() -> dict[str, str]:
 
 
 def _build_as(admin: str) -> dict[str, str]:
-    from giftcards import allocation, db, hierarchy, pools
+    from giftcards import allocation, card_import, db, hierarchy, pools
 
     ids: dict[str, str] = {}
     agency_id = _find('agencies', AGENCY)
@@ -101,7 +101,7 @@ def _build_as(admin: str) -> dict[str, str]:
     if pool_id is None:
         request = pools.PoolRequest(brand_id=brand_id, denomination=25, cost_per_card=23.5)  # type: ignore[arg-type]
         pool_id = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request)).id
-        pools.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
+        card_import.import_cards(admin, str(pool_id), _csv(DEMO_CARDS))
     ids['pool_id'] = str(pool_id)
     accounts = _accounts(ids)
     if not _has_entries(accounts['agency']):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from giftcards import pools
+from giftcards import card_import
 
 from tests import provisioning_support as ps
 from tests import redeem_support as rs
@@ -82,7 +82,7 @@ def world(owner: Any) -> rs.Campaign:
     rows = ''.join(
         f'CARD-{uuid.uuid4().hex},{uuid.uuid4().int % 10**16:016d},PIN{uuid.uuid4().hex[:10]}\n' for _ in range(3)
     )
-    pools.import_cards(
+    card_import.import_cards(
         campaign.tree.platform_admin, campaign.pool_id, io.BytesIO(f'card_code,card_number,pin\n{rows}'.encode())
     )
     return campaign

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import card_claims, card_secrets, db, errors, pools
+from giftcards import card_claims, card_import, card_secrets, db, errors, pools
 
 from tests import factories
 
@@ -31,7 +31,7 @@ def fill(admin: str, pool_id: str, count: int) -> list[str]:
     """Import `count` new cards into the pool; answers their codes."""
     codes = [new_code() for _ in range(count)]
     rows = ''.join(f'{code},6006{i:012d},{i:04d},2032-06-30\n' for i, code in enumerate(codes))
-    pools.import_cards(admin, pool_id, io.BytesIO(f'card_code,card_number,pin,expires_on\n{rows}'.encode()))
+    card_import.import_cards(admin, pool_id, io.BytesIO(f'card_code,card_number,pin,expires_on\n{rows}'.encode()))
     return codes
 
 

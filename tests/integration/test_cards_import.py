@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import card_claims, card_secrets, db, errors, pools
+from giftcards import card_claims, card_import, card_secrets, db, errors, pools
 
 from tests import factories
 
@@ -30,7 +30,7 @@ def new_pool(admin: str, brand: dict[str, Any], denomination: str = '25', cost: 
 
 def import_text(admin: str, pool_id: str, text: str | bytes) -> int:
     data = text.encode() if isinstance(text, str) else text
-    return pools.import_cards(admin, pool_id, io.BytesIO(data))
+    return card_import.import_cards(admin, pool_id, io.BytesIO(data))
 
 
 def rejected(admin: str, pool_id: str, text: str | bytes) -> list[dict[str, Any]]:
@@ -103,7 +103,7 @@ def test_import_stores_every_card_in_the_pool_as_available(owner, admin, pool):
 
 
 def test_a_file_of_many_batches_stores_every_card_once_with_its_own_values(monkeypatch, owner, admin, pool):
-    monkeypatch.setattr(pools, 'BATCH_PAGES', 1)  # a page of the staging table holds about 100 of these lines
+    monkeypatch.setattr(card_import, 'BATCH_PAGES', 1)  # a page of the staging table holds about 100 of these lines
     lines = {new_code(): (f'6006{i:012d}', f'{i:04d}') for i in range(1_000)}
     text = 'card_code,card_number,pin,expires_on\n' + ''.join(
         f'{code},{number},{pin},2031-12-31\n' for code, (number, pin) in lines.items()
@@ -213,7 +213,7 @@ def test_a_code_given_twice_is_refused_naming_both_lines(admin, pool):
 
 
 def test_a_code_given_twice_batches_apart_is_refused_naming_both_lines(monkeypatch, admin, pool):
-    monkeypatch.setattr(pools, 'BATCH_PAGES', 1)
+    monkeypatch.setattr(card_import, 'BATCH_PAGES', 1)
     twice = new_code()
     rows = [twice, *(new_code() for _ in range(500)), twice]  # lines 2..503
     details = rejected(admin, pool.id, 'card_code,card_number\n' + ''.join(f'{code},1\n' for code in rows))
@@ -285,10 +285,10 @@ def test_a_malformed_file_is_refused_with_its_line(admin, pool, text, line, mess
 
 
 def test_errors_are_capped_and_sorted(admin, pool):
-    text = 'card_code,card_number\n' + ',1\n' * (pools.MAX_REPORTED_ERRORS + 20)
+    text = 'card_code,card_number\n' + ',1\n' * (card_import.MAX_REPORTED_ERRORS + 20)
     details = rejected(admin, pool.id, text)
-    assert len(details) == pools.MAX_REPORTED_ERRORS
-    assert [d['line'] for d in details] == list(range(2, pools.MAX_REPORTED_ERRORS + 2))
+    assert len(details) == card_import.MAX_REPORTED_ERRORS
+    assert [d['line'] for d in details] == list(range(2, card_import.MAX_REPORTED_ERRORS + 2))
 
 
 # --- who and where -------------------------------------------------------------------------------------

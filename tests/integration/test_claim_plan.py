@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from giftcards import db, pools
+from giftcards import card_import, db, pools
 
 from tests import factories
 
@@ -95,7 +95,7 @@ def fresh_pool(owner: Any) -> dict[str, Any]:
     )
     pool = db.in_transaction(lambda uow: pools.create_pool(uow, admin, request))
     rows = ''.join(f'PL{uuid.uuid4().hex[:16]},{i}\n' for i in range(POOL_SIZE))
-    pools.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
+    card_import.import_cards(admin, pool.id, io.BytesIO(f'card_code,card_number\n{rows}'.encode()))
     return {'id': pool.id, 'brand_id': pool.brand_id, 'denomination_cents': pool.denomination_cents}
 
 

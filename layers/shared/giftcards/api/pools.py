@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from giftcards import errors, pagination, pools
+from giftcards import card_import, errors, pagination, pools
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Dollars
 from giftcards.db import UnitOfWork
@@ -141,7 +141,9 @@ def post_cards(pool_id: str) -> Response[ImportOut]:
     )
     if media_type.strip().lower() != 'text/csv' or charset not in ('utf-8', 'utf8'):
         raise errors.UnsupportedMediaType('Send the file as text/csv in UTF-8.')
-    imported = pools.import_cards(subject, pool_id, io.BytesIO(_raw_body(event.body, bool(event.is_base64_encoded))))
+    imported = card_import.import_cards(
+        subject, pool_id, io.BytesIO(_raw_body(event.body, bool(event.is_base64_encoded)))
+    )
     return Response(status_code=201, content_type='application/json', body=ImportOut(imported=imported))
 
 
