@@ -170,7 +170,7 @@ def compare(
 def main(argv: list[str] | None = None) -> int:
     """Knobs: BENCH_DURATION (seconds per side and worker count, 12), BENCH_ROUNDS (alternations, 3),
     BENCH_WORKERS ("1 8 32"). Exit 1 if the ledger check fails after the run."""
-    from giftcards import db, ledger
+    from giftcards import db, ledger_checks
 
     workers = [int(w) for w in os.environ.get('BENCH_WORKERS', '1 8 32').split()]
     duration, rounds = bench.duration_s(12), int(os.environ.get('BENCH_ROUNDS', '3'))
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                     met = 'met' if ratio >= TARGET_RATIO_AT_8 else 'NOT met'
                     verdict = f'Target (ours >= {TARGET_RATIO_AT_8:.0%} of pgbench at 8 workers): {met} ({ratio:.0%}).'
             facts = baseline.server_facts()
-        check = db.in_transaction(ledger.check)
+        check = db.in_transaction(ledger_checks.check)
     table = bench.markdown_table(
         ('workers', 'ours (allocations/s)', 'pgbench hot_debit_txn (tps)', 'ratio', 'failed'), rows
     )

@@ -19,7 +19,7 @@ often, `refuse` (for a few seconds, or for the next few requests) and back to `o
 Afterwards the vendors answer again, and `POST /monitor-gift-card-system` (platform admin) runs until no redemption
 is pending (bounded by BENCH_RECOVERY_S); then every check is a row of the report:
 
-- ledger: every balance equals its entries, every transfer balanced, the sum of balances zero (`ledger.check`);
+- ledger: every balance equals its entries, every transfer balanced, the sum of balances zero (`ledger_checks.check`);
 - cards: each claimed card belongs to exactly one redemption, each fulfilled redemption has its card, the stock
   bookkeeping agrees (`pools.check_inventory`);
 - redemptions: none left pending after the recovery;
@@ -562,9 +562,9 @@ Check = tuple[str, bool, str]
 
 
 def ledger_check() -> Check:
-    from giftcards import db, ledger
+    from giftcards import db, ledger_checks
 
-    report = db.in_transaction(ledger.check)
+    report = db.in_transaction(ledger_checks.check)
     return 'ledger invariants', report.ok, report.summary()
 
 

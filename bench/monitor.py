@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('POWERTOOLS_LOG_LEVEL', 'WARNING')  # one INFO line per alert announced to the log
     os.environ.setdefault('POWERTOOLS_TRACE_DISABLED', 'true')
     os.environ.pop('ALERTS_TOPIC_ARN', None)
-    from giftcards import db, ledger
+    from giftcards import db, ledger_checks
 
     clients = args.agencies * args.clients_per_agency
     campaigns = clients * args.campaigns_per_client
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         fill(url, args.agencies, args.clients_per_agency, args.campaigns_per_client, args.pools, args.cards)
         print(f'filled in {time.perf_counter() - began:.0f} s: {counts()}', file=sys.stderr)
-        check = db.in_transaction(ledger.check)
+        check = db.in_transaction(ledger_checks.check)
         first_s, first = timed_run()
         second_s, second = timed_run()
         third_s, third = timed_run()

@@ -163,11 +163,11 @@ def compare(
 
 def overdraft_problems(fixture: Fixture) -> list[str]:
     """Whatever would mean money or cards went wrong; empty when all is well."""
-    from giftcards import db, ledger
+    from giftcards import db, ledger_checks
 
     def work(uow: db.UnitOfWork) -> list[str]:
         problems = []
-        report = ledger.check(uow)
+        report = ledger_checks.check(uow)
         if not report.ok:
             problems.append(report.summary())
         row = uow.fetch_one(

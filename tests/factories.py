@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from giftcards import db, hierarchy, ledger, memberships
+from giftcards import db, hierarchy, ledger, ledger_checks, memberships
 from giftcards.api import hierarchy as routes
 from pydantic import BaseModel
 
@@ -164,6 +164,6 @@ def balance_cents(account_id: str) -> int:
     )
 
 
-def ledger_check() -> ledger.CheckReport:
+def ledger_check() -> ledger_checks.CheckReport:
     """The ledger invariants recomputed (`assert report.ok, report.summary()`)."""
-    return db.in_transaction(ledger.check)
+    return db.in_transaction(ledger_checks.check)

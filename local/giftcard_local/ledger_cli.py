@@ -20,14 +20,14 @@ cli.EXTENSIONS.append(_add_commands)
 
 @cli.command('check')
 def cmd_check(args: argparse.Namespace) -> int:
-    from giftcards import db, errors, ledger
+    from giftcards import db, errors, ledger_checks
 
     embedded.database_url()
     try:
         with db.UnitOfWork('owner') as uow:
             # One snapshot for every query, so that traffic during the check cannot look like a violation.
             uow.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-            report = ledger.check(uow)
+            report = ledger_checks.check(uow)
     except errors.ServiceUnavailable as exc:
         print(f'giftcard check: {exc.message}', file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from admin_app import lambda_handler
-from giftcards import db, ledger
+from giftcards import db, ledger_checks
 from giftcards.auth import is_uuid
 from giftcards.money import to_dollars
 
@@ -499,5 +499,5 @@ def test_campaigns_page_with_a_cursor(tree):
 
 def test_ledger_holds_after_the_scenarios(database_url):
     with db.UnitOfWork() as uow:
-        report = ledger.check(uow)
+        report = ledger_checks.check(uow)
     assert report.ok, report.summary()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from giftcards import db, ledger
+from giftcards import db, ledger_checks
 
 from tests import factories
 from tests.monitor_support import (
@@ -179,8 +179,8 @@ def test_a_long_ledger_is_caught_up_a_batch_per_run(own_ledger: Any) -> None:
         factories.fund(100, agency['account_id'])
     newest = newest_entry()
 
-    def check(uow: db.UnitOfWork) -> ledger.RecentCheck:
-        return ledger.check_recent(uow, batch=10)
+    def check(uow: db.UnitOfWork) -> ledger_checks.RecentCheck:
+        return ledger_checks.check_recent(uow, batch=10)
 
     checks = [db.in_transaction(check) for _ in range(8)]
 
@@ -202,7 +202,7 @@ def ledger_reads(after: int, through: int) -> tuple[int, int]:
 
     def work(uow: db.UnitOfWork) -> tuple[int, int]:
         before = uow.fetch_one(_READS)
-        uow.fetch(ledger._RECENT_PROBLEMS, after=after, through=through)
+        uow.fetch(ledger_checks._RECENT_PROBLEMS, after=after, through=through)
         reads = uow.fetch_one(_READS)
         assert before is not None and reads is not None
         return int(reads['scans'] - before['scans']), int(reads['rows'] - before['rows'])

@@ -11,7 +11,7 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
 3. Finds every condition with set-based SQL into the temporary table `alert_conditions` and reconciles the open
    alerts with it (`alerts.reconcile`): new conditions open alerts, persisting ones refresh them (escalating when
    worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease. The ledger is checked
-   in it too (`ledger.check_recent`): every balance and their sum, and the entries written since the last run.
+   in it too (`ledger_checks.check_recent`): every balance and their sum, and the entries written since the last run.
 4. After commit, announces new, escalated and resolved alerts on the alerts topic (`alerts.publish_pending`).
 5. Deletes redemption attempts older than their retention period, a bounded batch (`ratelimit.prune_attempts`).
 6. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration, attempts deleted.
@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, deliveries, delivery_queue, ledger, pools, ratelimit, recovery
+from giftcards import alerts, db, deliveries, delivery_queue, ledger, ledger_checks, pools, ratelimit, recovery
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -295,8 +295,8 @@ SELECT 'deliveries', 'deliveries_failing',
   JOIN clients cl ON cl.id = f.client_id
 """
 
-# The ledger's problems (`ledger.check_recent`) as conditions, one per account, transfer, or the ledger as a whole (the
-# sum of balances): ids and amounts, nothing secret.
+# The ledger's problems (`ledger_checks.check_recent`) as conditions, one per account, transfer, or the ledger as a
+# whole (the sum of balances): ids and amounts, nothing secret.
 _CHECK_LEDGER = f"""{_INSERT}
 SELECT 'ledger', 'ledger_violation', 'critical', c.entity_type, c.entity_id, c.message, c.details
   FROM jsonb_to_recordset(CAST(:conditions AS jsonb))
@@ -305,10 +305,10 @@ SELECT 'ledger', 'ledger_violation', 'critical', c.entity_type, c.entity_id, c.m
 LEDGER_PROBLEMS_SHOWN = 20  # of one account's problems, in its alert's message and details
 
 
-def _ledger_conditions(problems: list[ledger.Problem]) -> list[dict[str, Any]]:
+def _ledger_conditions(problems: list[ledger_checks.Problem]) -> list[dict[str, Any]]:
     """The alert conditions for the ledger's problems: one per account (its balance and the entries that break its
     chain), per unbalanced transfer, and one for the sum of balances."""
-    by_entity: dict[tuple[str, str | None], list[ledger.Problem]] = {}
+    by_entity: dict[tuple[str, str | None], list[ledger_checks.Problem]] = {}
     for problem in problems:
         if problem.kind == 'transfer_unbalanced':
             entity = ('transfer', problem.transfer_id)
@@ -348,7 +348,7 @@ def _ledger_conditions(problems: list[ledger.Problem]) -> list[dict[str, Any]]:
     return conditions
 
 
-def _described(problem: ledger.Problem) -> str:
+def _described(problem: ledger_checks.Problem) -> str:
     if problem.kind == 'balance_differs':
         if problem.entry_id is None:
             return f'its balance is {_usd(problem.found)} but it has no entries'
@@ -414,7 +414,7 @@ def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
     uow.execute(_POOL_STOCK)
     for check in _CHECKS:
         uow.execute(check)
-    recent = ledger.check_recent(uow)
+    recent = ledger_checks.check_recent(uow)
     if recent.problems:
         uow.execute(_CHECK_LEDGER, conditions=json.dumps(_ledger_conditions(recent.problems)))
     reconciliation = alerts.reconcile(uow, CHECKED_TYPES)
