@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from giftcards import db, ratelimit
+from giftcards import db, monitor
 from pg8000.native import DatabaseError
 
 from tests import monitor_support as ms
@@ -32,7 +32,7 @@ def kept(ids: list[int]) -> list[int]:
 
 
 def prune_everything_due() -> None:
-    while ratelimit.prune_attempts():
+    while monitor.prune_attempts():
         pass
 
 
@@ -52,7 +52,7 @@ def test_a_run_deletes_at_most_a_batch_oldest_first(owner: Any) -> None:
     ip = rs.unique_ip()
     ids = [attempt_aged(owner, 200 - i, ip) for i in range(3)]
 
-    assert ratelimit.prune_attempts(limit=2) == 2
+    assert monitor.prune_attempts(limit=2) == 2
     assert kept(ids) == [ids[2]]
 
 

@@ -13,7 +13,7 @@ One run, holding the run lease (`monitor_state`) so that overlapping or repeated
    worse), alerts whose condition is gone are resolved. One transaction, fenced by the lease. The ledger is checked
    in it too (`ledger_checks.check_recent`): every balance and their sum, and the entries written since the last run.
 4. After commit, announces new, escalated and resolved alerts on the alerts topic (`alerts.publish_pending`).
-5. Deletes redemption attempts older than their retention period, a bounded batch (`ratelimit.prune_attempts`).
+5. Deletes redemption attempts older than their retention period, a bounded batch (`prune_attempts`).
 6. Emits metrics: CSV stock per brand and denomination, open alerts per severity, run duration, attempts deleted.
 
 Checks and their thresholds (the seed's):
@@ -44,7 +44,8 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from giftcards import alerts, db, deliveries, delivery_queue, ledger, ledger_checks, pools, ratelimit, recovery
+from giftcards import alerts, db, deliveries, delivery_queue, ledger, ledger_checks, pools, recovery
+from giftcards.config import get_settings
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, metrics
 from giftcards.vendors import DEFAULT_TIMEOUT_S, VendorConfigError, vendor_configs, vendor_timeout_s
@@ -442,6 +443,20 @@ def run_checks(uow: UnitOfWork, token: str | None = None) -> _Checked:
     )
 
 
+# --- step 5: retention of the redemption attempts (`giftcards.ratelimit` writes them) ----------------------
+
+PRUNE_BATCH = 10_000  # attempts deleted per run at most: 2.9 million a day at one run per 5 minutes
+
+
+def prune_attempts(*, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to `limit` redemption attempts older than their retention period (REDEEM_ATTEMPTS_RETENTION_DAYS),
+    oldest first; answers how many. The database keeps every attempt younger than 7 days, whatever the setting
+    says (`prune_redemption_attempts`, migration 0024)."""
+    days = get_settings().redeem_attempts_retention_days
+    rows = db.call('SELECT prune_redemption_attempts(make_interval(days => :days), :n) AS pruned', days=days, n=limit)
+    return int(rows[0]['pruned'])
+
+
 # --- the run ---------------------------------------------------------------------------------------------
 
 
@@ -530,7 +545,7 @@ def _publish() -> int:
 
 def _prune() -> int:
     try:
-        return ratelimit.prune_attempts()
+        return prune_attempts()
     except Exception:  # retention can wait for the next run; the checks and announcements are done
         logger.exception('deleting old redemption attempts failed')
         return 0

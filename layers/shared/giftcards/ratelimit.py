@@ -10,7 +10,7 @@
 - Checking and recording happen in one transaction under an advisory lock on the network, so parallel
   guesses cannot overshoot the limit.
 - Attempts are kept REDEEM_ATTEMPTS_RETENTION_DAYS (90 by default); the monitor deletes older ones
-  (`prune_attempts`, the database's `prune_redemption_attempts`, migration 0024).
+  (`monitor.prune_attempts`, the database's `prune_redemption_attempts`, migration 0024).
 """
 
 from __future__ import annotations
@@ -114,17 +114,6 @@ def record_now(source: Source, outcome: Outcome, at: datetime, code_id: str | No
 
 
 # --- fraud review --------------------------------------------------------------------------------------
-
-
-PRUNE_BATCH = 10_000  # attempts deleted per monitor run at most: 2.9 million a day at one run per 5 minutes
-
-
-def prune_attempts(*, limit: int = PRUNE_BATCH) -> int:
-    """Delete up to `limit` attempts older than the retention period, oldest first; answers how many. The database
-    keeps every attempt younger than 7 days, whatever the setting says."""
-    days = get_settings().redeem_attempts_retention_days
-    rows = db.call('SELECT prune_redemption_attempts(make_interval(days => :days), :n) AS pruned', days=days, n=limit)
-    return int(rows[0]['pruned'])
 
 
 @dataclass(frozen=True)
