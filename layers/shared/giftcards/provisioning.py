@@ -16,7 +16,8 @@ redeem page.
   if any of it changed, in the transaction that would charge, and the read then decides as above. A code the call
   finds used is replayed by way of the read.
 - Vendor path (no card in stock): the same call writes the redemption `pending` with its vendor key instead of
-  claiming a card; the vendors are then called with no transaction open (`giftcards.recovery`).
+  claiming a card; the vendors are then called with no transaction open (`giftcards.recovery`, imported when a
+  provision takes that path: most find a card in stock).
 - A charge that leaves the paying account unable to pay for the campaign's cheapest card pauses the campaign in
   the same transaction, at its commit (migrations 0009, 0016: `pause_if_depleted`, the rule the monitor applies too).
 - A failed (refunded) redemption's code may be tried again: the old row gives up the code to a new redemption
@@ -38,7 +39,6 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from giftcards import (
-    alerts,
     auth,
     card_claims,
     card_secrets,
@@ -50,12 +50,10 @@ from giftcards import (
     ledger,
     limits,
     recipients,
-    recovery,
 )
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger, mask
-from giftcards.recovery import Outcome
-from giftcards.vendors import idempotency_key_for, vendor_timeout_s
+from giftcards.vendors import idempotency_key_for, redemption_lease_s, vendor_timeout_s
 
 CODE_PATTERN = r'^[A-Za-z0-9-]{4,64}$'
 _CODE = re.compile(CODE_PATTERN)
@@ -134,10 +132,14 @@ class ProvisionResult:
 
 @dataclass(frozen=True)
 class _Pending:
-    """A charged redemption waiting for a vendor card; `held` when this request wrote it and holds its lease."""
+    """A charged redemption waiting for a vendor card. When this request wrote it, it holds the redemption's lease
+    (`token`) and knows what to order (`vendor_key`, the brand), so the waterfall starts without reading it back."""
 
     redemption_id: str
-    held: tuple[recovery.PendingOrder, str] | None = None
+    token: str | None = None
+    vendor_key: str = ''
+    brand_id: str = ''
+    brand_name: str = ''
 
 
 # The redemption as answers show it, and the paying account's balance right after its charge (creditRemaining),
@@ -484,20 +486,12 @@ def _charge(
         start=card_claims.scan_start(),
         vendor_key=vendor_key,
         token=token,
-        lease=recovery.lease_s(),
+        lease=redemption_lease_s(),
         known_client=known.client_id if known is not None else None,
         known_memberships=known.memberships if known is not None else None,
     )
     if row['redemption_status'] == 'pending':
-        order = recovery.PendingOrder(
-            redemption_id,
-            vendor_key,
-            brand_id,
-            brand_name,
-            req.denomination_cents,
-            uncertain_vendor=None,
-        )
-        return _Pending(redemption_id, (order, token))
+        return _Pending(redemption_id, token, vendor_key, brand_id, brand_name)
     redemption = ProvisionedRedemption(
         id=redemption_id,
         status=row['redemption_status'],
@@ -529,6 +523,9 @@ def _alert_unrevealable(redemption_id: str, card_id: str, campaign_id: str) -> N
     redemption, its card and its charge stand as committed: the database lets nobody turn a fulfilled redemption
     back (migration 0019), since a role that could would refund any card it had handed out. A critical alert names
     both, for an operator to investigate and settle."""
+    # Imported here, on the path of an altered card, which no provision that goes well takes.
+    from giftcards import alerts
+
     db.in_transaction(
         lambda uow: alerts.raise_alert(
             uow,
@@ -581,12 +578,27 @@ def _reveal(
 
 def _finish_pending(step: _Pending, req: ProvisionRequest, subject: str | None) -> ProvisionResult:
     """The vendor path's answer: the card, 503 fulfilment_unavailable (refunded) or 503 with Retry-After."""
-    outcome = recovery.settle(step.redemption_id, step.held)
-    if outcome is Outcome.FULFILLED:
-        return db.in_transaction(
-            lambda uow: _reveal(uow, _find_by_id(uow, step.redemption_id), req, subject, replayed=step.held is None)
+    # The vendor path (the waterfall, its alerts, the vendor clients) is imported here, where a provision takes it:
+    # most find a card in stock and never load it.
+    from giftcards import recovery
+
+    held = None
+    if step.token is not None:
+        order = recovery.PendingOrder(
+            step.redemption_id,
+            step.vendor_key,
+            step.brand_id,
+            step.brand_name,
+            req.denomination_cents,
+            uncertain_vendor=None,
         )
-    if outcome is Outcome.FAILED:
+        held = (order, step.token)
+    outcome = recovery.settle(step.redemption_id, held)
+    if outcome is recovery.Outcome.FULFILLED:
+        return db.in_transaction(
+            lambda uow: _reveal(uow, _find_by_id(uow, step.redemption_id), req, subject, replayed=step.token is None)
+        )
+    if outcome is recovery.Outcome.FAILED:
         raise errors.FulfilmentUnavailable(
             'No gift card could be obtained right now; nothing was charged. Try the same code again later.'
         )

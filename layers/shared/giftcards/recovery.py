@@ -33,10 +33,10 @@ from giftcards.vendors import (
     VendorOutcomeUnknown,
     VendorRefused,
     load_vendors,
+    redemption_lease_s,
     vendor_timeout_s,
 )
 
-LEASE_MARGIN_S = 5.0
 POLL_S = 0.1
 # A request answers within API Gateway's 30 s: no vendor call starts that could end later than this.
 REQUEST_BUDGET_S = 25.0
@@ -78,11 +78,6 @@ class RecoveryReport:
             'still_pending': len(self.still_pending),
             'errors': len(self.errors),
         }
-
-
-def lease_s() -> float:
-    """How long one vendor call may hold a redemption: the vendor timeout and a margin."""
-    return vendor_timeout_s() + LEASE_MARGIN_S
 
 
 _PENDING_COLUMNS = """r.id::text AS redemption_id, r.vendor_key, r.brand_id::text AS brand_id, b.name AS brand_name,
@@ -128,7 +123,9 @@ UPDATE redemptions SET last_vendor_error = left(:error, 500), lease_token = NULL
 def acquire(redemption_id: str) -> tuple[PendingOrder, str] | None:
     """Take the lease of a pending redemption nobody else holds: (order, lease token), or None."""
     token = str(uuid.uuid4())
-    row = db.in_transaction(lambda uow: uow.fetch_one(_ACQUIRE, id=redemption_id, token=token, lease=lease_s()))
+    row = db.in_transaction(
+        lambda uow: uow.fetch_one(_ACQUIRE, id=redemption_id, token=token, lease=redemption_lease_s())
+    )
     return (PendingOrder(**row), token) if row else None
 
 
@@ -229,14 +226,14 @@ def _record_call(redemption_id: str, token: str, vendor: str) -> bool:
     call, the next attempt knows which vendor may hold an order under the key."""
 
     def work(uow: UnitOfWork) -> int:
-        return len(uow.fetch(_RECORD_CALL, id=redemption_id, token=token, vendor=vendor, lease=lease_s()))
+        return len(uow.fetch(_RECORD_CALL, id=redemption_id, token=token, vendor=vendor, lease=redemption_lease_s()))
 
     return bool(db.in_transaction(work))
 
 
 def _claim_due(older_than_s: float, done: list[str], token: str) -> dict[str, Any] | None:
     def work(uow: UnitOfWork) -> dict[str, Any] | None:
-        return uow.fetch_one(_CLAIM_DUE, older_than=older_than_s, done=done, token=token, lease=lease_s())
+        return uow.fetch_one(_CLAIM_DUE, older_than=older_than_s, done=done, token=token, lease=redemption_lease_s())
 
     return db.in_transaction(work)
 

@@ -14,7 +14,13 @@ from giftcards.vendors.base import (
     VendorRefused,
     idempotency_key_for,
 )
-from giftcards.vendors.registry import VendorConfigError, load_vendors, vendor_configs, vendor_timeout_s
+from giftcards.vendors.registry import (
+    VendorConfigError,
+    load_vendors,
+    redemption_lease_s,
+    vendor_configs,
+    vendor_timeout_s,
+)
 
 __all__ = [
     'DEFAULT_TIMEOUT_S',
@@ -27,6 +33,7 @@ __all__ = [
     'VendorRefused',
     'idempotency_key_for',
     'load_vendors',
+    'redemption_lease_s',
     'vendor_configs',
     'vendor_timeout_s',
 ]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from giftcards.vendors.transport import Transport
 
 _LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
+LEASE_MARGIN_S = 5.0
 
 
 class VendorConfigError(ValueError):
@@ -182,6 +183,12 @@ def vendor_timeout_s(source: Settings | Mapping[str, str] | None = None) -> floa
     idempotency key may start (a retry while the first call is still open is harmless too: it replays or is in flight).
     """
     return max((c.call_timeout_s for c in vendor_configs(source)), default=2 * DEFAULT_TIMEOUT_S)
+
+
+def redemption_lease_s(source: Settings | Mapping[str, str] | None = None) -> float:
+    """How long one vendor call may hold a pending redemption (its lease, `giftcards.recovery`): the vendor timeout
+    and a margin. Provisioning writes a pending redemption with it, in the statement that charges."""
+    return vendor_timeout_s(source) + LEASE_MARGIN_S
 
 
 def _read(source: Settings | Mapping[str, str] | None) -> tuple[str | None, bool, int]:
