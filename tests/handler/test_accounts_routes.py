@@ -26,8 +26,11 @@ def tree(owner: Any) -> factories.Tree:
     return factories.hierarchy_tree(owner, budget_mode='isolated')
 
 
-def test_an_account_shows_its_owner_parent_and_balance(tree: factories.Tree) -> None:
+def test_an_account_shows_its_owner_parent_and_balance(owner: Any, tree: factories.Tree) -> None:
     factories.fund(12_345, tree.agency['account_id'], tree.client['account_id'])
+    [[created_at]] = owner.run(
+        'SELECT created_at FROM credit_accounts WHERE id = CAST(:id AS uuid)', id=tree.client['account_id']
+    )
 
     status, body = get(f'/accounts/{tree.client["account_id"]}', tree.client_admin)
 
@@ -39,7 +42,8 @@ def test_an_account_shows_its_owner_parent_and_balance(tree: factories.Tree) -> 
         'system_name': None,
         'parent_account_id': tree.agency['account_id'],
         'balance': 123.45,
-        'created_at': body['created_at'],
+        # as `datetime.isoformat` writes it (`...+00:00`, api.models.IsoTimestamp), not as pydantic would (`...Z`)
+        'created_at': created_at.isoformat(),
     }
 
 
