@@ -86,6 +86,7 @@ def prepare_environment() -> None:
     home = embedded.home()
     os.environ['ENVIRONMENT'] = 'local'
     os.environ['POWERTOOLS_TRACE_DISABLED'] = 'true'  # there is no X-Ray daemon on a developer machine
+    os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'  # as template.yaml sets it: no pydantic plugin is installed
     os.environ.setdefault('POWERTOOLS_METRICS_NAMESPACE', 'GiftCards')
     os.environ.setdefault('POWERTOOLS_SERVICE_NAME', 'giftcards')
     os.environ.setdefault('AWS_DEFAULT_REGION', REGION)

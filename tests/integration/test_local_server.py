@@ -768,6 +768,7 @@ def test_fake_vendors_are_started_before_functions_and_stopped_after(database_ur
 def test_server_sets_the_local_environment_for_functions(server):
     assert os.environ['ENVIRONMENT'] == 'local'
     assert os.environ['POWERTOOLS_TRACE_DISABLED'] == 'true'
+    assert os.environ['PYDANTIC_DISABLE_PLUGINS'] == '__all__'
     assert os.environ['POWERTOOLS_METRICS_NAMESPACE']
     assert os.environ['DATABASE_URL']
     assert os.environ['GIFTCARD_HOME']

@@ -176,6 +176,7 @@ def test_functions_run_python_3_12_on_arm64_traced_with_the_shared_layer(templat
     assert env['POWERTOOLS_SERVICE_NAME'] == 'giftcards'
     assert env['POWERTOOLS_METRICS_NAMESPACE'] == 'GiftCards'
     assert env['POWERTOOLS_TRACER_CAPTURE_RESPONSE'] == env['POWERTOOLS_TRACER_CAPTURE_ERROR'] == 'false'
+    assert env['PYDANTIC_DISABLE_PLUGINS'] == '__all__'
     for function in resources_of(template, 'AWS::Serverless::Function').values():
         props = function['Properties']
         assert props.get('Runtime', 'python3.12') == 'python3.12'
