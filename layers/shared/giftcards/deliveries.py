@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -43,67 +41,6 @@ MAX_RESENDS = 3
 RESEND_INTERVAL_S = 60
 STOP_WORDS = frozenset({'STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE'})
 START_WORDS = frozenset({'START', 'UNSTOP', 'SUBSCRIBE'})
-
-
-# --- what callers see ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A redemption's delivery as the API shows it: the address masked, the current send's times."""
-
-    status: Status
-    channel: recipients.Channel
-    address: str  # masked
-    content: Content
-    send_number: int
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None  # queued only
-    queued_at: datetime
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    bounced_at: datetime | None
-    failed_at: datetime | None
-    complained_at: datetime | None
-    link_used_at: datetime | None
-
-    @property
-    def resends_left(self) -> int:
-        return max(MAX_RESENDS - (self.send_number - 1), 0)
-
-
-# The delivery `d` of a redemption, as columns of a redemption's row (`LEFT JOIN deliveries d ON d.id = r.id`);
-# `of_row` reads them back.
-COLUMNS = """d.status AS delivery_status, d.channel AS delivery_channel, d.address AS delivery_to,
-       d.content AS delivery_content, d.send_number AS delivery_send_number, d.attempts AS delivery_attempts,
-       d.last_error AS delivery_last_error, d.next_attempt_at AS delivery_next_attempt_at,
-       d.queued_at AS delivery_queued_at, d.sent_at AS delivery_sent_at, d.delivered_at AS delivery_delivered_at,
-       d.bounced_at AS delivery_bounced_at, d.failed_at AS delivery_failed_at,
-       d.complained_at AS delivery_complained_at, d.link_used_at AS delivery_link_used_at"""
-
-
-def of_row(row: dict[str, Any]) -> Delivery | None:
-    if row.get('delivery_status') is None:
-        return None
-    status = row['delivery_status']
-    return Delivery(
-        status=status,
-        channel=row['delivery_channel'],
-        address=recipients.masked(row['delivery_channel'], row['delivery_to']),
-        content=row['delivery_content'],
-        send_number=int(row['delivery_send_number']),
-        attempts=int(row['delivery_attempts']),
-        last_error=row['delivery_last_error'],
-        next_attempt_at=row['delivery_next_attempt_at'] if status == 'queued' else None,
-        queued_at=row['delivery_queued_at'],
-        sent_at=row['delivery_sent_at'],
-        delivered_at=row['delivery_delivered_at'],
-        bounced_at=row['delivery_bounced_at'],
-        failed_at=row['delivery_failed_at'],
-        complained_at=row['delivery_complained_at'],
-        link_used_at=row['delivery_link_used_at'],
-    )
 
 
 # Deliveries by status over a scope of `d` (dashboards): a JSON object of every status's count.

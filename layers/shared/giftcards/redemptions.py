@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from giftcards import auth, db, deliveries, errors, pagination
+from giftcards import auth, db, deliveries, errors, pagination, recipients
 from giftcards.db import UnitOfWork
 from giftcards.pagination import Page
 
@@ -26,11 +26,20 @@ _SCOPES = {
     'all': 'CAST(:scope AS uuid) IS NULL',
 }
 
+# A redemption's delivery `d`, as columns of its row (`LEFT JOIN deliveries d ON d.id = r.id`); `_delivery` reads them
+# back.
+_DELIVERY_COLUMNS = """d.status AS delivery_status, d.channel AS delivery_channel, d.address AS delivery_to,
+       d.content AS delivery_content, d.send_number AS delivery_send_number, d.attempts AS delivery_attempts,
+       d.last_error AS delivery_last_error, d.next_attempt_at AS delivery_next_attempt_at,
+       d.queued_at AS delivery_queued_at, d.sent_at AS delivery_sent_at, d.delivered_at AS delivery_delivered_at,
+       d.bounced_at AS delivery_bounced_at, d.failed_at AS delivery_failed_at,
+       d.complained_at AS delivery_complained_at, d.link_used_at AS delivery_link_used_at"""
+
 _ROWS = f"""
 SELECT r.id::text, r.campaign_id::text, r.client_id::text, r.brand_id::text, b.name AS brand_name,
        r.denomination_cents, r.status, r.source, r.code_last4, c.code_last4 AS card_last4, r.amount_charged_cents,
        r.cost_basis_cents, r.agency_price_cents, r.vendor, r.recipient_id, r.delivery_method, r.created_at,
-       r.fulfilled_at, r.failed_at, {deliveries.COLUMNS}
+       r.fulfilled_at, r.failed_at, {_DELIVERY_COLUMNS}
   FROM redemptions r JOIN brands b ON b.id = r.brand_id LEFT JOIN cards c ON c.id = r.card_id
   LEFT JOIN deliveries d ON d.id = r.id
  WHERE {{scope}}
@@ -52,6 +61,31 @@ SELECT count(*) FILTER (WHERE r.status = 'fulfilled') AS fulfilled,
   FROM redemptions r
  WHERE {scope}
 """
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A redemption's delivery as the API shows it: the address masked, the current send's times."""
+
+    status: deliveries.Status
+    channel: recipients.Channel
+    address: str  # masked
+    content: deliveries.Content
+    send_number: int
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None  # queued only
+    queued_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    bounced_at: datetime | None
+    failed_at: datetime | None
+    complained_at: datetime | None
+    link_used_at: datetime | None
+
+    @property
+    def resends_left(self) -> int:
+        return max(deliveries.MAX_RESENDS - (self.send_number - 1), 0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +112,7 @@ class Redemption:
     created_at: datetime
     fulfilled_at: datetime | None
     failed_at: datetime | None
-    delivery: deliveries.Delivery | None  # None: it asked for no delivery, or is not fulfilled yet
+    delivery: Delivery | None  # None: it asked for no delivery, or is not fulfilled yet
 
     @property
     def profit_cents(self) -> int | None:
@@ -130,7 +164,30 @@ def _redemption(row: dict[str, Any], *, show_costs: bool) -> Redemption:
         created_at=row['created_at'],
         fulfilled_at=row['fulfilled_at'],
         failed_at=row['failed_at'],
-        delivery=deliveries.of_row(row),
+        delivery=_delivery(row),
+    )
+
+
+def _delivery(row: dict[str, Any]) -> Delivery | None:
+    if row.get('delivery_status') is None:
+        return None
+    status = row['delivery_status']
+    return Delivery(
+        status=status,
+        channel=row['delivery_channel'],
+        address=recipients.masked(row['delivery_channel'], row['delivery_to']),
+        content=row['delivery_content'],
+        send_number=int(row['delivery_send_number']),
+        attempts=int(row['delivery_attempts']),
+        last_error=row['delivery_last_error'],
+        next_attempt_at=row['delivery_next_attempt_at'] if status == 'queued' else None,
+        queued_at=row['delivery_queued_at'],
+        sent_at=row['delivery_sent_at'],
+        delivered_at=row['delivery_delivered_at'],
+        bounced_at=row['delivery_bounced_at'],
+        failed_at=row['delivery_failed_at'],
+        complained_at=row['delivery_complained_at'],
+        link_used_at=row['delivery_link_used_at'],
     )
 
 

@@ -47,7 +47,7 @@ class DeliveryOut(Answer):
     link_used_at: IsoTimestamp | None = Field(description='when the recipient opened the link (it works once)')
 
     @classmethod
-    def of(cls, delivery: deliveries.Delivery) -> DeliveryOut:
+    def of(cls, delivery: redemptions.Delivery) -> DeliveryOut:
         return cls(
             status=delivery.status,
             channel=delivery.channel,
