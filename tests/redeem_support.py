@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from giftcards import card_import, card_secrets, codes, db, pools
+from giftcards import card_import, card_secrets, code_administration, codes, db, pools
 
 from tests import factories
 
@@ -38,7 +38,9 @@ class Campaign:
         return str(self.tree.campaign['id'])
 
     def issue(self, count: int = 1, denomination_cents: int = 2500) -> list[str]:
-        batch = codes.issue_codes(self.tree.client_admin, self.id, self.brand['id'], denomination_cents, count)
+        batch = code_administration.issue_codes(
+            self.tree.client_admin, self.id, self.brand['id'], denomination_cents, count
+        )
         return batch.codes
 
     def stock(self, count: int, *, with_pin: bool = True) -> None:

@@ -142,11 +142,11 @@ def _accounts(ids: dict[str, str]) -> dict[str, str]:
 
 def load(codes: int = 3) -> dict[str, Any]:
     """Create (or find) the demo data; answers ids, fresh redemption codes and a bearer token per role."""
-    from giftcards import codes as redemption_codes
+    from giftcards import code_administration
 
     embedded.database_url()
     ids = _build()
-    batch = redemption_codes.issue_codes(SUBJECTS['client_admin'], ids['campaign_id'], ids['brand_id'], 2500, codes)
+    batch = code_administration.issue_codes(SUBJECTS['client_admin'], ids['campaign_id'], ids['brand_id'], 2500, codes)
     app_clients.add(SUBJECTS['client_integration'])  # the demo integration's own app client
     return {
         **ids,

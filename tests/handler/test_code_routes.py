@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from admin_app import lambda_handler
-from giftcards import codes, ratelimit, redeeming
+from giftcards import code_administration, codes, ratelimit, redeeming
 from redeem_app import lambda_handler as redeem_handler
 
 from tests import factories
@@ -90,7 +90,7 @@ def test_invalid_requests_are_422_and_issue_nothing(camp, change, field):
     assert status == 422
     assert body['error']['code'] == 'validation_error'
     assert field in body['error']['message']
-    assert codes.list_codes(camp.tree.client_admin, camp.id, 50, None).items == []
+    assert code_administration.list_codes(camp.tree.client_admin, camp.id, 50, None).items == []
 
 
 @pytest.mark.parametrize('raw', ['{"brand_id": ', '[1]', ''])

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from giftcards import codes, ratelimit, redeem_page
+from giftcards import code_administration, codes, ratelimit, redeem_page
 from redeem_app import lambda_handler
 
 from tests import redeem_support as rs
@@ -156,7 +156,7 @@ def test_json_replay_answers_the_same_card_and_records_a_reveal(camp):
 def test_unknown_voided_and_malformed_codes_answer_the_same_404(camp, kind):
     voided = camp.issue()[0]
     rs_code = rs.code_row(voided)
-    codes.void_code(camp.tree.client_admin, rs_code['id'])
+    code_administration.void_code(camp.tree.client_admin, rs_code['id'])
     typed = {
         'unknown': codes.generate_code(),
         'voided': voided,

@@ -22,7 +22,7 @@ import pytest
 from giftcard_local import app_clients
 from giftcard_local.template import http_routes, load_template
 from giftcard_local.tokens import issue_token
-from giftcards import alerts, codes, db
+from giftcards import alerts, code_administration, codes, db
 
 from tests import delivery_support as ds
 from tests import factories
@@ -140,7 +140,7 @@ def new_tenant(owner: Any, brand: dict[str, Any], admin: str) -> tuple[Tenant, f
     factories.fund(100_000, tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id'])
     factories.fund(100_000, tree.agency['account_id'], tree.client['account_id'])
     spare = factories.campaign(tree.client['id'], budget_mode='shared')
-    issued = codes.issue_codes(admin, tree.campaign['id'], brand['id'], 2500, len(ROLES)).codes
+    issued = code_administration.issue_codes(admin, tree.campaign['id'], brand['id'], 2500, len(ROLES)).codes
     void_ids = [
         row['id']
         for row in ps.query(
@@ -168,7 +168,7 @@ def world(live: Live, database_url: str) -> Iterator[World]:
         pool_id = ps.pool(admin, brand['id'], 2500, 2350, 60)
         own, a = new_tenant(owner, brand, admin)
         foreign, _ = new_tenant(owner, brand, admin)
-        redeem_codes = codes.issue_codes(admin, own.campaign['id'], brand['id'], 2500, len(ROLES)).codes
+        redeem_codes = code_administration.issue_codes(admin, own.campaign['id'], brand['id'], 2500, len(ROLES)).codes
         alert_ids = [
             db.in_transaction(
                 lambda uow, i=i: (

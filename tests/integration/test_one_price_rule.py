@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from giftcards import codes, dashboards, db, errors, hierarchy, monitor
+from giftcards import code_administration, dashboards, db, errors, hierarchy, monitor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,7 +97,7 @@ def test_provisioning_and_the_monitor_pause_exactly_the_same_campaigns(owner: An
         ps.pool(admin, brand['id'], denomination, denomination // 2, len(scenario['wanted']))
     if scenario['other_brand_code']:  # an issued code of another, cheaper brand also counts as what it deals in
         cheap = factories.brand(denominations_cents=(100,))
-        codes.issue_codes(tree.client_admin, tree.campaign['id'], cheap['id'], 100, 1)
+        code_administration.issue_codes(tree.client_admin, tree.campaign['id'], cheap['id'], 100, 1)
 
     for denomination in scenario['wanted']:
         if status(tree.campaign['id']) != 'active':

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import pytest
-from giftcards import card_secrets, codes, db, errors, hierarchy, ledger, provisioning
+from giftcards import card_secrets, code_administration, codes, db, errors, hierarchy, ledger, provisioning
 from giftcards.observability import logger
 
 from tests import factories, round_trips
@@ -529,7 +529,7 @@ def test_without_a_subject_only_an_issued_code_authorizes(owner: Any) -> None:
 
 def issue(s: ps.Setup, denomination_cents: int | None = None) -> str:
     batch = db.in_transaction(
-        lambda uow: codes.insert_codes(
+        lambda uow: code_administration.insert_codes(
             uow, s.campaign_id, s.brand['id'], denomination_cents or s.denomination_cents, 1, actor='test'
         )
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from giftcards import codes, db, errors, ratelimit, redeeming
+from giftcards import code_administration, codes, db, errors, ratelimit, redeeming
 from giftcards.api.codes import issued_codes_csv
 from pg8000.native import DatabaseError
 
@@ -56,12 +56,14 @@ def test_an_unknown_or_malformed_code_is_not_found(camp):
 
 
 def test_ten_thousand_codes_in_one_request(camp):
-    batch = codes.issue_codes(camp.tree.client_admin, camp.id, camp.brand['id'], 5000, codes.MAX_ISSUE)
-    assert len(set(batch.codes)) == codes.MAX_ISSUE
-    assert len(stored_codes(camp.id)) == codes.MAX_ISSUE
+    batch = code_administration.issue_codes(
+        camp.tree.client_admin, camp.id, camp.brand['id'], 5000, code_administration.MAX_ISSUE
+    )
+    assert len(set(batch.codes)) == code_administration.MAX_ISSUE
+    assert len(stored_codes(camp.id)) == code_administration.MAX_ISSUE
 
 
-@pytest.mark.parametrize('count', [0, codes.MAX_ISSUE + 1])
+@pytest.mark.parametrize('count', [0, code_administration.MAX_ISSUE + 1])
 def test_count_outside_one_to_ten_thousand_is_refused(camp, count):
     with pytest.raises(errors.ValidationFailed, match='count'):
         camp.issue(count)
@@ -75,9 +77,11 @@ def test_a_denomination_the_brand_does_not_offer_is_refused(camp):
 
 def test_an_unknown_brand_is_refused(camp):
     with pytest.raises(errors.ValidationFailed, match='brand_id'):
-        codes.issue_codes(camp.tree.client_admin, camp.id, '00000000-0000-0000-0000-000000000000', 2500, 1)
+        code_administration.issue_codes(
+            camp.tree.client_admin, camp.id, '00000000-0000-0000-0000-000000000000', 2500, 1
+        )
     with pytest.raises(errors.ValidationFailed, match='brand_id'):
-        codes.issue_codes(camp.tree.client_admin, camp.id, 'not-a-uuid', 2500, 1)
+        code_administration.issue_codes(camp.tree.client_admin, camp.id, 'not-a-uuid', 2500, 1)
 
 
 def test_an_ended_campaign_gets_no_new_codes(camp):
@@ -93,20 +97,20 @@ def test_a_paused_campaign_may_still_get_codes(camp):
 
 @pytest.mark.parametrize('role', ['client_admin', 'agency_admin', 'platform_admin'])
 def test_the_campaign_admin_or_above_may_issue(camp, role):
-    batch = codes.issue_codes(getattr(camp.tree, role), camp.id, camp.brand['id'], 2500, 1)
+    batch = code_administration.issue_codes(getattr(camp.tree, role), camp.id, camp.brand['id'], 2500, 1)
     assert len(batch.codes) == 1
 
 
 def test_the_integration_does_not_see_the_campaign_to_issue_for(camp):
     with pytest.raises(errors.NotFound):
-        codes.issue_codes(camp.tree.integration, camp.id, camp.brand['id'], 2500, 1)
+        code_administration.issue_codes(camp.tree.integration, camp.id, camp.brand['id'], 2500, 1)
 
 
 def test_an_admin_of_another_client_does_not_see_the_campaign(owner, camp):
     other = factories.hierarchy_tree(owner)
     for subject in (other.client_admin, other.agency_admin, factories.stranger()):
         with pytest.raises(errors.NotFound):
-            codes.issue_codes(subject, camp.id, camp.brand['id'], 2500, 1)
+            code_administration.issue_codes(subject, camp.id, camp.brand['id'], 2500, 1)
 
 
 def test_issuing_is_audited_without_the_codes(camp):
@@ -125,7 +129,9 @@ def test_a_hash_already_stored_is_replaced_by_a_fresh_code(camp):
     existing = camp.issue()[0]
     fresh = iter([existing, existing, codes.generate_code(), codes.generate_code()])
     batch = db.in_transaction(
-        lambda uow: codes.insert_codes(uow, camp.id, camp.brand['id'], 2500, 2, actor='t', generate=lambda: next(fresh))
+        lambda uow: code_administration.insert_codes(
+            uow, camp.id, camp.brand['id'], 2500, 2, actor='t', generate=lambda: next(fresh)
+        )
     )
     assert len(batch.codes) == 2
     assert existing not in batch.codes
@@ -133,7 +139,7 @@ def test_a_hash_already_stored_is_replaced_by_a_fresh_code(camp):
 
 
 def test_csv_holds_every_code_once_with_a_header(camp):
-    batch = codes.issue_codes(camp.tree.client_admin, camp.id, camp.brand['id'], 2500, 3)
+    batch = code_administration.issue_codes(camp.tree.client_admin, camp.id, camp.brand['id'], 2500, 3)
     lines = issued_codes_csv(batch).splitlines()
     assert lines[0] == 'code,brand_id,denomination'
     assert [line.split(',')[0] for line in lines[1:]] == batch.codes
@@ -145,8 +151,8 @@ def test_csv_holds_every_code_once_with_a_header(camp):
 
 def test_listing_is_masked_and_paginated(camp):
     issued = camp.issue(5)
-    first = codes.list_codes(camp.tree.client_admin, camp.id, 3, None)
-    second = codes.list_codes(camp.tree.client_admin, camp.id, 3, first.next_cursor)
+    first = code_administration.list_codes(camp.tree.client_admin, camp.id, 3, None)
+    second = code_administration.list_codes(camp.tree.client_admin, camp.id, 3, first.next_cursor)
     items = first.items + second.items
     assert len(first.items) == 3 and first.next_cursor
     assert len(second.items) == 2 and second.next_cursor is None
@@ -158,9 +164,11 @@ def test_listing_is_masked_and_paginated(camp):
 def test_listing_filters_by_status(camp):
     kept, voided = camp.issue(2)
     code_id = rs.code_row(voided)['id']
-    codes.void_code(camp.tree.client_admin, code_id)
+    code_administration.void_code(camp.tree.client_admin, code_id)
     by_status = {
-        status: [i.last4 for i in codes.list_codes(camp.tree.client_admin, camp.id, 50, None, status).items]
+        status: [
+            i.last4 for i in code_administration.list_codes(camp.tree.client_admin, camp.id, 50, None, status).items
+        ]
         for status in ('issued', 'void', 'redeemed')
     }
     assert by_status == {'issued': [kept[-4:]], 'void': [voided[-4:]], 'redeemed': []}
@@ -168,14 +176,14 @@ def test_listing_filters_by_status(camp):
 
 def test_listing_is_for_the_campaign_admin_or_above(camp):
     with pytest.raises(errors.NotFound):
-        codes.list_codes(camp.tree.integration, camp.id, 50, None)
+        code_administration.list_codes(camp.tree.integration, camp.id, 50, None)
     with pytest.raises(errors.NotFound):
-        codes.list_codes(factories.stranger(), camp.id, 50, None)
+        code_administration.list_codes(factories.stranger(), camp.id, 50, None)
 
 
 def test_a_forged_cursor_is_a_validation_error(camp):
     with pytest.raises(errors.ValidationFailed, match='cursor'):
-        codes.list_codes(camp.tree.client_admin, camp.id, 50, 'bm90LWEtY3Vyc29y')
+        code_administration.list_codes(camp.tree.client_admin, camp.id, 50, 'bm90LWEtY3Vyc29y')
 
 
 # --- voiding -------------------------------------------------------------------------------------------
@@ -183,37 +191,37 @@ def test_a_forged_cursor_is_a_validation_error(camp):
 
 def test_voiding_an_issued_code(camp):
     code = camp.issue()[0]
-    voided = codes.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
+    voided = code_administration.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
     assert voided.status == 'void' and voided.voided_at is not None
     assert rs.code_row(code)['status'] == 'void'
 
 
 def test_voiding_twice_answers_the_void_code(camp):
     code_id = rs.code_row(camp.issue()[0])['id']
-    first = codes.void_code(camp.tree.client_admin, code_id)
-    assert codes.void_code(camp.tree.client_admin, code_id) == first
+    first = code_administration.void_code(camp.tree.client_admin, code_id)
+    assert code_administration.void_code(camp.tree.client_admin, code_id) == first
 
 
 def test_a_redeemed_code_cannot_be_voided(camp):
     camp.stock(1)
     code = camp.issue()[0]
     redeeming.redeem(code, ratelimit.Source.of(rs.unique_ip(), 'pytest'))
-    with pytest.raises(codes.CodeAlreadyRedeemed):
-        codes.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
+    with pytest.raises(code_administration.CodeAlreadyRedeemed):
+        code_administration.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
     assert rs.code_row(code)['status'] == 'redeemed'
 
 
 def test_voiding_needs_the_campaign_admin_and_an_existing_code(camp):
     code_id = rs.code_row(camp.issue()[0])['id']
     with pytest.raises(errors.NotFound):
-        codes.void_code(camp.tree.integration, code_id)
+        code_administration.void_code(camp.tree.integration, code_id)
     for subject, target in (
         (factories.stranger(), code_id),
         (camp.tree.client_admin, 'nope'),
         (camp.tree.client_admin, '00000000-0000-0000-0000-000000000000'),
     ):
         with pytest.raises(errors.NotFound, match='No such code'):
-            codes.void_code(subject, target)
+            code_administration.void_code(subject, target)
     assert (
         db.in_transaction(
             lambda uow: uow.value('SELECT status FROM redemption_codes WHERE id = CAST(:id AS uuid)', id=code_id)
@@ -225,7 +233,7 @@ def test_voiding_needs_the_campaign_admin_and_an_existing_code(camp):
 def test_the_database_keeps_a_code_moving_forward_only(camp):
     code = camp.issue()[0]
     code_id = rs.code_row(code)['id']
-    codes.void_code(camp.tree.client_admin, code_id)
+    code_administration.void_code(camp.tree.client_admin, code_id)
     with pytest.raises(errors.ValidationFailed, match='a void code cannot become issued'):
         db.in_transaction(
             lambda uow: uow.execute(

@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from giftcards import codes, db, errors, provisioning, ratelimit, redeeming
+from giftcards import code_administration, codes, db, errors, provisioning, ratelimit, redeeming
 from giftcards.api.redeem import render
 from pg8000.native import DatabaseError
 
@@ -114,7 +114,7 @@ def test_attempts_are_recorded_with_the_code_id_only_for_a_recognised_code(camp)
 
 def test_unknown_voided_and_malformed_codes_are_refused_alike(camp):
     voided = camp.issue()[0]
-    codes.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
+    code_administration.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
     refusals = []
     for typed in (codes.generate_code(), voided, 'not-a-code', '', 'ABCD-EFGH-JKMN-PQRU', 'x' * 5000):
         origin = source()
@@ -136,7 +136,7 @@ def test_unknown_voided_and_malformed_codes_are_refused_alike(camp):
 def test_unknown_voided_and_malformed_codes_do_the_same_database_work(camp, monkeypatch):
     """A hash and a lookup even for input that cannot be a code, so timing does not tell them apart."""
     voided = camp.issue()[0]
-    codes.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
+    code_administration.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
     hashed: list[str] = []
     real_hash = codes.code_hash
 
@@ -165,7 +165,7 @@ def test_a_code_voided_after_lookup_is_refused_and_charges_nothing(camp, monkeyp
     real = provisioning.provision_gift_card
 
     def void_first(request, **kwargs):
-        codes.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
+        code_administration.void_code(camp.tree.client_admin, rs.code_row(code)['id'])
         return real(request, **kwargs)
 
     monkeypatch.setattr(provisioning, 'provision_gift_card', void_first)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from giftcards import codes, errors, provisioning, ratelimit, redeeming
+from giftcards import code_administration, codes, errors, provisioning, ratelimit, redeeming
 from redeem_app import lambda_handler
 
 from tests import redeem_support as rs
@@ -64,7 +64,7 @@ def test_no_code_is_stored_in_clear_anywhere(owner):
     assert call(lambda_handler, form)[0] == 200
     assert post({'code': replayed}) == 200
     assert post({'code': replayed.replace('-', ' ')}) == 200
-    codes.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
+    code_administration.void_code(camp.tree.client_admin, rs.code_row(voided)['id'])
     assert post({'code': voided}) == 404
     assert post({'code': failed_guess[:-1] + ('0' if failed_guess[-1] != '0' else '1')}) == 404
     request = provisioning.ProvisionRequest(

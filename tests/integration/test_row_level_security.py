@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from giftcards import allocation, codes, db, delivery_links, delivery_settings
+from giftcards import allocation, code_administration, codes, db, delivery_links, delivery_settings
 from pg8000.native import DatabaseError
 
 from tests import delivery_support as ds
@@ -154,7 +154,9 @@ def _tenant(owner: Any) -> ps.Setup:
     s.provision(ps.new_code(), delivery_method='email', delivery_address=ds.new_email())
     delivery_settings.set_campaign_content(s.tree.client_admin, s.campaign_id, 'link')
     delivery_settings.record_sms_consent(s.tree.client_admin, s.tree.client['id'], ds.new_phone(), 'signup form')
-    codes.issue_codes(s.tree.client_admin, s.campaign_id, s.brand['id'], 2500, 2)  # codes and an audit event
+    code_administration.issue_codes(
+        s.tree.client_admin, s.campaign_id, s.brand['id'], 2500, 2
+    )  # codes and an audit event
     factories.fund(100, s.tree.agency['account_id'])
     request = allocation.MoveRequest('allocation', s.tree.agency['account_id'], s.tree.client['account_id'], 100)
     allocation.move_credit(s.tree.agency_admin, request, idempotency_key='rls')  # an idempotency key
@@ -175,7 +177,7 @@ def _tenant(owner: Any) -> ps.Setup:
 def tenants(database_url: str) -> Tenants:
     with db.owner_connection() as owner:
         a, b = _tenant(owner), _tenant(owner)
-        batch = codes.issue_codes(a.tree.client_admin, a.campaign_id, a.brand['id'], 2500, 1)
+        batch = code_administration.issue_codes(a.tree.client_admin, a.campaign_id, a.brand['id'], 2500, 1)
         owner.run(
             'INSERT INTO redemption_attempts (at, source_ip, source_network, outcome, code_id)'
             " VALUES (now(), '203.0.113.9', '203.0.113.0/24', 'invalid_code', NULL)"

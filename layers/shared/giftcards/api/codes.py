@@ -13,10 +13,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field, StrictInt
 
-from giftcards import codes, pagination, ratelimit
+from giftcards import code_administration, codes, pagination, ratelimit
 from giftcards.api.app import BODY, COMMITS, SIGNED_IN, answers, caller_subject
 from giftcards.api.models import Answer, Body, Dollars, Page
-from giftcards.codes import IssuedBatch
+from giftcards.code_administration import IssuedBatch
 from giftcards.money import Amount, to_dollars
 
 router = Router()
@@ -29,7 +29,7 @@ NO_STORE = {'Cache-Control': 'no-store'}
 class NewCodes(Body):
     brand_id: Annotated[str, Field(max_length=64)]
     denomination: Amount
-    count: Annotated[StrictInt, Field(ge=1, le=codes.MAX_ISSUE)]
+    count: Annotated[StrictInt, Field(ge=1, le=code_administration.MAX_ISSUE)]
 
 
 class IssuedCodesOut(Answer):
@@ -79,7 +79,7 @@ class CodeOut(Answer):
     voided_at: datetime | None
 
     @classmethod
-    def of(cls, code: codes.RedemptionCode) -> CodeOut:
+    def of(cls, code: code_administration.RedemptionCode) -> CodeOut:
         return cls(
             id=code.id,
             campaign_id=code.campaign_id,
@@ -154,7 +154,9 @@ CAMPAIGN_ADMINS = {
     ),
 )
 def post_codes(campaign_id: str, body: NewCodes) -> Response[IssuedCodesOut | str]:
-    batch = codes.issue_codes(caller_subject(router), campaign_id, body.brand_id, body.denomination, body.count)
+    batch = code_administration.issue_codes(
+        caller_subject(router), campaign_id, body.brand_id, body.denomination, body.count
+    )
     if _wants_csv():
         filename = f'redemption-codes-{batch.batch_id}.csv'
         return Response(
@@ -177,7 +179,7 @@ def get_codes(
     cursor: Cursor = None,
     status: Annotated[codes.CodeStatus | None, Query(description='issued, redeemed or void')] = None,
 ) -> Page[CodeOut]:
-    found = codes.list_codes(caller_subject(router), campaign_id, limit, cursor, status)
+    found = code_administration.list_codes(caller_subject(router), campaign_id, limit, cursor, status)
     return Page[CodeOut].of(found, CodeOut.of)
 
 
@@ -196,7 +198,7 @@ def get_codes(
     ),
 )
 def post_void(code_id: str) -> CodeOut:
-    return CodeOut.of(codes.void_code(caller_subject(router), code_id))
+    return CodeOut.of(code_administration.void_code(caller_subject(router), code_id))
 
 
 @router.get(
