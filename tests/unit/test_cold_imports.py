@@ -25,9 +25,12 @@ VENDOR_CLIENTS = {'giftcards.vendors.tango', 'giftcards.vendors.tillo', 'giftcar
 # The vendor path itself, and the alerts a provision raises only on it or for a card that failed its integrity check.
 VENDOR_PATH = {'giftcards.recovery', 'giftcards.alerts', 'giftcards.notify'}
 
+# What only the admin function (and the CLI) does: codes issued in batches, CSV imports, the ledger's full check.
+ADMINISTRATION = {'giftcards.code_administration', 'giftcards.card_import', 'giftcards.ledger_checks'}
+
 NOT_LOADED = {
-    'provision': SENDING | VENDOR_CLIENTS | VENDOR_PATH | {'giftcards.ledger_checks', 'giftcards.card_import'},
-    'redeem': SENDING | VENDOR_CLIENTS | VENDOR_PATH | {'giftcards.ledger_checks', 'giftcards.card_import'},
+    'provision': SENDING | VENDOR_CLIENTS | VENDOR_PATH | ADMINISTRATION,
+    'redeem': SENDING | VENDOR_CLIENTS | VENDOR_PATH | ADMINISTRATION,
     'allocate': SENDING | VENDOR_CLIENTS | {'giftcards.ledger_checks', 'giftcards.alerts', 'giftcards.deliveries'},
     # The monitor prunes the redeem route's attempts itself, and reads pools without their CSV import.
     'monitor': SENDING | VENDOR_CLIENTS | {'giftcards.ratelimit', 'giftcards.card_import'},
