@@ -29,7 +29,7 @@ import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 # The functions that answer events; `migrate` (run once per deploy) can be named on the command line.
-FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin')
+FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards')
 TARGET_MS = 300
 # What `giftcard serve` sets for the functions (besides the database and keys, which importing does not read).
 LOCAL_ENVIRONMENT = {

@@ -1,18 +1,8 @@
-"""The admin function: its routes are declared in template.yaml; the logic lives in the giftcards layer."""
+"""The admin function: administration (the hierarchy, pools, codes, redemptions and their deliveries), the OpenAPI
+description and its /docs page, /me; its routes are declared in template.yaml, the logic lives in the giftcards
+layer. The dashboards, the alerts and account statements are the dashboards function's."""
 
-from giftcards.api import (
-    alerts,
-    codes,
-    dashboards,
-    deliveries,
-    docs,
-    hierarchy,
-    ledger,
-    me,
-    openapi,
-    pools,
-    redemptions,
-)
+from giftcards.api import codes, deliveries, docs, hierarchy, me, openapi, pools, redemptions
 from giftcards.api.app import http_handler, make_app
 from giftcards.config import Need, require
 
@@ -24,11 +14,8 @@ NEEDS = require(Need.DATABASE, Need.CODE_HASH, Need.CARD_KEYS, Need.DELIVERY_QUE
 ROUTERS = [
     hierarchy.router,
     pools.router,
-    ledger.accounts_router,
     codes.router,
     redemptions.router,
-    alerts.router,
-    dashboards.router,
     deliveries.router,
     openapi.router,
     docs.router,

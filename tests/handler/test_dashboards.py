@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from admin_app import lambda_handler
+from dashboards_app import lambda_handler
 from giftcards import hierarchy
 
 from tests import factories

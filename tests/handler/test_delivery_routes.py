@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 from admin_app import lambda_handler as admin_handler
+from dashboards_app import lambda_handler as dashboards_handler
 from deliver_app import lambda_handler as deliver_handler
 from giftcards import delivering
 from provision_app import lambda_handler as provision_handler
@@ -36,6 +37,10 @@ def provision(s: ps.Setup, **fields: Any) -> tuple[int, dict[str, str], Any]:
 
 def admin(method: str, path: str, subject: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
     return call(admin_handler, http_event(method, path, subject=subject, **kwargs))
+
+
+def dashboard(path: str, subject: str) -> tuple[int, dict[str, str], Any]:
+    return call(dashboards_handler, http_event('GET', path, subject=subject))
 
 
 @pytest.fixture
@@ -289,5 +294,5 @@ def test_the_deliver_function_records_ses_bounces(stocked: ps.Setup) -> None:
         'bounced',
         'bounce: Permanent/NoEmail',
     )
-    status, _, body = admin('GET', f'/dashboards/clients/{s.tree.client["id"]}', s.tree.client_admin)
+    status, _, body = dashboard(f'/dashboards/clients/{s.tree.client["id"]}', s.tree.client_admin)
     assert status == 200 and body['deliveries'] == {'queued': 0, 'sent': 0, 'delivered': 0, 'bounced': 1, 'failed': 0}

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from admin_app import lambda_handler as admin_handler
+from dashboards_app import lambda_handler as dashboards_handler
 from monitor_app import lambda_handler as monitor_handler
 
 from tests import factories
@@ -33,7 +33,7 @@ def scheduled_event() -> dict[str, Any]:
 
 
 def admin_send(method: str, path: str, subject: str | None, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
-    return call(admin_handler, http_event(method, path, subject=subject, **kwargs))
+    return call(dashboards_handler, http_event(method, path, subject=subject, **kwargs))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HTTP_FUNCTIONS = ['provision', 'allocate', 'monitor', 'redeem', 'admin']
+HTTP_FUNCTIONS = ['provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards']
 
 # Sending a delivery: only the deliver function sends (and, locally without a queue, the committing process).
 SENDING = {'giftcards.delivering', 'giftcards.messages', 'giftcards.senders'}
@@ -34,8 +34,22 @@ NOT_LOADED = {
     'allocate': SENDING | VENDOR_CLIENTS | {'giftcards.ledger_checks', 'giftcards.alerts', 'giftcards.deliveries'},
     # The monitor prunes the redeem route's attempts itself, and reads pools without their CSV import.
     'monitor': SENDING | VENDOR_CLIENTS | {'giftcards.ratelimit', 'giftcards.card_import'},
-    # The dashboards read the monitor's state and share two rules with it (ledger, pools), not the monitor's code.
-    'admin': SENDING | VENDOR_CLIENTS | {'giftcards.monitor', 'giftcards.recovery', 'giftcards.vendors'},
+    # Administration builds none of what administrators watch (the dashboards, the alerts), which is another
+    # function's.
+    'admin': SENDING
+    | VENDOR_CLIENTS
+    | {'giftcards.monitor', 'giftcards.recovery', 'giftcards.vendors', 'giftcards.dashboards', 'giftcards.api.alerts'},
+    # The dashboards read the monitor's state and share two rules with it (ledger, pools), not the monitor's code;
+    # nor do they import cards, issue codes, send deliveries or build the hierarchy's routes.
+    'dashboards': SENDING
+    | VENDOR_CLIENTS
+    | ADMINISTRATION
+    | {
+        'giftcards.monitor',
+        'giftcards.recovery',
+        'giftcards.vendors',
+        'giftcards.api.hierarchy',
+    },
 }
 
 

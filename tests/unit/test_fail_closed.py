@@ -18,7 +18,7 @@ from giftcards.vendors import VendorConfigError, vendor_configs
 from tests.function_needs import function_needs
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
+FUNCTIONS = ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards', 'migrate', 'deliver')
 AWS_VALUES = {
     'DB_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app',
     'DB_OWNER_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:owner',

@@ -35,7 +35,7 @@ from tests.function_needs import (
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {
     name: f'{name.title()}Function'
-    for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
+    for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards', 'migrate', 'deliver')
 }
 NEEDED = {name for names in NEEDED_SETTINGS.values() for name in names}
 

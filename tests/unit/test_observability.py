@@ -20,7 +20,7 @@ import pytest
 from tests.events import http_event
 
 ROOT = Path(__file__).resolve().parents[2]
-HTTP_FUNCTIONS = ['provision', 'allocate', 'monitor', 'redeem', 'admin']
+HTTP_FUNCTIONS = ['provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards']
 TRACE_HEADER = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1'
 
 

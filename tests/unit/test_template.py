@@ -42,13 +42,13 @@ CONTRACT_ROUTES = {
     ('POST', '/campaigns/{campaign_id}/codes'): 'AdminFunction',
     ('GET', '/campaigns/{campaign_id}/codes'): 'AdminFunction',
     ('POST', '/codes/{code_id}/void'): 'AdminFunction',
-    ('GET', '/accounts/{account_id}'): 'AdminFunction',
-    ('GET', '/accounts/{account_id}/transactions'): 'AdminFunction',
-    ('GET', '/alerts'): 'AdminFunction',
-    ('POST', '/alerts/{alert_id}/acknowledge'): 'AdminFunction',
-    ('GET', '/dashboards/admin'): 'AdminFunction',
-    ('GET', '/dashboards/agencies/{agency_id}'): 'AdminFunction',
-    ('GET', '/dashboards/clients/{client_id}'): 'AdminFunction',
+    ('GET', '/accounts/{account_id}'): 'DashboardsFunction',
+    ('GET', '/accounts/{account_id}/transactions'): 'DashboardsFunction',
+    ('GET', '/alerts'): 'DashboardsFunction',
+    ('POST', '/alerts/{alert_id}/acknowledge'): 'DashboardsFunction',
+    ('GET', '/dashboards/admin'): 'DashboardsFunction',
+    ('GET', '/dashboards/agencies/{agency_id}'): 'DashboardsFunction',
+    ('GET', '/dashboards/clients/{client_id}'): 'DashboardsFunction',
     ('GET', '/redemptions'): 'AdminFunction',
     ('GET', '/redemptions/{redemption_id}'): 'AdminFunction',
     ('POST', '/redemptions/{redemption_id}/resend'): 'AdminFunction',
@@ -149,7 +149,7 @@ def test_every_function_handler_module_exists_and_defines_lambda_handler(templat
     functions = resources_of(template, 'AWS::Serverless::Function')
     assert set(functions) == {
         f'{name.title()}Function'
-        for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'migrate', 'deliver')
+        for name in ('provision', 'allocate', 'monitor', 'redeem', 'admin', 'dashboards', 'migrate', 'deliver')
     }
     for logical_id, function in functions.items():
         props = function['Properties']
