@@ -104,9 +104,17 @@ def test_creating_an_agency_is_audited(owner, tree):
 
 def test_platform_admin_lists_every_agency(tree):
     other = factories.agency()
-    body = send('GET', '/agencies', tree.platform_admin, query={'limit': '500'})[2]
-    ids = [a['id'] for a in body['items']]
+    # Every page, following the cursor: a long test session holds more agencies than one page.
+    ids, query = [], {'limit': '100'}
+    while True:
+        status, _, body = send('GET', '/agencies', tree.platform_admin, query=query)
+        assert status == 200
+        ids += [a['id'] for a in body['items']]
+        if body['next_cursor'] is None:
+            break
+        query = {'limit': '100', 'cursor': body['next_cursor']}
     assert {tree.agency['id'], other['id']} <= set(ids)
+    assert len(ids) == len(set(ids))
 
 
 def test_agency_admin_lists_only_its_own_agency(tree):
