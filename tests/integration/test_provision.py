@@ -104,6 +104,26 @@ def test_a_csv_provision_is_two_round_trips_and_the_next_one_for_the_same_card_o
     assert factories.ledger_check().ok
 
 
+def test_a_code_of_our_shape_is_looked_up_in_one_round_trip_before_the_call(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's own code that could be one this system issued is looked up first (an issued code is checked against
+    what it was issued for): one statement that enters the caller's scope and reads (migration 0029), not a
+    transaction of BEGIN, read and COMMIT; then the warm path's one call."""
+    s = ps.setup(owner, budget_mode='shared', funds_cents=20_000)
+    ps.pool(s.admin, s.brand['id'], 2500, 2350, 3)
+    with round_trips.recorded(monkeypatch) as sent:
+        s.provision(codes.generate_code())  # statements prepared; the warm path learnt
+        sent.clear()
+        result = s.provision(codes.generate_code())
+
+    assert result.redemption.status == 'fulfilled'
+    assert [(r.what, r.words[:28]) for r in sent] == [
+        ('execute', 'SELECT * FROM find_redemptio'),
+        ('execute', 'SELECT * FROM provision_card'),
+    ], sent
+
+
 def test_a_shared_campaign_draws_on_its_client(owner: Any) -> None:
     s = ps.setup(owner, budget_mode='shared', funds_cents=10_000)
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)

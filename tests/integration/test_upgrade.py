@@ -63,9 +63,9 @@ def upgrading(
 
 # Today's code enters a scope in each transaction and names it to the one-call functions (migration 0022). On a
 # database from before row-level security, where every row is visible anyway, stand-ins take those calls: gc_enter
-# answers the memberships and sets nothing, provision_context reads what provisioning read then, and provision_card
-# and ledger_move take the scope (and provision_card what a warm call knew) and drop it. They are dropped before the
-# upgrade, which brings the real ones.
+# answers the memberships and sets nothing, provision_context and find_redemption_code (0029) read what provisioning
+# read then, and provision_card and ledger_move take the scope (and provision_card what a warm call knew) and drop it.
+# They are dropped before the upgrade, which brings the real ones.
 def _stand_in_for_scopes(owner: Any) -> None:
     owner.run(
         'CREATE FUNCTION gc_enter(p_scope text) RETURNS TABLE (role text, agency_id text, client_id text)'
@@ -87,6 +87,12 @@ def _stand_in_for_scopes(owner: Any) -> None:
         ' LEFT JOIN redemptions r ON r.client_id = c.client_id AND r.redemption_code_hash = p_code_hash'
         ' WHERE c.id = p_campaign $$'
     )
+    owner.run(
+        'CREATE FUNCTION find_redemption_code(p_scope text, p_code_hash bytea) RETURNS TABLE (id text,'
+        ' campaign_id text, brand_id text, denomination_cents bigint, status text) LANGUAGE sql AS $$'
+        ' SELECT c.id::text, c.campaign_id::text, c.brand_id::text, c.denomination_cents::bigint, c.status::text'
+        ' FROM redemption_codes c WHERE c.code_hash = p_code_hash $$'
+    )
     for name in ('provision_card', 'ledger_move'):
         found = owner.run(
             'SELECT pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), p.pronargs FROM pg_proc p'
@@ -107,7 +113,7 @@ def _stand_in_for_scopes(owner: Any) -> None:
 def _drop_stand_ins(owner: Any) -> None:
     for signature in owner.run(
         "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname IN ('gc_enter', 'provision_card',"
-        " 'provision_context', 'ledger_move') AND p.proargnames[1] = 'p_scope'"
+        " 'provision_context', 'ledger_move', 'find_redemption_code') AND p.proargnames[1] = 'p_scope'"
     ):
         owner.run(f'DROP FUNCTION {signature[0]}')
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from giftcards import crypto, errors
+from giftcards import crypto, db, errors
 from giftcards.db import UnitOfWork
 
 ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
@@ -107,8 +107,26 @@ def find_code(uow: UnitOfWork, raw: str) -> IssuedCode | None:
         ' FROM redemption_codes WHERE code_hash = :h',
         h=digest,
     )
+    return _issued(row, canonical)
+
+
+def find_code_as(scope: db.Scope, raw: str) -> IssuedCode | None:
+    """`find_code` for a caller outside any transaction: one statement that enters `scope` and reads the code as
+    that scope sees it (migration 0029), rather than a transaction of three exchanges."""
+    canonical, digest = lookup_hash(raw)
+    (rows,) = db.read(
+        (
+            'SELECT * FROM find_redemption_code(CAST(:scope AS text), CAST(:h AS bytea))',
+            {'scope': scope.text, 'h': digest},
+        ),
+        scoped=False,  # it enters the scope itself
+    )
+    return _issued(rows[0] if rows else None, canonical)
+
+
+def _issued(row: dict[str, Any] | None, canonical: str | None) -> IssuedCode | None:
     if row is None or canonical is None:
         return None
     return IssuedCode(
-        row['id'], row['campaign_id'], row['brand_id'], row['denomination_cents'], row['status'], canonical
+        row['id'], row['campaign_id'], row['brand_id'], int(row['denomination_cents']), row['status'], canonical
     )

@@ -321,7 +321,7 @@ def _issued_code(raw: str) -> codes.IssuedCode | None:
     """The issued code an authenticated caller passed, if it is one of ours (only codes of our shape are looked up)."""
     if codes.normalize(raw) is None:
         return None
-    return db.in_transaction(lambda uow: codes.find_code(uow, raw), read_only=True)
+    return codes.find_code_as(_scope(), raw)
 
 
 # Whether the code has a redemption within the campaign's client (after a refusal: a concurrent request with the
