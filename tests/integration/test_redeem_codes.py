@@ -55,6 +55,19 @@ def test_an_unknown_or_malformed_code_is_not_found(camp):
     assert db.in_transaction(lambda uow: codes.find_code(uow, 'nope')) is None
 
 
+def test_a_code_is_found_in_one_statement_as_the_callers_scope_sees_it(owner, camp):
+    """find_code_as enters the caller's scope itself (migration 0029): the campaign's client sees its code; another
+    tenant's integration, or a subject with no membership, finds nothing, as if the code were its own external one."""
+    code = camp.issue()[0]
+    other = factories.hierarchy_tree(owner)
+
+    found = codes.find_code_as(db.Scope.of_subject(camp.tree.integration), code.lower())
+
+    assert found is not None and (found.code, found.campaign_id, found.status) == (code, camp.id, 'issued')
+    assert codes.find_code_as(db.Scope.of_subject(other.integration), code) is None
+    assert codes.find_code_as(db.Scope.of_subject(factories.stranger()), code) is None
+
+
 def test_ten_thousand_codes_in_one_request(camp):
     batch = code_administration.issue_codes(
         camp.tree.client_admin, camp.id, camp.brand['id'], 5000, code_administration.MAX_ISSUE
