@@ -152,7 +152,7 @@ class Outcome:
 def prepare(cards: int) -> Fixture:
     """Agency -> client -> a shared and an isolated campaign, all funded; a brand with a pool of `cards` cards and
     one whose pool holds VENDOR_POOL_CARDS; a platform, agency and client admin and the client's integration."""
-    from giftcard_local import tokens
+    from giftcard_local import app_clients, tokens
     from giftcards import card_import, db, hierarchy, ledger, memberships, pools
 
     def branch(uow: db.UnitOfWork) -> dict[str, Any]:
@@ -185,6 +185,7 @@ def prepare(cards: int) -> Fixture:
         memberships.grant(conn, subjects['agency'], 'agency_admin', agency_id=made['agency'].id)
         memberships.grant(conn, subjects['client'], 'client_admin', client_id=made['client'].id)
         memberships.grant(conn, subjects['integration'], 'client_integration', client_id=made['client'].id)
+    app_clients.add(subjects['integration'])  # an integration signs in as its own app client
 
     def add_pool(brand_id: str) -> Callable[[db.UnitOfWork], pools.Pool]:
         body = pools.PoolRequest.model_validate({'brand_id': brand_id, 'denomination': 25, 'cost_per_card': 23.5})
