@@ -40,6 +40,26 @@ def test_a_campaign_switched_to_shared_refuses_allocations_at_once(owner: Any) -
     assert balances(tree.client['account_id'], tree.campaign['account_id']) == [10_000, 0]
 
 
+def test_what_one_scope_could_not_see_of_an_account_is_not_remembered_for_another(owner: Any) -> None:
+    """A client admin's scope does not see its agency's account (row-level security), so its read of the client's
+    account lacks the agency it hangs under. Remembered for the process, that half row had refused the agency's own
+    admin the next allocation to that client (404), as the load benchmark showed."""
+    tree = factories.hierarchy_tree(owner)
+    factories.fund(10_000, tree.agency['account_id'], tree.client['account_id'])  # passed down to the client
+    factories.fund(10_000, tree.agency['account_id'])
+    move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 2_000)  # both accounts known
+    move(tree.client_admin, tree.client['account_id'], tree.campaign['account_id'], 1_000)  # read in its scope
+
+    move(tree.agency_admin, tree.agency['account_id'], tree.client['account_id'], 2_000)
+    move(tree.agency_admin, tree.client['account_id'], tree.agency['account_id'], 500, 'reclaim')
+
+    assert balances(tree.agency['account_id'], tree.client['account_id'], tree.campaign['account_id']) == [
+        6_500,
+        12_500,
+        1_000,
+    ]
+
+
 def test_remembered_owners_are_bounded(owner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocation, '_KNOWN_OWNERS_LIMIT', 3)
     monkeypatch.setattr(allocation, '_KNOWN_OWNERS', {})

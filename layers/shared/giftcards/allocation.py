@@ -295,9 +295,15 @@ def _unknown_outcome(request: MoveRequest, transfer_id: str, idempotency_key: st
 
 
 # What `_OWNERS` answered about accounts, kept for this process: an account's owner and its place in the hierarchy
-# are written once, with the account, and never change. Bounded: forgotten wholesale when full.
+# are written once, with the account, and never change. But what a read shows of them depends on its scope: a client
+# admin's does not see its agency's account (row-level security), so the agency a client's or campaign's account
+# hangs under reads as NULL there. Only whole rows are kept, which are the same for every caller; a row missing part
+# of its place is used for its own request only. Bounded: forgotten wholesale when full.
 _KNOWN_OWNERS: dict[str, dict[str, Any]] = {}
 _KNOWN_OWNERS_LIMIT = 10_000
+# The parts of an account's place that its owner type has (`_ACCOUNTS`): a row lacking one was read by a scope that
+# could not see it.
+_PLACE = {'agency': ('agency_id',), 'client': ('agency_id', 'client_id'), 'campaign': ('agency_id', 'client_id')}
 
 
 def _known_owners(ids: list[str | None]) -> list[dict[str, Any]] | None:
@@ -310,7 +316,8 @@ def _remember_owners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(_KNOWN_OWNERS) + len(rows) > _KNOWN_OWNERS_LIMIT:
         _KNOWN_OWNERS.clear()
     for row in rows:
-        _KNOWN_OWNERS[row['account_id']] = row
+        if all(row[part] is not None for part in _PLACE.get(row['owner_type'], ())):
+            _KNOWN_OWNERS[row['account_id']] = row
     return rows
 
 
