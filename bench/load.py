@@ -31,7 +31,8 @@ is pending (bounded by BENCH_RECOVERY_S); then every check is a row of the repor
   one every 200 answer named, with the amount and accounts asked; none without a 200 unless an answer was
   `503 outcome_unknown` (or never came); no keyed retry conflicted;
 - statuses: no 500, no lost answer, no 5xx other than the documented ones (503 `service_unavailable`, `busy`,
-  `fulfilment_unavailable`, `fulfilment_pending`, `outcome_unknown`; 502 `vendor_error`).
+  `fulfilment_unavailable`, `fulfilment_pending`, `outcome_unknown`; 502 `vendor_error`), and no 401, 403 or 404:
+  every request of the mix is one its caller may make, on something that exists.
 
 Then the totals: requests per kind with p50/p99 and their answers, and every status and error code. Any failed check
 exits 1; the requests that broke one are listed with the server's log lines for them (by `apigw-requestid`).
@@ -239,7 +240,11 @@ class Client:
         answer = request(self.host, self.port, method, path, body, sent)
         code = answer.error_code
         self.out.records.append((kind, answer.status, code, answer.seconds))
-        if answer.status == NO_ANSWER or (answer.status >= 500 and (answer.status, code) not in DOCUMENTED_5XX):
+        if (
+            answer.status == NO_ANSWER
+            or answer.status in REFUSED
+            or (answer.status >= 500 and (answer.status, code) not in DOCUMENTED_5XX)
+        ):
             message = answer.body['error'].get('message') if code is not None else None
             self.out.unexpected.append({
                 'kind': kind, 'request': f'{method} {path}', 'body': _shown(body), 'headers': headers or {},
@@ -743,17 +748,21 @@ def money_check(moves: list[MoveLog], fixture: Fixture) -> tuple[Check, list[tup
     return ('money: each 200 is one transfer, none without a 200', not problems, detail), problems
 
 
+# Refusals no request of the mix should get: each is one its caller may make, on something that exists.
+REFUSED = (401, 403, 404)
+
+
 def status_check(outcome: Outcome) -> Check:
     statuses = Counter((status, code) for _, status, code, _ in outcome.records)
     bad = {
         k: n
         for k, n in statuses.items()
-        if k[0] == NO_ANSWER or k[0] == 500 or (k[0] >= 500 and k not in DOCUMENTED_5XX)
+        if k[0] == NO_ANSWER or k[0] == 500 or k[0] in REFUSED or (k[0] >= 500 and k not in DOCUMENTED_5XX)
     }
     documented = sum(n for k, n in statuses.items() if k in DOCUMENTED_5XX)
     listed = ', '.join(f'{status} {code or ""}'.strip() + f' x{n}' for (status, code), n in bad.items())
-    detail = f'{documented} documented 5xx' + (f'; undocumented: {listed}' if bad else '')
-    return 'no 500, no undocumented 5xx, no lost answer', not bad, detail
+    detail = f'{documented} documented 5xx' + (f'; unexpected: {listed}' if bad else '')
+    return 'no 500, no undocumented 5xx, no lost answer, no refusal of a permitted request', not bad, detail
 
 
 # --- the report -------------------------------------------------------------------------------------------------
