@@ -194,3 +194,34 @@ def test_one_code_sent_at_once_by_two_clients_integrations_buys_one_card_for_eac
         assert len(ps.redemptions_of(s.campaign_id)) == 1
     assert answers[0].json()['card'] != answers[1].json()['card']
     assert factories.ledger_check().ok
+
+
+def test_admins_of_two_levels_taking_turns_on_one_client_are_never_refused(live: Live, owner: Any) -> None:
+    """Each environment remembers accounts' owners between requests; a client admin's scope does not see the agency's
+    account. The agency's admin and the client's take turns without keys, in every environment of the server:
+    every move is answered 200 (a remembered half row had answered the agency's admin 404)."""
+    tree = factories.hierarchy_tree(owner)
+    factories.fund(50_000, tree.agency['account_id'], tree.client['account_id'])
+    factories.fund(50_000, tree.agency['account_id'])
+    agency, client = issue_token(tree.agency_admin), issue_token(tree.client_admin)
+    agency_to_client = {
+        'fromAccountId': tree.agency['account_id'],
+        'toAccountId': tree.client['account_id'],
+        'amount': 1,
+    }
+    client_to_campaign = {
+        'fromAccountId': tree.client['account_id'],
+        'toAccountId': tree.campaign['account_id'],
+        'amount': 1,
+    }
+    turns = 8
+
+    answers = [
+        live.call('POST', '/allocate-credit', token=token, json_body=body).status
+        for _ in range(turns)
+        for token, body in ((agency, agency_to_client), (client, client_to_campaign))
+    ]
+
+    assert answers == [200] * 2 * turns
+    assert factories.balance_cents(tree.campaign['account_id']) == turns * 100
+    assert factories.ledger_check().ok
