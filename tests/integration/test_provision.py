@@ -585,7 +585,7 @@ def test_the_redeem_page_provisions_an_issued_code_without_a_subject(owner: Any)
     s = ps.setup(owner)
     ps.pool(s.admin, s.brand['id'], 2500, 2350, 1)
     code = issue(s)
-    found = db.in_transaction(lambda uow: codes.find_code(uow, code))
+    found = codes.find_code(db.Scope.of_subject(s.tree.client_admin), code)
 
     result = provisioning.provision_gift_card(s.request(code, channel='redeem_page'), subject=None, issued_code=found)
 

@@ -38,7 +38,7 @@ def test_issued_codes_are_stored_as_their_keyed_hashes_and_last_four(camp):
 def test_a_code_is_found_however_it_is_typed(camp):
     code = camp.issue()[0]
     typed = code.lower().replace('-', ' ').replace('0', 'o').replace('1', 'l')
-    found = db.in_transaction(lambda uow: codes.find_code(uow, typed))
+    found = codes.find_code(db.Scope.of_subject(camp.tree.client_admin), typed)
     assert found is not None
     assert (found.code, found.campaign_id, found.brand_id, found.denomination_cents, found.status) == (
         code,
@@ -51,21 +51,22 @@ def test_a_code_is_found_however_it_is_typed(camp):
 
 def test_an_unknown_or_malformed_code_is_not_found(camp):
     camp.issue()
-    assert db.in_transaction(lambda uow: codes.find_code(uow, codes.generate_code())) is None
-    assert db.in_transaction(lambda uow: codes.find_code(uow, 'nope')) is None
+    admin = db.Scope.of_subject(camp.tree.client_admin)
+    assert codes.find_code(admin, codes.generate_code()) is None
+    assert codes.find_code(admin, 'nope') is None
 
 
 def test_a_code_is_found_in_one_statement_as_the_callers_scope_sees_it(owner, camp):
-    """find_code_as enters the caller's scope itself (migration 0029): the campaign's client sees its code; another
+    """find_code enters the caller's scope itself (migration 0029): the campaign's client sees its code; another
     tenant's integration, or a subject with no membership, finds nothing, as if the code were its own external one."""
     code = camp.issue()[0]
     other = factories.hierarchy_tree(owner)
 
-    found = codes.find_code_as(db.Scope.of_subject(camp.tree.integration), code.lower())
+    found = codes.find_code(db.Scope.of_subject(camp.tree.integration), code.lower())
 
     assert found is not None and (found.code, found.campaign_id, found.status) == (code, camp.id, 'issued')
-    assert codes.find_code_as(db.Scope.of_subject(other.integration), code) is None
-    assert codes.find_code_as(db.Scope.of_subject(factories.stranger()), code) is None
+    assert codes.find_code(db.Scope.of_subject(other.integration), code) is None
+    assert codes.find_code(db.Scope.of_subject(factories.stranger()), code) is None
 
 
 def test_ten_thousand_codes_in_one_request(camp):

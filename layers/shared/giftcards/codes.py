@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from giftcards import crypto, db, errors
-from giftcards.db import UnitOfWork
 
 ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 SYMBOLS = 16
@@ -99,20 +98,9 @@ class IssuedCode:
     code: str  # the canonical form the caller typed; it matched the stored hash
 
 
-def find_code(uow: UnitOfWork, raw: str) -> IssuedCode | None:
-    """The issued code `raw` spells (any case, separators, Crockford aliases), or None. Voided codes included."""
-    canonical, digest = lookup_hash(raw)
-    row = uow.fetch_one(
-        'SELECT id::text, campaign_id::text, brand_id::text, denomination_cents, status'
-        ' FROM redemption_codes WHERE code_hash = :h',
-        h=digest,
-    )
-    return _issued(row, canonical)
-
-
-def find_code_as(scope: db.Scope, raw: str) -> IssuedCode | None:
-    """`find_code` for a caller outside any transaction: one statement that enters `scope` and reads the code as
-    that scope sees it (migration 0029), rather than a transaction of three exchanges."""
+def find_code(scope: db.Scope, raw: str) -> IssuedCode | None:
+    """The issued code `raw` spells (any case, separators, Crockford aliases) as `scope` sees it, or None. Voided codes
+    included. One statement that enters the scope and reads (migration 0029), outside any transaction."""
     canonical, digest = lookup_hash(raw)
     (rows,) = db.read(
         (
@@ -121,12 +109,9 @@ def find_code_as(scope: db.Scope, raw: str) -> IssuedCode | None:
         ),
         scoped=False,  # it enters the scope itself
     )
-    return _issued(rows[0] if rows else None, canonical)
-
-
-def _issued(row: dict[str, Any] | None, canonical: str | None) -> IssuedCode | None:
-    if row is None or canonical is None:
+    if not rows or canonical is None:
         return None
+    row = rows[0]
     return IssuedCode(
         row['id'], row['campaign_id'], row['brand_id'], int(row['denomination_cents']), row['status'], canonical
     )

@@ -130,16 +130,22 @@ class ProvisionResult:
         return self.redemption.campaign_paused
 
 
+class _Held(NamedTuple):
+    """What the request that wrote a pending redemption holds of it: its lease, and what to order (so the waterfall
+    starts without reading it back)."""
+
+    token: str
+    vendor_key: str
+    brand_id: str
+    brand_name: str
+
+
 @dataclass(frozen=True)
 class _Pending:
-    """A charged redemption waiting for a vendor card. When this request wrote it, it holds the redemption's lease
-    (`token`) and knows what to order (`vendor_key`, the brand), so the waterfall starts without reading it back."""
+    """A charged redemption waiting for a vendor card; `held` when this request wrote it and holds its lease."""
 
     redemption_id: str
-    token: str | None = None
-    vendor_key: str = ''
-    brand_id: str = ''
-    brand_name: str = ''
+    held: _Held | None = None
 
 
 # The redemption as answers show it, and the paying account's balance right after its charge (creditRemaining),
@@ -321,7 +327,7 @@ def _issued_code(raw: str) -> codes.IssuedCode | None:
     """The issued code an authenticated caller passed, if it is one of ours (only codes of our shape are looked up)."""
     if codes.normalize(raw) is None:
         return None
-    return codes.find_code_as(_scope(), raw)
+    return codes.find_code(_scope(), raw)
 
 
 # Whether the code has a redemption within the campaign's client (after a refusal: a concurrent request with the
@@ -491,7 +497,7 @@ def _charge(
         known_memberships=known.memberships if known is not None else None,
     )
     if row['redemption_status'] == 'pending':
-        return _Pending(redemption_id, token, vendor_key, brand_id, brand_name)
+        return _Pending(redemption_id, _Held(token, vendor_key, brand_id, brand_name))
     redemption = ProvisionedRedemption(
         id=redemption_id,
         status=row['redemption_status'],
@@ -583,20 +589,16 @@ def _finish_pending(step: _Pending, req: ProvisionRequest, subject: str | None) 
     from giftcards import recovery
 
     held = None
-    if step.token is not None:
+    if step.held is not None:
+        token, vendor_key, brand_id, brand_name = step.held
         order = recovery.PendingOrder(
-            step.redemption_id,
-            step.vendor_key,
-            step.brand_id,
-            step.brand_name,
-            req.denomination_cents,
-            uncertain_vendor=None,
+            step.redemption_id, vendor_key, brand_id, brand_name, req.denomination_cents, uncertain_vendor=None
         )
-        held = (order, step.token)
+        held = (order, token)
     outcome = recovery.settle(step.redemption_id, held)
     if outcome is recovery.Outcome.FULFILLED:
         return db.in_transaction(
-            lambda uow: _reveal(uow, _find_by_id(uow, step.redemption_id), req, subject, replayed=step.token is None)
+            lambda uow: _reveal(uow, _find_by_id(uow, step.redemption_id), req, subject, replayed=step.held is None)
         )
     if outcome is recovery.Outcome.FAILED:
         raise errors.FulfilmentUnavailable(
