@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import auth, db, errors, ledger, pagination
 from giftcards.auth import Caller
@@ -63,8 +62,7 @@ SELECT {_ENTRY}
 """
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     """A credit account as its readers see it: its owner, its place in the hierarchy, its balance."""
 
     account_id: str
@@ -76,8 +74,7 @@ class Account:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
+class LedgerEntry(NamedTuple):
     """One side of a transfer: what it did to one account, and where the credit came from or went."""
 
     id: int
@@ -185,8 +182,7 @@ def list_entries(subject: str, account_id: str, limit: int, cursor: str | None) 
 # --- moving credit --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MoveRequest:
+class MoveRequest(NamedTuple):
     """One allocation or reclaim as the caller asked for it. `from` is the parent for an allocation, the
     child for a reclaim."""
 
@@ -218,16 +214,14 @@ class MoveRequest:
 _ROUTE_BEFORE_KINDS: dict[Direction, str] = {'allocation': '/allocate-credit', 'reclaim': '/reclaim-credit'}
 
 
-@dataclass(frozen=True)
-class Movement:
+class Movement(NamedTuple):
     """A committed allocation or reclaim: the source's entry (the debit) and the destination's (the credit)."""
 
     out_entry: LedgerEntry
     in_entry: LedgerEntry
 
 
-@dataclass(frozen=True)
-class MoveOutcome:
+class MoveOutcome(NamedTuple):
     movement: Movement
     replayed: bool  # the movement of an earlier request with the same idempotency key
 

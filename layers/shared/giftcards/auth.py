@@ -8,9 +8,8 @@ A caller outside its scope gets 404 for what it may not see and 403 for what it 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import errors
 from giftcards.db import Scope, UnitOfWork
@@ -23,13 +22,12 @@ class Role(StrEnum):
     CLIENT_INTEGRATION = 'client_integration'
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     subject: str
     platform_admin: bool = False
-    agency_admin_of: frozenset[str] = field(default_factory=frozenset)
-    client_admin_of: frozenset[str] = field(default_factory=frozenset)
-    integration_of: frozenset[str] = field(default_factory=frozenset)
+    agency_admin_of: frozenset[str] = frozenset()
+    client_admin_of: frozenset[str] = frozenset()
+    integration_of: frozenset[str] = frozenset()
 
     # --- what the caller may see (else 404) ---
     # An integration sees nothing: it may only provision gift cards for its client's campaigns (may_provision),

@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from giftcards import card_secrets, crypto, db, errors
 from giftcards.db import UnitOfWork
@@ -27,8 +26,7 @@ db.register_constraint(
 # --- claim ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClaimedCard:
+class ClaimedCard(NamedTuple):
     card_id: str
     pool_id: str
     cost_basis_cents: int

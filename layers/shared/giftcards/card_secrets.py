@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import crypto, db, errors
 from giftcards.auth import is_uuid
 from giftcards.db import UnitOfWork
 from giftcards.observability import logger
+from giftcards.records import repr_hiding
 
 db.register_constraint(
     'cards_code_hash_unique',
@@ -38,13 +38,15 @@ class CardIntegrityError(errors.DomainError):
 # --- data keys and the code hash -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DataKey:
+class DataKey(NamedTuple):
     """A data key: its id, the copy wrapped by the key provider (what is stored) and the plaintext (never stored)."""
 
     id: str
     wrapped: bytes
-    plaintext: bytes = field(repr=False)
+    plaintext: bytes
+
+    def __repr__(self) -> str:  # the key itself never
+        return repr_hiding(self, 'plaintext')
 
 
 def new_data_key() -> DataKey:
@@ -85,22 +87,24 @@ def code_hash(card_code: str) -> bytes:
 # --- reveal and display --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RevealedCard:
+class RevealedCard(NamedTuple):
     """A claimed card with its secrets. They stay out of `repr`, so logging the object leaks nothing."""
 
     card_id: str
     brand_id: str
     denomination_cents: int
     source: str
-    card_code: str = field(repr=False)
-    card_number: str | None = field(repr=False)
-    pin: str | None = field(repr=False)
+    card_code: str
+    card_number: str | None
+    pin: str | None
     expires_on: date | None
     code_last4: str
     number_last4: str | None
     vendor: str | None
     vendor_reference: str | None
+
+    def __repr__(self) -> str:  # the card itself never
+        return repr_hiding(self, 'card_code', 'card_number', 'pin')
 
 
 # A card with what decrypting it needs (the database's provision_card answers the same columns, migration 0018).
@@ -167,7 +171,7 @@ def masked_card(row: Mapping[str, Any] | RevealedCard) -> dict[str, Any]:
 
     `row` is a RevealedCard or a mapping with `code_last4` and `number_last4` (and optionally `expires_on`).
     """
-    values = row.__dict__ if isinstance(row, RevealedCard) else row
+    values = row._asdict() if isinstance(row, RevealedCard) else row
     expires_on = values.get('expires_on')
     return {
         'card_code': masked(values['code_last4']),

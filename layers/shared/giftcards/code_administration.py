@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import auth, db, errors, pagination
 from giftcards.codes import GROUP, CodeStatus, code_hash, generate_code
@@ -23,8 +22,7 @@ class CodeAlreadyRedeemed(errors.Conflict):
     default_message = 'This code was already redeemed and cannot be voided.'
 
 
-@dataclass(frozen=True)
-class RedemptionCode:
+class RedemptionCode(NamedTuple):
     """An issued code as its administrators see it: after it was issued, only its last 4 symbols are known."""
 
     id: str
@@ -51,8 +49,7 @@ _CODE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class IssuedBatch:
+class IssuedBatch(NamedTuple):
     batch_id: str
     campaign_id: str
     brand_id: str

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from giftcards import crypto, db, errors
 
@@ -86,8 +85,7 @@ def masked(last4: str) -> str:
 # --- the stored code -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IssuedCode:
+class IssuedCode(NamedTuple):
     """A redemption code this system issued, as found by its hash (the code itself is never stored)."""
 
     id: str

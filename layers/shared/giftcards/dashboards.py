@@ -18,9 +18,8 @@ agency price of the brand's price list (nothing where the list sets no agency pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import alerts, auth, db, deliveries, hierarchy, ledger, pools
 from giftcards.db import UnitOfWork
@@ -177,8 +176,7 @@ SELECT c.id::text, c.name, c.status, c.paused_reason, c.budget_mode, c.account_i
 # --- what the dashboards answer ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InventoryLine:
+class InventoryLine(NamedTuple):
     """CSV stock of one brand and denomination, with its health, and its recent redemptions by source."""
 
     brand_id: str
@@ -193,8 +191,7 @@ class InventoryLine:
     recent_api: int  # ... and from vendors
 
 
-@dataclass(frozen=True)
-class AgencyBalance:
+class AgencyBalance(NamedTuple):
     id: str
     name: str
     account_id: str
@@ -202,8 +199,7 @@ class AgencyBalance:
     clients: int
 
 
-@dataclass(frozen=True)
-class Profit:
+class Profit(NamedTuple):
     """Fulfilled redemptions of a period: what they charged and what their cards cost."""
 
     redemptions: int
@@ -219,15 +215,13 @@ class Profit:
         return round(100 * self.profit_cents / self.charged_cents, 2) if self.charged_cents else None
 
 
-@dataclass(frozen=True)
-class MonitorStatus:
+class MonitorStatus(NamedTuple):
     last_run_at: datetime | None
     last_run_succeeded: bool | None  # None: no run has finished
     running: bool
 
 
-@dataclass(frozen=True)
-class AdminDashboard:
+class AdminDashboard(NamedTuple):
     inventory: list[InventoryLine]
     agencies: int
     agencies_balance_cents: int  # of every agency
@@ -242,8 +236,7 @@ class AdminDashboard:
     deliveries: dict[deliveries.Status, int]  # of the last RECENT_DAYS days, every status
 
 
-@dataclass(frozen=True)
-class AgencySummary:
+class AgencySummary(NamedTuple):
     id: str
     name: str
     account_id: str
@@ -251,8 +244,7 @@ class AgencySummary:
     low_balance_threshold_cents: int
 
 
-@dataclass(frozen=True)
-class ClientUsage:
+class ClientUsage(NamedTuple):
     """A client of the agency with its balance, and its redemptions and spend this month."""
 
     id: str
@@ -265,24 +257,21 @@ class ClientUsage:
     month_spend_cents: int
 
 
-@dataclass(frozen=True)
-class MonthUsage:
+class MonthUsage(NamedTuple):
     month: date  # its first day, UTC
     redemptions: int
     spend_cents: int
     profit_cents: int
 
 
-@dataclass(frozen=True)
-class AgencyDashboard:
+class AgencyDashboard(NamedTuple):
     agency: AgencySummary
     clients: list[ClientUsage]  # at most CLIENTS_LISTED, oldest first
     monthly: list[MonthUsage]  # the last MONTHS months, oldest first
     deliveries: dict[deliveries.Status, int]  # of its clients, the last RECENT_DAYS days
 
 
-@dataclass(frozen=True)
-class ClientSummary:
+class ClientSummary(NamedTuple):
     id: str
     agency_id: str
     name: str
@@ -291,8 +280,7 @@ class ClientSummary:
     low_balance_threshold_cents: int
 
 
-@dataclass(frozen=True)
-class CampaignUsage:
+class CampaignUsage(NamedTuple):
     id: str
     name: str
     status: hierarchy.CampaignStatus
@@ -309,8 +297,7 @@ class CampaignUsage:
     estimated_redemptions_remaining: int | None
 
 
-@dataclass(frozen=True)
-class ClientDashboard:
+class ClientDashboard(NamedTuple):
     client: ClientSummary
     campaigns: list[CampaignUsage]  # at most CAMPAIGNS_LISTED, oldest first
     deliveries: dict[deliveries.Status, int]  # the last RECENT_DAYS days

@@ -30,9 +30,8 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
@@ -109,8 +108,7 @@ def invalid_input() -> errors.ValidationFailed:
 # --- scopes --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """What a transaction may see, as `gc_enter` (migrations 0022, 0025) reads it: `subject:<sub>` (a signed-in
     caller, through its memberships), `redeem:<hex of the code's hash>` (the public redeem page, for one code),
     `monitor`, or one of the scopes of delivering cards, each of which sees one delivery's client: `delivery:<id>`

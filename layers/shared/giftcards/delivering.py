@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -105,8 +104,7 @@ UPDATE deliveries SET status = 'failed', failed_at = now(), last_error = left(:e
 """
 
 
-@dataclass(frozen=True)
-class _Claimed:
+class _Claimed(NamedTuple):
     token: str
     outgoing: senders.Outgoing
     attempts: int

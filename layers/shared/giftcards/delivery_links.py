@@ -15,9 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from giftcards import card_secrets, crypto, db, errors, limits
@@ -54,8 +53,7 @@ def well_formed(token: str) -> bool:
     return len(token) == _TOKEN_LENGTH and all(c.isascii() and (c.isalnum() or c in '-_') for c in token)
 
 
-@dataclass(frozen=True)
-class LinkedCard:
+class LinkedCard(NamedTuple):
     """What a link leads to: the card (None until the link is used), its brand and value, the redemption."""
 
     redemption_id: str

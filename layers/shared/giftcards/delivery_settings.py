@@ -13,9 +13,8 @@ opt-ins a client has collected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import auth, db, errors, pagination, recipients
 from giftcards.db import UnitOfWork
@@ -26,23 +25,20 @@ FUTURE_SLACK = timedelta(minutes=5)  # an opt-in time this far ahead of ours is 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no opt-in of an SMS recipient is older than this
 
 
-@dataclass(frozen=True)
-class CampaignDelivery:
+class CampaignDelivery(NamedTuple):
     campaign_id: str
     client_id: str
     content: Content
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class BrandMessage:
+class BrandMessage(NamedTuple):
     brand_id: str
     instructions: str
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class SmsConsent:
+class SmsConsent(NamedTuple):
     client_id: str
     phone: str
     opted_in_at: datetime

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from giftcards import auth, db, errors, ledger, pagination
 from giftcards.db import UnitOfWork
@@ -35,8 +34,7 @@ db.register_constraint(
 )
 
 
-@dataclass(frozen=True)
-class Price:
+class Price(NamedTuple):
     """What an agency pays and a client is charged for one denomination of a brand (None: the default)."""
 
     denomination_cents: int
@@ -47,14 +45,12 @@ class Price:
 # --- what the use cases answer -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlatformAccount:
+class PlatformAccount(NamedTuple):
     account_id: str
     balance_cents: int
 
 
-@dataclass(frozen=True)
-class Agency:
+class Agency(NamedTuple):
     id: str
     name: str
     account_id: str
@@ -62,8 +58,7 @@ class Agency:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class Client:
+class Client(NamedTuple):
     id: str
     agency_id: str
     name: str
@@ -72,8 +67,7 @@ class Client:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class Campaign:
+class Campaign(NamedTuple):
     id: str
     client_id: str
     name: str
@@ -85,8 +79,7 @@ class Campaign:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class Brand:
+class Brand(NamedTuple):
     id: str
     name: str
     denominations_cents: list[int]  # ascending
@@ -254,7 +247,7 @@ def add_brand(uow: UnitOfWork, name: str, denominations_cents: list[int], prices
         {
             'name': name,
             'denominations_cents': sorted(denominations_cents),
-            'prices': [p.__dict__ for p in sorted(prices, key=lambda p: p.denomination_cents)],
+            'prices': [p._asdict() for p in sorted(prices, key=lambda p: p.denomination_cents)],
         },
     )
     return _brand(row, _prices(uow, [row['id']]).get(row['id'], []))

@@ -15,9 +15,8 @@ it aborts the transaction. `move_credit` is a movement in a transaction of its o
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import db, errors, ids
 from giftcards.db import UnitOfWork
@@ -32,16 +31,14 @@ db.register_constraint(
 )
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     id: int
     account_id: str
     amount_cents: int
     balance_after_cents: int
 
 
-@dataclass(frozen=True)
-class Transfer:
+class Transfer(NamedTuple):
     id: str
     kind: Kind
     amount_cents: int

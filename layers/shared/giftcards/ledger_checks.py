@@ -7,14 +7,12 @@ entries matching it, and the balances sum to zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from giftcards.db import UnitOfWork
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(NamedTuple):
     accounts: int
     transfers: int
     balance_mismatches: list[str]
@@ -73,8 +71,7 @@ ProblemKind = Literal['balance_differs', 'entry_chain_broken', 'transfer_unbalan
 _ENTRY_PROBLEMS = ('entry_chain_broken', 'transfer_unbalanced')
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One broken invariant. `expected` and `found` are cents, except for an unbalanced transfer: how many of its
     entries match it (2 expected: the source debited and the destination credited by its amount)."""
 
@@ -88,8 +85,7 @@ class Problem:
     owner: str | None = None  # its owner's id, or a system account's name
 
 
-@dataclass(frozen=True)
-class RecentCheck:
+class RecentCheck(NamedTuple):
     after: int  # entries with ids in (after, through] were checked, with the suspects of earlier runs
     through: int
     checked_through: int  # the watermark once this check commits

@@ -7,14 +7,12 @@ every domain accepts exactly what its limit declares.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import StringConstraints
 
 
-@dataclass(frozen=True)
-class TextLimit:
+class TextLimit(NamedTuple):
     domain: str  # the database domain that enforces the limit
     max_length: int
     min_length: int = 0

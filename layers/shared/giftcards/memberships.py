@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import db
 from giftcards.auth import Role, is_uuid
@@ -52,8 +51,7 @@ SELECT m.role, a.id::text AS agency_id, a.name AS agency_name, a.account_id::tex
 """
 
 
-@dataclass(frozen=True)
-class Tenant:
+class Tenant(NamedTuple):
     """An agency or client the caller administers, named, with its credit account."""
 
     id: str
@@ -62,8 +60,7 @@ class Tenant:
     agency_id: str | None = None  # a client's agency
 
 
-@dataclass(frozen=True)
-class SignedIn:
+class SignedIn(NamedTuple):
     """What a person's memberships let them administer: where the console starts. Integration memberships are left
     out: they administer nothing (an integration may only provision)."""
 

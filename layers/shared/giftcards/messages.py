@@ -9,28 +9,30 @@ spend the card; without them, a general sentence does. Every value from the data
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
+from typing import NamedTuple
 
 from giftcards.card_secrets import RevealedCard
+from giftcards.records import repr_hiding
 
 DEFAULT_INSTRUCTIONS = 'Use it at checkout wherever {brand} gift cards are accepted.'
 SMS_MAX = 480  # three concatenated segments of GSM text
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One message, every part of it. Its texts hold a link token or a card: they stay out of `repr`."""
 
     subject: str
-    text: str = field(repr=False)
-    html: str = field(repr=False)
-    sms: str = field(repr=False)
+    text: str
+    html: str
+    sms: str
+
+    def __repr__(self) -> str:  # what it says (a card) never
+        return repr_hiding(self, 'text', 'html', 'sms')
 
 
-@dataclass(frozen=True)
-class Card:
+class Card(NamedTuple):
     """What the message is about."""
 
     brand: str

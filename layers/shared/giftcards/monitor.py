@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -394,8 +394,7 @@ SELECT brand_name, denomination_cents, sum(available)::bigint AS available
 _OPEN_BY_SEVERITY = "SELECT severity, count(*) AS n FROM system_alerts WHERE status <> 'resolved' GROUP BY severity"
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):
     reconciliation: alerts.Reconciliation
     breakdown: dict[str, int]
     stock: list[dict[str, Any]]

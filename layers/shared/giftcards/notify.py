@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards.config import get_settings
 from giftcards.observability import logger
@@ -21,8 +20,7 @@ SUBJECT_MAX = 100
 ChangeKind = Literal['new', 'escalated', 'resolved']
 
 
-@dataclass(frozen=True)
-class Notification:
+class Notification(NamedTuple):
     change: ChangeKind
     alert: dict[str, Any]  # as `alerts.Alert.as_json` writes it
 

@@ -8,9 +8,8 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from giftcards import errors
 
@@ -66,8 +65,7 @@ def time_cursor_params(cursor: str | None) -> dict[str, Any]:
     return {'after_at': after_at, 'after_id': after_id}
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
+class Page(NamedTuple, Generic[T]):
     """One page of a listing: its values, and the cursor of the next page (None on the last)."""
 
     items: list[T]

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,8 +50,7 @@ SELECT p.id::text AS id, p.brand_id::text AS brand_id, p.denomination_cents, p.c
 """
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(NamedTuple):
     """A pool and its stock: claimed = cards ever imported - available."""
 
     id: str
@@ -172,8 +170,7 @@ def _is_timestamp(value: Any) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class PoolStock:
+class PoolStock(NamedTuple):
     available: int
     claimed: int
     low_stock_threshold: int

@@ -34,7 +34,6 @@ import ipaddress
 import math
 import re
 import uuid
-from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -80,8 +79,7 @@ class _StaleContext(errors.Conflict):
     code = 'stale_context'
 
 
-@dataclass(frozen=True)
-class ProvisionRequest:
+class ProvisionRequest(NamedTuple):
     campaign_id: str
     brand_id: str
     denomination_cents: int
@@ -94,8 +92,7 @@ class ProvisionRequest:
     channel: Channel = 'api'
 
 
-@dataclass(frozen=True)
-class ProvisionedRedemption:
+class ProvisionedRedemption(NamedTuple):
     """A redemption as its answers show it (the columns of _SHOWN)."""
 
     id: str
@@ -115,11 +112,10 @@ class ProvisionedRedemption:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ProvisionedRedemption:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return cls(**{name: row[name] for name in cls._fields})
 
 
-@dataclass(frozen=True)
-class ProvisionResult:
+class ProvisionResult(NamedTuple):
     redemption: ProvisionedRedemption
     card: card_secrets.RevealedCard
     credit_remaining_cents: int  # the paying account's balance right after this redemption's charge
@@ -140,8 +136,7 @@ class _Held(NamedTuple):
     brand_name: str
 
 
-@dataclass(frozen=True)
-class _Pending:
+class _Pending(NamedTuple):
     """A charged redemption waiting for a vendor card; `held` when this request wrote it and holds its lease."""
 
     redemption_id: str
@@ -201,8 +196,7 @@ class _WarmKey(NamedTuple):
     denomination_cents: int
 
 
-@dataclass(frozen=True)
-class _Known:
+class _Known(NamedTuple):
     """What a read established for a _WarmKey, which the warm path names to provision_card rather than reading it
     again (migration 0028): the campaign's client, the brand's name, and the digest of the memberships the caller
     was authorized on. The database checks the client and the digest in the transaction that charges: nothing here is
@@ -302,8 +296,7 @@ def _validated(req: ProvisionRequest) -> ProvisionRequest:
     is read or charged."""
     _validate(req)
     recipient = recipients.recipient(req.delivery_method, req.delivery_address)
-    return replace(
-        req,
+    return req._replace(
         delivery_method=recipient.channel if recipient is not None else None,
         delivery_address=recipient.address if recipient is not None else None,
     )

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import auth, db, errors, limits, pagination
 from giftcards.config import get_settings
@@ -42,8 +41,7 @@ _LOCK_NAMESPACE = 0x52454445  # 'REDE'
 UNKNOWN_SOURCE = '0.0.0.0'  # noqa: S104 - a bucket for a source API Gateway did not give, not a bind address
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     max_failures: int
     window: timedelta
 
@@ -53,8 +51,7 @@ class Limits:
         return cls(settings.redeem_max_failures, timedelta(seconds=settings.redeem_failure_window_s))
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where an attempt came from: the address, the network it counts against, and the user agent."""
 
     ip: str
@@ -116,8 +113,7 @@ def record_now(source: Source, outcome: Outcome, at: datetime, code_id: str | No
 # --- fraud review --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One attempt at the public redeem route: where it came from and how it ended."""
 
     id: int

@@ -13,8 +13,7 @@ Addresses are personal data: logs and lists show them masked (`masked`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from giftcards import errors
 
@@ -36,8 +35,7 @@ _PHONE_SEPARATORS = re.compile(r'[\s.\-()/]')
 _E164 = re.compile(r'\+[1-9][0-9]{6,14}')
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     channel: Channel
     address: str  # normalised: an e-mail address, or a phone number in E.164
 

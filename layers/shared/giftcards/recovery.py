@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards import alerts, card_claims, db, ledger
 from giftcards.db import UnitOfWork
@@ -50,8 +50,7 @@ class Outcome(Enum):
     LEASE_LOST = 'lease_lost'  # another worker holds the redemption now
 
 
-@dataclass(frozen=True)
-class PendingOrder:
+class PendingOrder(NamedTuple):
     """A pending redemption as the waterfall needs it."""
 
     redemption_id: str

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 TITLE = 'Redeem your gift card'
 
@@ -100,8 +100,7 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class CardView:
+class CardView(NamedTuple):
     """What the card page shows; every field is escaped when rendered."""
 
     brand: str

@@ -9,9 +9,8 @@ malformed codes take the same path (a hash and a lookup) and end in the same `in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -24,8 +23,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class Redeemed:
+class Redeemed(NamedTuple):
     """A code's card, provisioned now or shown again (`replayed`)."""
 
     brand_name: str

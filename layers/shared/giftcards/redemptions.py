@@ -9,9 +9,8 @@ values in cents; the route renders them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import auth, db, deliveries, errors, pagination, recipients
 from giftcards.db import UnitOfWork
@@ -63,8 +62,7 @@ SELECT count(*) FILTER (WHERE r.status = 'fulfilled') AS fulfilled,
 """
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """A redemption's delivery as the API shows it: the address masked, the current send's times."""
 
     status: deliveries.Status
@@ -88,8 +86,7 @@ class Delivery:
         return max(deliveries.MAX_RESENDS - (self.send_number - 1), 0)
 
 
-@dataclass(frozen=True)
-class Redemption:
+class Redemption(NamedTuple):
     """A redemption as a lister sees it: its card and code by their last 4 characters only, and its cost and agency
     price only for a caller who may see costs (None otherwise)."""
 
@@ -122,8 +119,7 @@ class Redemption:
         return self.amount_charged_cents - self.cost_basis_cents
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     """The whole scope's: counts by status; charged and cost of fulfilled redemptions (cost None where hidden)."""
 
     redemptions: int  # fulfilled
@@ -137,8 +133,7 @@ class Totals:
         return None if self.cost_cents is None else self.charged_cents - self.cost_cents
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(NamedTuple):
     page: Page[Redemption]
     totals: Totals  # the same on every page
 

@@ -14,11 +14,10 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from giftcards.config import Settings, get_settings, refuse_outside_local
 from giftcards.messages import Message
@@ -39,8 +38,7 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     delivery_id: str
     send_number: int
     channel: Channel

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from giftcards.records import repr_hiding
 
 DEFAULT_TIMEOUT_S = 10.0
 """Read timeout of a vendor call unless its configuration sets `timeout_s`; see `vendor_timeout_s()`."""
@@ -49,17 +51,19 @@ class VendorOrder:
             raise ValueError('currency must be an upper-case ISO 4217 code')
 
 
-@dataclass(frozen=True)
-class IssuedCard:
+class IssuedCard(NamedTuple):
     """A card a vendor sold. The secrets stay out of `repr`, so logging the object leaks nothing."""
 
-    card_code: str = field(repr=False)
-    card_number: str | None = field(repr=False)
-    pin: str | None = field(repr=False)
+    card_code: str
+    card_number: str | None
+    pin: str | None
     expires_on: str | None
     cost_cents: int | None
     vendor_reference: str
     replayed: bool
+
+    def __repr__(self) -> str:  # the card itself never
+        return repr_hiding(self, 'card_code', 'card_number', 'pin')
 
 
 class VendorError(Exception):

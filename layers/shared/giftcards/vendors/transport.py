@@ -10,26 +10,31 @@ from __future__ import annotations
 import http.client
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
+
+from giftcards.records import repr_hiding
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     method: str
     url: str
     headers: Mapping[str, str]
-    body: bytes | None = field(default=None, repr=False)
+    body: bytes | None = None
+
+    def __repr__(self) -> str:  # bodies carry credentials and cards
+        return repr_hiding(self, 'body')
 
 
-@dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
     status: int
     headers: Mapping[str, str]  # names in lower case
-    body: bytes = field(repr=False)
+    body: bytes
+
+    def __repr__(self) -> str:  # bodies carry credentials and cards
+        return repr_hiding(self, 'body')
 
 
 class NotSent(Exception):
