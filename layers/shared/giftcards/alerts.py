@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from giftcards import auth, db, errors, notify, pagination
 from giftcards.db import UnitOfWork
@@ -126,14 +126,12 @@ UPDATE system_alerts a
 _UNCLAIM = 'UPDATE system_alerts SET notify_claimed_until = NULL WHERE id = ANY (CAST(:ids AS uuid[]))'
 
 
-@dataclass(frozen=True)
-class RaisedAlert:
+class RaisedAlert(NamedTuple):
     id: str
     created: bool  # False: an open alert for this (type, entity) existed and was updated
 
 
-@dataclass(frozen=True)
-class AlertChange:
+class AlertChange(NamedTuple):
     id: str
     type: str
     severity: Severity
@@ -194,8 +192,7 @@ def reconcile(uow: UnitOfWork, types: Sequence[str]) -> Reconciliation:
 # --- reading and acknowledging -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Alert:
+class Alert(NamedTuple):
     id: str
     type: str
     severity: Severity
@@ -215,7 +212,7 @@ class Alert:
         """The alert as the notifications on the alerts topic and the monitor's kept result carry it: its times in
         ISO 8601."""
         return {
-            **asdict(self),
+            **self._asdict(),
             'first_seen': self.first_seen.isoformat(),
             'last_seen': self.last_seen.isoformat(),
             'acknowledged_at': pagination.iso(self.acknowledged_at),
