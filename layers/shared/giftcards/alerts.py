@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -138,12 +137,11 @@ class AlertChange(NamedTuple):
     change: Change
 
 
-@dataclass(frozen=True)
-class Reconciliation:
+class Reconciliation(NamedTuple):
     changes: list[AlertChange]
     refreshed: int  # open alerts whose condition persists (occurrences + 1, no announcement)
 
-    def count(self, change: Change) -> int:
+    def counted(self, change: Change) -> int:
         return sum(1 for c in self.changes if c.change == change)
 
 

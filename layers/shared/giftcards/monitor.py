@@ -552,9 +552,9 @@ def _prune() -> int:
 
 def _fill(result: MonitorResult, checked: _Checked) -> None:
     rec = checked.reconciliation
-    result.alerts_generated = rec.count('new')
-    result.alerts_escalated = rec.count('escalated')
-    result.alerts_resolved = rec.count('resolved')
+    result.alerts_generated = rec.counted('new')
+    result.alerts_escalated = rec.counted('escalated')
+    result.alerts_resolved = rec.counted('resolved')
     result.alerts_open = sum(checked.open_by_severity.values())
     result.breakdown = checked.breakdown
     result.alerts = checked.listed
