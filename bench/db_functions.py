@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from typing import Any
 
 import bench
@@ -81,17 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         db.reset_connections()  # the setting applies to connections made from now on
 
         def once() -> None:
-            provisioning.provision_gift_card(
-                provisioning.ProvisionRequest(
-                    campaign_id=fixture.campaign_id,
-                    brand_id=fixture.brand_id,
-                    denomination_cents=provision.PRICE_CENTS,
-                    redemption_code=f'BENCH-{uuid.uuid4().hex}',
-                    source_ip='198.51.100.9',
-                    user_agent='bench',
-                ),
-                subject=fixture.subject,
-            )
+            provisioning.provision_gift_card(provision.new_request(fixture), subject=fixture.subject)
 
         for _ in range(warm):
             once()

@@ -45,7 +45,6 @@ import multiprocessing as mp
 import os
 import socket
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,14 +171,7 @@ def _domain_client(fixture: provision.Fixture, ready: Any, go: Any, stop_at: Any
     from giftcards import errors, provisioning
 
     def provision_once() -> tuple[int, str | None, float]:
-        request = provisioning.ProvisionRequest(
-            campaign_id=fixture.campaign_id,
-            brand_id=fixture.brand_id,
-            denomination_cents=provision.PRICE_CENTS,
-            redemption_code=f'BENCH-{uuid.uuid4().hex}',
-            source_ip='127.0.0.1',
-            user_agent='bench',
-        )
+        request = provision.new_request(fixture)
         began = time.perf_counter()
         try:
             provisioning.provision_gift_card(request, subject=fixture.subject)

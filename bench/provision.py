@@ -84,30 +84,34 @@ def settle() -> None:
         conn.run('CHECKPOINT')
 
 
+def new_request(fixture: Fixture) -> Any:
+    """A provision of the fixture's card with a new redemption code (a `provisioning.ProvisionRequest`)."""
+    from giftcards import provisioning
+
+    return provisioning.ProvisionRequest(
+        campaign_id=fixture.campaign_id,
+        brand_id=fixture.brand_id,
+        denomination_cents=PRICE_CENTS,
+        redemption_code=f'BENCH-{uuid.uuid4().hex}',
+        source_ip='198.51.100.9',
+        user_agent='bench',
+    )
+
+
 def _worker(fixture: Fixture, start: Any, stop_at: Any, results: Any) -> None:
     from giftcards import errors, provisioning
-
-    def request() -> provisioning.ProvisionRequest:
-        return provisioning.ProvisionRequest(
-            campaign_id=fixture.campaign_id,
-            brand_id=fixture.brand_id,
-            denomination_cents=PRICE_CENTS,
-            redemption_code=f'BENCH-{uuid.uuid4().hex}',
-            source_ip='198.51.100.9',
-            user_agent='bench',
-        )
 
     latencies: list[float] = []
     failed = 0
     # Warm before the clock starts, as a Lambda that has served a request is: connected, its statements prepared,
     # the card data key unwrapped. Measured, a cold first provision took about 0.5 s at 32 workers, and these
     # first calls alone made the p99.
-    provisioning.provision_gift_card(request(), subject=fixture.subject)
+    provisioning.provision_gift_card(new_request(fixture), subject=fixture.subject)
     start.wait()
     while time.perf_counter() < stop_at.value:
         began = time.perf_counter()
         try:
-            provisioning.provision_gift_card(request(), subject=fixture.subject)
+            provisioning.provision_gift_card(new_request(fixture), subject=fixture.subject)
         except errors.DomainError:
             failed += 1
             continue
