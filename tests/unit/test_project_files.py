@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -89,3 +90,32 @@ def test_the_processes_tests_start_run_this_checkouts_code():
         ROOT / 'layers/shared/giftcards',
         ROOT / 'local/giftcard_local',
     ]
+
+
+def _package_folders(top: str, base: Path) -> dict[str, Path]:
+    """Every folder under `base` that Python can import as a package (links followed), by dotted name."""
+    found = {}
+    for folder, subfolders, _ in os.walk(base, followlinks=True):
+        subfolders[:] = [name for name in subfolders if name.isidentifier() and name != '__pycache__']
+        relative = Path(folder).relative_to(base).parts
+        found['.'.join((top, *relative))] = Path(folder)
+    return found
+
+
+def test_every_folder_of_the_packages_is_declared_with_its_files():
+    """setuptools takes every importable folder inside a package for a package (the migrations and the /docs page's
+    files are such folders, links into the tree): each one is named in `packages`, or a build may leave it out, and
+    each of its files is a module or one of its `package-data`, or the installed project lacks it."""
+    setup = tomllib.loads((ROOT / 'pyproject.toml').read_text())['tool']['setuptools']
+    data = setup.get('package-data', {})
+    folders = {
+        name: path
+        for top, location in setup['package-dir'].items()
+        for name, path in _package_folders(top, ROOT / location).items()
+    }
+    assert {'giftcards.migrations', 'giftcards.docs_page'} <= folders.keys()  # what the walk must see
+    assert sorted(folders) == sorted(setup['packages'])
+    for name, path in folders.items():
+        for file in sorted(p for p in path.iterdir() if p.is_file()):
+            shipped = file.suffix == '.py' or any(fnmatch(file.name, pattern) for pattern in data.get(name, []))
+            assert shipped, f'{file.relative_to(ROOT)} is in no package-data of {name}'
