@@ -28,13 +28,6 @@ import bench
 from bench import provision
 
 
-def _database_name() -> str:
-    from giftcards import db
-
-    with db.owner_connection() as conn:
-        return str(conn.run('SELECT current_database()')[0][0])
-
-
 def _counters() -> tuple[list[list[Any]], list[list[Any]]]:
     from giftcards import db
 
@@ -76,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         fixture = provision.prepare(max(int(os.environ.get('BENCH_CARDS', '5000')), count + warm))
         provision.settle()
         with db.owner_connection() as conn:
-            conn.run(f'ALTER DATABASE "{_database_name()}" SET track_functions = \'all\'')
+            (name,) = conn.run('SELECT current_database()')[0]
+            conn.run(f'ALTER DATABASE "{name}" SET track_functions = \'all\'')
         db.reset_connections()  # the setting applies to connections made from now on
 
         def once() -> None:

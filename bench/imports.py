@@ -27,6 +27,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import bench
 
@@ -58,12 +59,19 @@ DEPENDENCIES = (
 )
 
 
+FLOOR_FOLDER = ROOT / 'bench' / '_floor'
+# What each baseline imports, and the folders it is imported from besides the layer.
+BASELINES: dict[str, tuple[tuple[str, ...], tuple[Path, ...]]] = {
+    FLOOR: (('floor_app',), (FLOOR_FOLDER,)),
+    BASELINE: (DEPENDENCIES, ()),
+}
+
+
 def cold_import(function: str) -> tuple[int, Timings]:
-    """Import the function's handler module (or, for BASELINE, the libraries alone) in a new interpreter: (the
-    cumulative µs of what was imported, every module's figures)."""
-    modules = DEPENDENCIES if function == BASELINE else ('floor_app',) if function == FLOOR else (f'{function}_app',)
-    folder = ROOT / 'bench' / '_floor' if function == FLOOR else ROOT / 'functions' / function
-    path = os.pathsep.join(str(p) for p in (ROOT / 'layers' / 'shared', folder))
+    """Import the function's handler module (or a baseline's modules) in a new interpreter: (the cumulative µs of what
+    was imported, every module's figures)."""
+    modules, folders = BASELINES.get(function, ((f'{function}_app',), (ROOT / 'functions' / function,)))
+    path = os.pathsep.join(str(p) for p in (ROOT / 'layers' / 'shared', *folders))
     result = subprocess.run(
         [sys.executable, '-X', 'importtime', '-c', f'import {", ".join(modules)}'],
         env={**os.environ, **LOCAL_ENVIRONMENT, 'PYTHONPATH': path},
@@ -87,10 +95,12 @@ def cold_import(function: str) -> tuple[int, Timings]:
 
 
 def compile_sources(functions: list[str]) -> None:
-    """Write the bytecode of the layer's package and of each function, as `make build` ships it (a Lambda cannot
-    write it: its code is read-only), so that a timed run measures importing, not compiling. An import would not write
-    it under PYTHONDONTWRITEBYTECODE, and then every run compiled every module of this project from source."""
-    for folder in (ROOT / 'layers' / 'shared', *(ROOT / 'functions' / function for function in functions)):
+    """Write the bytecode of the layer's package, of the floor and of each function, as `make build` ships it (a
+    Lambda cannot write it: its code is read-only), so that a timed run measures importing, not compiling. An import
+    would not write it under PYTHONDONTWRITEBYTECODE, and then every run compiled every module of this project from
+    source."""
+    folders = (ROOT / 'layers' / 'shared', FLOOR_FOLDER, *(ROOT / 'functions' / f for f in functions))
+    for folder in folders:
         if not compileall.compile_dir(folder, quiet=1):
             raise RuntimeError(f'cannot compile {folder}')
 
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     medians = {function: statistics.median(totals[function]) / 1000 for function in measured}
     libraries, floor = medians[BASELINE], medians[FLOOR]
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (f'`{function}_app`', f'{min(totals[function]) / 1000:.0f}', f'{medians[function]:.0f}',
          f'{max(totals[function]) / 1000:.0f}', f'{medians[function] - libraries:.0f}',
          f'{medians[function] - floor:.0f}', TARGET_MS, 'yes' if medians[function] < TARGET_MS else 'NO')

@@ -22,10 +22,13 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bench
 from bench.baseline import Baseline
+
+if TYPE_CHECKING:
+    from giftcards.provisioning import ProvisionRequest
 
 PRICE_CENTS = 2_500
 FUNDS_CENTS = 10**13  # the shared budget never runs out during a run
@@ -84,8 +87,8 @@ def settle() -> None:
         conn.run('CHECKPOINT')
 
 
-def new_request(fixture: Fixture) -> Any:
-    """A provision of the fixture's card with a new redemption code (a `provisioning.ProvisionRequest`)."""
+def new_request(fixture: Fixture) -> ProvisionRequest:
+    """A provision of the fixture's card with a new redemption code."""
     from giftcards import provisioning
 
     return provisioning.ProvisionRequest(
